@@ -1,0 +1,45 @@
+# Two entry points for a newcomer: `make serve` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU wheel by default; e.g. `make TORCH_SPEC="torch==2.13.0 --index-url ..."` for CUDA.
+TORCH_SPEC ?= torch==2.13.0
+PORT ?= 5006
+
+.PHONY: setup serve test assets checkpoint results benchmark screenshots clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -e ".[all]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+serve: setup
+	$(BIN)/panel serve app.py --port $(PORT) --show
+
+test: setup
+	bash scripts/ensure_chromium.sh
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+assets: setup
+	$(BIN)/python scripts/build_assets.py
+
+checkpoint: setup
+	$(BIN)/python scripts/build_checkpoint.py
+
+results: setup
+	$(BIN)/mstgat evaluate assets/south_china_li.nc --deposits assets/south_china_li_deposits.csv --out docs/results.json --markdown docs/results_table.md
+
+benchmark: setup
+	$(BIN)/python benchmarks/run.py
+
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
+
+clean:
+	rm -rf $(VENV)
