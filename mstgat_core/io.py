@@ -1,0 +1,395 @@
+"""Read and write grids, point samples and deposits.
+
+A grid is an ``xarray.Dataset`` with one float32 variable per element, dims
+``("y", "x")``, 1-D cell-centre coordinates, NaN outside valid cells and the CRS
+attached with rioxarray.
+
+GeoTIFF folders and zips: every ``*.tif``/``*.tiff`` file is one element, named
+after its file. Two kinds of file are skipped:
+
+* label rasters, whose name contains one of :data:`LABEL_WORDS`
+  (``Li_deposits0.tif``, ``non_deposits.tif``);
+* coordinate helper layers, whose element name is one of :data:`COORD_NAMES`
+  (``Idw_xx.tif``, ``Idw_yy.tif``). The match is case-sensitive and the names
+  are lower case, so ``Idw_Y.tif`` (yttrium) is kept.
+
+A prefix that all remaining files share and that ends with ``_`` (``Idw_``) is
+stripped from the element names.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from affine import Affine
+
+from .errors import DataError
+from .points import (
+    PointSamples,
+    find_coordinate_columns,
+    load_points,
+    points_to_grid,
+    resolve_crs,
+)
+
+__all__ = [
+    "load_grid",
+    "save_grid",
+    "grid_info",
+    "PointSamples",
+    "load_points",
+    "points_to_grid",
+    "load_deposits",
+    "deposit_cells",
+    "valid_cells",
+    "LABEL_WORDS",
+    "COORD_NAMES",
+]
+
+LABEL_WORDS = ("deposit", "mask", "label")
+COORD_NAMES = {"x", "y", "xx", "yy", "lon", "lat", "longitude", "latitude"}
+TIF_SUFFIXES = (".tif", ".tiff")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb")
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def load_grid(path, elements=None) -> xr.Dataset:
+    """Load a grid from NetCDF, Zarr, a GeoTIFF (folder, zip or multi-band file)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    name = path.name.lower()
+    if name.endswith(".nc"):
+        ds = _read_netcdf(path)
+    elif name.endswith(".zarr"):
+        ds = _read_zarr(path)
+    elif path.is_dir():
+        ds = _read_tif_folder(path)
+    elif name.endswith(".zip"):
+        ds = _read_tif_zip(path)
+    elif name.endswith(TIF_SUFFIXES):
+        ds = _read_multiband_tif(path)
+    else:
+        raise DataError(f"unknown grid format: {path.name} (use .nc, .zarr, .tif, a folder or a .zip of GeoTIFFs)")
+    ds = _select_elements(ds, elements)
+    _check_not_empty(ds, path)
+    return ds
+
+
+def _select_elements(ds: xr.Dataset, elements) -> xr.Dataset:
+    if elements is None:
+        return ds
+    unknown = [e for e in elements if e not in ds.data_vars]
+    if unknown:
+        raise DataError(f"unknown element(s): {', '.join(unknown)} (available: {', '.join(ds.data_vars)})")
+    return ds[list(elements)]
+
+
+def _check_not_empty(ds: xr.Dataset, path: Path) -> None:
+    if not ds.data_vars:
+        raise DataError(f"no element layers found in {path}")
+    for name, var in ds.data_vars.items():
+        if not np.isfinite(var.values).any():
+            raise DataError(f"layer {name} in {path.name} has no valid values (all NaN/nodata)")
+
+
+def _read_netcdf(path: Path) -> xr.Dataset:
+    try:
+        with xr.open_dataset(path, decode_coords="all") as ds:
+            ds = ds.load()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read NetCDF {path.name}: {exc}") from None
+    return _tidy_dataset(ds)
+
+
+def _read_zarr(path: Path) -> xr.Dataset:
+    try:
+        ds = xr.open_zarr(path, decode_coords="all").load()
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"cannot read Zarr {path.name}: {exc}") from None
+    return _tidy_dataset(ds)
+
+
+def _tidy_dataset(ds: xr.Dataset) -> xr.Dataset:
+    """Keep 2-D (y, x) variables as float32 and keep the CRS."""
+    crs = ds.rio.crs
+    ds = ds.rename({k: v for k, v in {"lat": "y", "lon": "x"}.items() if k in ds.dims})
+    keep = [n for n, v in ds.data_vars.items() if v.dims == ("y", "x")]
+    out = xr.Dataset({n: ds[n].astype("float32") for n in keep}, attrs=ds.attrs)
+    out = out.drop_vars([c for c in out.coords if c not in ("x", "y")])
+    for n in keep:
+        out[n].attrs = {k: v for k, v in ds[n].attrs.items() if k != "grid_mapping"}
+        out[n].encoding = {}
+    if crs is not None:
+        out = out.rio.write_crs(crs)
+    return out
+
+
+def _element_name(stem: str, prefix: str) -> str:
+    return stem[len(prefix):] if prefix and stem.startswith(prefix) else stem
+
+
+def _layer_files(folder: Path) -> dict[str, Path]:
+    """Map element name -> GeoTIFF file, following the rule in the module docstring."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in TIF_SUFFIXES and p.is_file())
+    files = [p for p in files if not any(w in p.stem.lower() for w in LABEL_WORDS)]
+    prefix = os.path.commonprefix([p.stem for p in files]) if len(files) > 1 else ""
+    prefix = prefix[: prefix.rfind("_") + 1]
+    layers = {}
+    for p in files:
+        name = _element_name(p.stem, prefix)
+        if name not in COORD_NAMES:
+            layers[name] = p
+    return layers
+
+
+def _read_band(src, band: int) -> np.ndarray:
+    values = src.read(band, masked=True).astype("float32")
+    return values.filled(np.nan)
+
+
+def _grid_coords(transform: Affine, shape) -> dict:
+    ny, nx = shape
+    x = transform.c + transform.a * (np.arange(nx) + 0.5)
+    y = transform.f + transform.e * (np.arange(ny) + 0.5)
+    return {"y": y, "x": x}
+
+
+def _grid_key(src) -> tuple:
+    return src.shape, src.crs, src.transform
+
+
+def _same_grid(a: tuple, b: tuple) -> bool:
+    (shape_a, crs_a, tr_a), (shape_b, crs_b, tr_b) = a, b
+    tolerance = 1e-6 * abs(tr_a.a)
+    return shape_a == shape_b and crs_a == crs_b and tr_a.almost_equals(tr_b, precision=tolerance)
+
+
+def _read_tif_folder(folder: Path) -> xr.Dataset:
+    layers = _layer_files(folder)
+    if not layers:
+        raise DataError(f"no GeoTIFF element layers in folder {folder}")
+    data, ref = {}, None
+    for name, file in layers.items():
+        with _open_raster(file) as src:
+            if ref is None:
+                ref = _grid_key(src)
+                coords, crs = _grid_coords(src.transform, src.shape), src.crs
+            elif not _same_grid(ref, _grid_key(src)):
+                raise DataError(f"{file.name} is not on the same grid as {layers[next(iter(layers))].name}")
+            data[name] = _layer(src, 1)
+    return _make_dataset(data, coords, crs)
+
+
+@contextmanager
+def _open_raster(path: Path):
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataError(f"cannot read raster {Path(path).name}: {str(exc).splitlines()[0]}") from None
+    with src:
+        yield src
+
+
+def _layer(src, band: int) -> xr.DataArray:
+    attrs = {}
+    units = src.units[band - 1] if src.units else None
+    if units:
+        attrs["units"] = units
+    return xr.DataArray(_read_band(src, band), dims=("y", "x"), attrs=attrs)
+
+
+def _make_dataset(data: dict, coords: dict, crs) -> xr.Dataset:
+    ds = xr.Dataset(data, coords=coords)
+    return ds.rio.write_crs(crs) if crs else ds
+
+
+def _read_tif_zip(path: Path) -> xr.Dataset:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                zf.extractall(tmp)
+        except zipfile.BadZipFile:
+            raise DataError(f"not a valid zip file: {path.name}") from None
+        folders = {p.parent for p in Path(tmp).rglob("*") if p.suffix.lower() in TIF_SUFFIXES}
+        if len(folders) != 1:
+            raise DataError(f"{path.name} must hold GeoTIFF layers in exactly one folder")
+        return _read_tif_folder(folders.pop()).load()
+
+
+def _read_multiband_tif(path: Path) -> xr.Dataset:
+    with _open_raster(path) as src:
+        names = [d or f"band_{i + 1}" for i, d in enumerate(src.descriptions)]
+        if len(names) == 1 and not src.descriptions[0]:
+            names = [path.stem]
+        data = {n: _layer(src, i + 1) for i, n in enumerate(names)}
+        return _make_dataset(data, _grid_coords(src.transform, src.shape), src.crs)
+
+
+def save_grid(ds: xr.Dataset, path) -> None:
+    """Write a grid to .nc, .zarr or a multi-band .tif, atomically (temp file then rename)."""
+    path = Path(path)
+    writers = {".nc": _write_netcdf, ".zarr": _write_zarr, ".tif": _write_tif, ".tiff": _write_tif}
+    writer = writers.get(path.suffix.lower())
+    if writer is None:
+        raise DataError(f"unknown output format: {path.name} (use .nc, .zarr or .tif)")
+    if not path.parent.exists():
+        raise DataError(f"output folder does not exist: {path.parent}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        writer(ds, tmp)
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
+    encoding = {n: {"zlib": True, "complevel": 4, "dtype": "float32"} for n in ds.data_vars}
+    ds.to_netcdf(path, encoding=encoding, engine="netcdf4")
+
+
+def _write_zarr(ds: xr.Dataset, path: Path) -> None:
+    ds = ds.copy()
+    for n in ds.variables:
+        ds[n].encoding = {}
+    ds.to_zarr(path, mode="w", consolidated=True)
+
+
+def _write_tif(ds: xr.Dataset, path: Path) -> None:
+    names = list(ds.data_vars)
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    profile = dict(driver="GTiff", width=nx, height=ny, count=len(names), dtype="float32",
+                   crs=ds.rio.crs, transform=ds.rio.transform(), nodata=np.nan, compress="deflate")
+    with rasterio.open(path, "w", **profile) as dst:
+        for i, n in enumerate(names, start=1):
+            dst.write(ds[n].values.astype("float32"), i)
+            dst.set_band_description(i, n)
+            if ds[n].attrs.get("units"):
+                dst.set_band_unit(i, ds[n].attrs["units"])
+
+
+def valid_cells(ds: xr.Dataset, elements=None) -> np.ndarray:
+    """Boolean (ny, nx): cells where every selected element is finite."""
+    names = list(elements) if elements is not None else list(ds.data_vars)
+    mask = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool)
+    for n in names:
+        mask &= np.isfinite(ds[n].values)
+    return mask
+
+
+def grid_info(ds: xr.Dataset) -> dict:
+    """Plain-JSON summary of a grid."""
+    transform = ds.rio.transform()
+    crs = ds.rio.crs
+    return {
+        "elements": list(ds.data_vars),
+        "shape": [int(ds.sizes["y"]), int(ds.sizes["x"])],
+        "crs": crs.to_string() if crs else None,
+        "cell_size": [abs(float(transform.a)), abs(float(transform.e))],
+        "valid_cells": int(valid_cells(ds).sum()),
+        "nan_count": {n: int(np.isnan(ds[n].values).sum()) for n in ds.data_vars},
+    }
+
+
+# ------------------------------------------------------------------------ deposits
+
+
+def load_deposits(path, crs=None, x_col=None, y_col=None) -> gpd.GeoDataFrame:
+    """Deposits as points from a CSV, a vector file or a raster mask (cells == 1)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _deposits_from_csv(path, crs, x_col, y_col)
+    if suffix in VECTOR_SUFFIXES:
+        return _deposits_from_vector(path, crs)
+    if suffix in TIF_SUFFIXES:
+        return _deposits_from_raster(path)
+    raise DataError(f"unknown deposits format: {path.name} (use .csv, .gpkg, .geojson, .shp or a .tif mask)")
+
+
+def _deposits_from_csv(path, crs, x_col, y_col) -> gpd.GeoDataFrame:
+    table = pd.read_csv(path)
+    xc, yc = find_coordinate_columns(table.columns, x_col, y_col, path.name)
+    if crs is None and "crs" in table.columns and table["crs"].notna().any():
+        crs = str(table["crs"].dropna().iloc[0])
+    crs = resolve_crs(crs, xc, yc, path.name)
+    xy = table[[xc, yc]].apply(pd.to_numeric, errors="coerce")
+    if xy.isna().any().any():
+        raise DataError(f"{path.name}: missing or non-numeric coordinates in {xc}/{yc}")
+    return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(xy[xc], xy[yc]), crs=crs)
+
+
+def _deposits_from_vector(path, crs) -> gpd.GeoDataFrame:
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise DataError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from None
+    if gdf.crs is None:
+        if crs is None:
+            raise DataError(f"{path.name} has no CRS; give one with --crs")
+        gdf = gdf.set_crs(crs)
+    if not (gdf.geom_type == "Point").all():
+        gdf = gdf.set_geometry(gdf.geometry.representative_point())  # polygons -> one point each
+    return gdf
+
+
+def _deposits_from_raster(path) -> gpd.GeoDataFrame:
+    with _open_raster(path) as src:
+        values = src.read(1, masked=True).filled(0)
+        rows, cols = np.nonzero(values == 1)
+        xs, ys = rasterio.transform.xy(src.transform, rows, cols, offset="center")
+        crs = src.crs
+    table = pd.DataFrame({"row": rows, "col": cols})
+    return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(xs, ys), crs=crs)
+
+
+def deposit_cells(grid: xr.Dataset, deposits: gpd.GeoDataFrame) -> xr.DataArray:
+    """Boolean DataArray on the grid marking cells that hold at least one deposit.
+
+    Deposits outside the grid extent (``n_outside``) or on invalid cells
+    (``n_masked``) are dropped; the counts are kept in the attrs.
+    """
+    if grid.rio.crs is not None and deposits.crs is not None:
+        deposits = deposits.to_crs(grid.rio.crs)
+    ny, nx = grid.sizes["y"], grid.sizes["x"]
+    cols, rows = ~grid.rio.transform() * (deposits.geometry.x.values, deposits.geometry.y.values)
+    rows, cols = np.floor(rows).astype(int), np.floor(cols).astype(int)
+    inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
+    valid = valid_cells(grid)
+    on_valid = np.zeros_like(inside)
+    on_valid[inside] = valid[rows[inside], cols[inside]]
+    marks = np.zeros((ny, nx), dtype=bool)
+    marks[rows[on_valid], cols[on_valid]] = True
+    attrs = {
+        "n_deposits": int(len(deposits)),
+        "n_inside": int(on_valid.sum()),
+        "n_outside": int((~inside).sum()),
+        "n_masked": int((inside & ~on_valid).sum()),
+        "n_cells": int(marks.sum()),
+    }
+    if attrs["n_inside"] == 0:
+        raise DataError(f"none of the {attrs['n_deposits']} deposits falls on a valid cell of the grid")
+    attrs["summary"] = (f"{attrs['n_inside']} of {attrs['n_deposits']} deposits in {attrs['n_cells']} cells; "
+                        f"{attrs['n_outside']} outside the grid, {attrs['n_masked']} on invalid cells")
+    return xr.DataArray(marks, dims=("y", "x"), coords={"y": grid["y"], "x": grid["x"]},
+                        name="deposits", attrs=attrs)

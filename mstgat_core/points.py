@@ -1,0 +1,287 @@
+"""Point samples: reading CSV/vector files, below-detection values, gridding.
+
+Rules (documented here because they change numbers):
+
+* **Coordinates** are found in this order (case-insensitive): ``x``/``y``,
+  ``x_<s>``/``y_<s>`` (e.g. ``x_tm35fin``), ``easting``/``northing``,
+  ``lon``/``lat``, ``longitude``/``latitude``. The CRS comes from the file
+  (vector formats), a ``crs`` column, the ``crs=`` argument, the coordinate
+  suffix (:data:`KNOWN_SUFFIX_CRS`, e.g. ``tm35fin`` -> EPSG:3067), or EPSG:4326
+  for lon/lat; otherwise a :class:`DataError` asks for ``--crs``.
+* **Elements** are columns named ``<El>_<unit>`` or ``<El>_<unit>_<anything>``
+  with a unit in :data:`UNITS` (``Zr_ppm_511`` -> element ``Zr``, unit ``ppm``),
+  or the names given in ``elements=``.
+* **Below detection** (censored) values take any of these forms:
+  a flag column ``<El>_..._T`` / ``<El>_..._flag`` holding ``<``; strings such
+  as ``<0.5``; negative numbers (``-0.5`` means below 0.5). The detection limit
+  is the number given; when a flagged value is 0 or empty (as in the GTK till
+  data) it is the smallest positive uncensored value of that element. The
+  value is then replaced by half the limit (``censor="half"``), the limit
+  (``"dl"``) or NaN (``"nan"``). Sentinels in :data:`SENTINELS` (-9999, ...)
+  mean *missing*, not censored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.spatial import cKDTree
+
+from .errors import DataError
+
+UNITS = ("ppm", "ppb", "ppt", "pct", "percent", "wt")
+SENTINELS = (-9999.0, -999.0, -99999.0, -9999.99)
+KNOWN_SUFFIX_CRS = {"tm35fin": "EPSG:3067", "ykj": "EPSG:2393"}
+CENSOR_RULES = {
+    "half": "below-detection values replaced by half the detection limit",
+    "dl": "below-detection values replaced by the detection limit",
+    "nan": "below-detection values set to NaN",
+}
+_ELEMENT_COLUMN = re.compile(rf"^(?P<el>[A-Za-z][A-Za-z0-9]*?)_(?P<unit>{'|'.join(UNITS)})(?:_.*)?$", re.IGNORECASE)
+_MISSING_TOKENS = {"", "nan", "na", "n/a", "n.a.", "none", "-", "null"}
+
+
+@dataclass
+class PointSamples:
+    """Point samples with one float column per element, censored values replaced."""
+
+    table: gpd.GeoDataFrame
+    elements: list
+    crs: object
+    censored: dict
+    censor_rule: str
+    units: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- coordinates, CRS
+
+
+def find_coordinate_columns(columns, x_col=None, y_col=None, source="table"):
+    """Return the (x, y) column names, autodetected unless given."""
+    columns = list(columns)
+    if x_col or y_col:
+        missing = [c for c in (x_col, y_col) if c and c not in columns]
+        if missing or not (x_col and y_col):
+            raise DataError(f"{source}: coordinate columns not found: {x_col!r}, {y_col!r}")
+        return x_col, y_col
+    lower = {c.lower(): c for c in columns}
+    for xname, yname in (("x", "y"), ("easting", "northing"), ("lon", "lat"), ("longitude", "latitude")):
+        if xname in lower and yname in lower:
+            return lower[xname], lower[yname]
+        if xname == "x":
+            for low, col in lower.items():
+                if low.startswith("x_") and "y_" + low[2:] in lower:
+                    return col, lower["y_" + low[2:]]
+    raise DataError(f"{source}: no coordinate columns found (expected x/y, x_*/y_*, easting/northing or lon/lat; use --x-col/--y-col)")
+
+
+def resolve_crs(crs, x_col, y_col, source="table"):
+    """CRS given, or inferred from the coordinate column names."""
+    if crs:
+        return crs
+    low = x_col.lower()
+    if low in ("lon", "longitude"):
+        return "EPSG:4326"
+    suffix = low.split("_", 1)[1] if "_" in low else ""
+    if suffix in KNOWN_SUFFIX_CRS:
+        return KNOWN_SUFFIX_CRS[suffix]
+    raise DataError(f"{source}: coordinate reference system unknown; give it with --crs (e.g. EPSG:32650)")
+
+
+# ------------------------------------------------------------------------ elements
+
+
+def find_element_columns(columns, elements=None) -> dict:
+    """Map element -> (value column, unit or None)."""
+    recognised = {}
+    for col in columns:
+        m = _ELEMENT_COLUMN.match(str(col))
+        if m and m["el"] not in recognised:
+            recognised[m["el"]] = (col, m["unit"].lower())
+    if elements is None:
+        if not recognised:
+            raise DataError("no element columns found (expected names like Cu_ppm or Au_ppb; or pass --elements)")
+        return recognised
+    chosen = {}
+    for name in elements:
+        if name in recognised:
+            chosen[name] = recognised[name]
+        elif name in columns:
+            chosen[name] = (name, None)
+        else:
+            raise DataError(f"unknown element or column: {name}")
+    return chosen
+
+
+def find_flag_column(columns, element: str, value_col: str):
+    """The qualifier column of an element (``Zr_511P_T``, ``Zr_flag``), or None."""
+    pattern = re.compile(rf"^{re.escape(element)}_(?:.*_)?(t|flag|flags|qualifier|q|lt)$", re.IGNORECASE)
+    for col in columns:
+        if col != value_col and pattern.match(str(col)):
+            return col
+    return None
+
+
+# ------------------------------------------------------------------------ censoring
+
+
+def parse_censored(values: pd.Series, flags: pd.Series | None, column: str):
+    """Return (numbers, censored bool, detection limits) for one element column."""
+    text = values.astype("string").str.strip()
+    missing = values.isna() | text.str.lower().isin(_MISSING_TOKENS).fillna(True)
+    less_than = text.str.startswith("<").fillna(False)
+    numbers = pd.to_numeric(text.str.lstrip("<").str.strip().where(~missing), errors="coerce")
+    bad = numbers.isna() & ~missing
+    if bad.any():
+        example = values[bad].iloc[0]
+        raise DataError(f"column {column}: cannot read value {example!r} as a number")
+    numbers = numbers.astype(float)
+    sentinel = numbers.isin(SENTINELS)
+    numbers = numbers.mask(sentinel)
+    negative = numbers < 0
+    flagged = flags.astype("string").str.strip().eq("<").fillna(False) if flags is not None else False
+    censored = (less_than | negative | flagged) & numbers.notna() | (flagged & numbers.isna() & ~sentinel)
+    limits = numbers.abs().where(censored)
+    return numbers.where(~censored), censored, limits
+
+
+def replace_censored(numbers, censored, limits, rule: str) -> pd.Series:
+    """Fill censored entries from their detection limit with the chosen rule."""
+    if rule not in CENSOR_RULES:
+        raise DataError(f"unknown censor rule {rule!r} (use {', '.join(CENSOR_RULES)})")
+    positive = numbers[numbers > 0]
+    fallback = positive.min() if len(positive) else np.nan
+    limits = limits.where(limits > 0, fallback)
+    factor = {"half": 0.5, "dl": 1.0, "nan": np.nan}[rule]
+    return numbers.where(~censored, limits * factor)
+
+
+# ---------------------------------------------------------------------- load points
+
+
+def load_points(path, x_col=None, y_col=None, crs=None, elements=None, censor="half") -> PointSamples:
+    """Read point samples from CSV or any OGR point file (GPKG, GeoJSON, ...)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    if censor not in CENSOR_RULES:
+        raise DataError(f"unknown censor rule {censor!r} (use {', '.join(CENSOR_RULES)})")
+    frame = _read_point_table(path, x_col, y_col, crs)
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    chosen = find_element_columns(columns, elements)
+    data, counts = {}, {}
+    for element, (col, _unit) in chosen.items():
+        flag_col = find_flag_column(columns, element, col)
+        numbers, censored, limits = parse_censored(frame[col], frame[flag_col] if flag_col else None, col)
+        data[element] = replace_censored(numbers, censored, limits, censor).astype("float64").values
+        counts[element] = int(censored.sum())
+    table = gpd.GeoDataFrame(data, geometry=frame.geometry.values, crs=frame.crs)
+    return PointSamples(table=table, elements=list(chosen), crs=frame.crs, censored=counts,
+                        censor_rule=CENSOR_RULES[censor],
+                        units={e: u for e, (_, u) in chosen.items() if u})
+
+
+def _read_point_table(path: Path, x_col, y_col, crs) -> gpd.GeoDataFrame:
+    if path.suffix.lower() == ".csv":
+        return _read_csv_points(path, x_col, y_col, crs)
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise DataError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from None
+    if frame.crs is None:
+        if crs is None:
+            raise DataError(f"{path.name} has no CRS; give one with --crs")
+        frame = frame.set_crs(crs)
+    if not (frame.geom_type == "Point").all():
+        raise DataError(f"{path.name}: expected point geometries, found {frame.geom_type.iloc[0]}")
+    return frame
+
+
+def _read_csv_points(path: Path, x_col, y_col, crs) -> gpd.GeoDataFrame:
+    try:
+        table = pd.read_csv(path, low_memory=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"cannot read CSV {path.name}: {str(exc).splitlines()[0]}") from None
+    xc, yc = find_coordinate_columns(table.columns, x_col, y_col, path.name)
+    if crs is None and "crs" in table.columns and table["crs"].notna().any():
+        crs = str(table["crs"].dropna().iloc[0])
+    crs = resolve_crs(crs, xc, yc, path.name)
+    xy = table[[xc, yc]].apply(pd.to_numeric, errors="coerce")
+    if xy.isna().any().any():
+        raise DataError(f"{path.name}: missing or non-numeric coordinates in {xc}/{yc}")
+    table = table.drop(columns=[xc, yc])
+    return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(xy[xc], xy[yc]), crs=crs)
+
+
+# --------------------------------------------------------------------------- gridding
+
+
+def default_max_distance(xy: np.ndarray, cell_size: float) -> float:
+    """Masking distance: the larger of 2 cells and 2x the median sample spacing."""
+    if len(xy) < 2:
+        return 2.0 * cell_size
+    spacing, _ = cKDTree(xy).query(xy, k=2)
+    return max(2.0 * cell_size, 2.0 * float(np.median(spacing[:, 1])))
+
+
+def grid_axes(xy: np.ndarray, cell_size: float):
+    """Cell-centre axes covering the samples, snapped to multiples of the cell size."""
+    lo = np.floor(xy.min(axis=0) / cell_size) * cell_size
+    hi = np.ceil(xy.max(axis=0) / cell_size) * cell_size
+    nx, ny = np.maximum(np.round((hi - lo) / cell_size).astype(int), 1)
+    x = lo[0] + (np.arange(nx) + 0.5) * cell_size
+    y = lo[1] + (np.arange(ny)[::-1] + 0.5) * cell_size  # north up
+    return y, x
+
+
+def idw(tree: cKDTree, values: np.ndarray, targets: np.ndarray, k: int, power: float) -> np.ndarray:
+    """Inverse-distance weights over the k nearest samples with a value (NaNs skipped)."""
+    k = min(k, tree.n)
+    dist, idx = tree.query(targets, k=k)
+    dist, idx = dist.reshape(len(targets), k), idx.reshape(len(targets), k)
+    neighbour_values = values[idx]  # (cells, k, E)
+    weights = 1.0 / np.maximum(dist, 1e-12) ** power
+    weights = np.where(np.isfinite(neighbour_values), weights[:, :, None], 0.0)
+    total = weights.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nansum(weights * np.nan_to_num(neighbour_values), axis=1) / total
+
+
+def points_to_grid(samples: PointSamples, cell_size: float, method="idw", max_distance=None,
+                   power=2.0, k=12) -> xr.Dataset:
+    """Interpolate point samples onto a regular grid (no log transform applied).
+
+    Cells whose centre is farther than ``max_distance`` from every sample are NaN;
+    the default is :func:`default_max_distance`.
+    """
+    if method not in ("idw", "nearest"):
+        raise DataError(f"unknown gridding method {method!r} (use idw or nearest)")
+    if not cell_size or cell_size <= 0:
+        raise DataError("cell size must be a positive number of map units")
+    geom = samples.table.geometry
+    xy = np.column_stack([geom.x.values, geom.y.values])
+    values = samples.table[samples.elements].to_numpy(dtype="float64")
+    y, x = grid_axes(xy, cell_size)
+    gx, gy = np.meshgrid(x, y)
+    targets = np.column_stack([gx.ravel(), gy.ravel()])
+    tree = cKDTree(xy)
+    result = np.empty((len(targets), len(samples.elements)), dtype="float32")
+    for start in range(0, len(targets), 200_000):  # bounded memory on large grids
+        chunk = targets[start:start + 200_000]
+        result[start:start + len(chunk)] = idw(tree, values, chunk, 1 if method == "nearest" else k, power)
+    limit = default_max_distance(xy, cell_size) if max_distance is None else float(max_distance)
+    nearest, _ = tree.query(targets, k=1)
+    result[nearest > limit] = np.nan
+    data = {e: (("y", "x"), result[:, i].reshape(len(y), len(x))) for i, e in enumerate(samples.elements)}
+    ds = xr.Dataset(data, coords={"y": y, "x": x})
+    for e in samples.elements:
+        if e in samples.units:
+            ds[e].attrs["units"] = samples.units[e]
+    ds.attrs.update(gridding=method, max_distance=limit, cell_size=float(cell_size))
+    return ds.rio.write_crs(samples.crs) if samples.crs is not None else ds
