@@ -8,3 +8,7 @@ raises :class:`DataError` with a one-line message. The CLI prints it as
 
 class DataError(ValueError):
     """Bad input from the user; the message is one line and says what to fix."""
+
+
+class Cancelled(Exception):
+    """Long work (training, cross-validation, attribution maps) was cancelled by the user."""

@@ -1,0 +1,139 @@
+"""Multiscale grid graphs between valid cells.
+
+Nodes are the valid cells of a grid, numbered in row-major order
+(``rows, cols = np.nonzero(mask)``). A *scale* is a neighbourhood radius in
+cells. Each scale gets its own graph whose edges join every valid cell to the
+valid cells at the scale's offsets. Edges run source -> target (PyG's
+``source_to_target`` flow): ``edge_index[0]`` is the neighbour, ``edge_index[1]``
+the cell that aggregates it. Self-loops are not stored; the GAT layers add them.
+
+``knn_graph``/``radius_graph`` need pyg-lib, which is not always installable,
+and a regular grid does not need a search: edges come from shifting an index
+image by each offset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch_geometric.utils import k_hop_subgraph
+
+GRAPH_MODES = ("window", "ring")
+
+
+def scale_offsets(radius: int, mode: str = "window") -> np.ndarray:
+    """Cell offsets ``(dy, dx)`` of one scale, without ``(0, 0)``.
+
+    ``window``: every cell of the (2r+1) x (2r+1) window.
+    ``ring``: the 8 cells at Chebyshev distance r along rows, columns and
+    diagonals (a dilated 3x3 stencil), the cheap option for large radii.
+    """
+    radius = int(radius)
+    if radius < 1:
+        raise ValueError(f"scale radius must be >= 1 cell, got {radius}")
+    if mode == "window":
+        span = np.arange(-radius, radius + 1)
+        dy, dx = np.meshgrid(span, span, indexing="ij")
+    elif mode == "ring":
+        dy, dx = np.meshgrid([-radius, 0, radius], [-radius, 0, radius], indexing="ij")
+    else:
+        raise ValueError(f"unknown graph mode {mode!r}; use one of {GRAPH_MODES}")
+    offsets = np.stack([dy.ravel(), dx.ravel()], axis=1)
+    return offsets[np.any(offsets != 0, axis=1)]
+
+
+def node_index_image(mask: np.ndarray) -> np.ndarray:
+    """Image holding each valid cell's node id and -1 elsewhere."""
+    index = np.full(mask.shape, -1, dtype=np.int64)
+    index[mask] = np.arange(int(mask.sum()))
+    return index
+
+
+def grid_edges(mask: np.ndarray, offsets: np.ndarray) -> torch.Tensor:
+    """Edges ``neighbour -> cell`` for every valid cell and offset landing on a valid cell."""
+    index = node_index_image(mask)
+    ny, nx = mask.shape
+    pad = int(np.abs(offsets).max()) if len(offsets) else 0
+    padded = np.pad(index, pad, constant_values=-1)
+    sources, targets = [], []
+    for dy, dx in offsets:
+        # cell (r, c) receives from its neighbour (r + dy, c + dx)
+        neighbour = padded[pad + dy: pad + dy + ny, pad + dx: pad + dx + nx]
+        keep = (index >= 0) & (neighbour >= 0)
+        sources.append(neighbour[keep])
+        targets.append(index[keep])
+    if not sources:
+        return torch.empty((2, 0), dtype=torch.long)
+    edge_index = np.stack([np.concatenate(sources), np.concatenate(targets)])
+    order = np.lexsort((edge_index[0], edge_index[1]))  # group by target, stable
+    return torch.from_numpy(edge_index[:, order].copy())
+
+
+@dataclass
+class GridGraph:
+    """One graph per scale over the valid cells of a grid."""
+
+    mask: np.ndarray
+    scales: tuple[int, ...]
+    mode: str = "window"
+    edge_index: list[torch.Tensor] = field(default_factory=list)
+    offsets: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.mask.sum())
+
+    @property
+    def rows_cols(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.nonzero(self.mask)
+
+    def node_of(self, row: int, col: int) -> int:
+        """Node id of a grid cell; raises if the cell is not valid."""
+        if not (0 <= row < self.mask.shape[0] and 0 <= col < self.mask.shape[1]):
+            raise IndexError(f"cell ({row}, {col}) is outside the grid {self.mask.shape}")
+        if not self.mask[row, col]:
+            raise IndexError(f"cell ({row}, {col}) has no data")
+        return int(self.mask[:row].sum() + self.mask[row, :col].sum())
+
+
+def build_graph(mask: np.ndarray, scales=(1, 2, 3), mode: str = "window") -> GridGraph:
+    """Build the multiscale graph of a validity mask."""
+    mask = np.asarray(mask, dtype=bool)
+    scales = tuple(int(s) for s in scales)
+    if not scales:
+        raise ValueError("at least one scale is needed")
+    offsets = [scale_offsets(r, mode) for r in scales]
+    edges = [grid_edges(mask, o) for o in offsets]
+    return GridGraph(mask=mask, scales=scales, mode=mode, edge_index=edges, offsets=offsets)
+
+
+def receptive_radius(scales, layers: int) -> int:
+    """Cells a prediction can see in each direction: layers x largest radius.
+
+    A tile needs a halo of this many cells so that its interior predictions
+    equal whole-grid predictions.
+    """
+    return int(layers) * max(int(s) for s in scales)
+
+
+def receptive_subgraph(graph: GridGraph, nodes, hops: int):
+    """The subgraph that determines the outputs at ``nodes`` after ``hops`` layers.
+
+    Returns ``(subset, edge_indices, mapping)``: the node ids kept (sorted),
+    one relabelled edge index per scale, and the positions of ``nodes`` in
+    ``subset``. Taking the induced subgraph on the ``hops``-hop neighbourhood of
+    the union of scales is exact for every scale: each node within ``hops - k``
+    hops keeps all its neighbours, which is all layer ``k`` needs.
+    """
+    nodes = torch.as_tensor(np.atleast_1d(nodes), dtype=torch.long)
+    union = torch.cat(graph.edge_index, dim=1)
+    subset, _, _, _ = k_hop_subgraph(nodes, hops, union, num_nodes=graph.num_nodes)
+    relabel = torch.full((graph.num_nodes,), -1, dtype=torch.long)
+    relabel[subset] = torch.arange(subset.numel())
+    sub_edges = []
+    for edge_index in graph.edge_index:
+        keep = (relabel[edge_index[0]] >= 0) & (relabel[edge_index[1]] >= 0)
+        sub_edges.append(relabel[edge_index[:, keep]])
+    return subset, sub_edges, relabel[nodes]

@@ -1,0 +1,233 @@
+"""MSTGAT: a spectral Transformer over element tokens and a multiscale GAT over the grid.
+
+The two branches are independent until fusion, so each can be trained alone
+as an ablation:
+
+* ``spectral``: Transformer whose tokens are the elements of one cell plus a
+  [CLS] token; the [CLS] output is the cell's spectral embedding.
+* ``spatial``: MSGAT, one stack of GATv2 layers per scale (neighbourhood
+  radius), fused by a learned per-cell softmax over scales.
+* ``spatial-single``: MSGAT with the first scale only.
+* ``mstgat``: both branches, concatenated, then an MLP to one logit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch_geometric.nn import GATv2Conv
+
+VARIANTS = ("mstgat", "spectral", "spatial", "spatial-single")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model (it is stored in checkpoints)."""
+
+    n_elements: int
+    variant: str = "mstgat"
+    scales: tuple[int, ...] = (1, 2, 3)
+    graph_mode: str = "window"
+    d_model: int = 32
+    heads: int = 4
+    layers: int = 2
+    ff_mult: int = 2
+    gat_hidden: int = 32
+    gat_heads: int = 4
+    gat_layers: int = 2
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; use one of {', '.join(VARIANTS)}")
+        self.scales = tuple(int(s) for s in self.scales)
+        if self.variant == "spatial-single":
+            self.scales = self.scales[:1]
+        if self.d_model % self.heads or self.gat_hidden % self.gat_heads:
+            raise ValueError("d_model and gat_hidden must be divisible by their head counts")
+
+    @property
+    def uses_spectral(self) -> bool:
+        return self.variant in ("mstgat", "spectral")
+
+    @property
+    def uses_spatial(self) -> bool:
+        return self.variant != "spectral"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["scales"] = list(self.scales)
+        return d
+
+
+class AttentionEncoderLayer(nn.Module):
+    """Pre-norm Transformer encoder layer that can return its attention weights.
+
+    ``nn.TransformerEncoderLayer`` calls attention with ``need_weights=False``,
+    which hides exactly what we want to show.
+    """
+
+    def __init__(self, d_model: int, heads: int, ff_mult: int, dropout: float, attention_dropout: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attn = nn.MultiheadAttention(d_model, heads, dropout=attention_dropout, batch_first=True)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(
+            nn.Linear(d_model, ff_mult * d_model), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_mult * d_model, d_model)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, need_weights: bool = False):
+        q = self.norm1(h)
+        out, weights = self.attn(q, q, q, need_weights=need_weights, average_attn_weights=False)
+        h = h + self.dropout(out)
+        h = h + self.dropout(self.ff(self.norm2(h)))
+        return h, weights  # weights: (cells, heads, tokens, tokens) or None
+
+
+class SpectralTransformer(nn.Module):
+    """Transformer over the element tokens of each cell.
+
+    token_e = value_e * w_e + b_e + embed(e); a learned [CLS] token is
+    prepended and its final state is the cell embedding.
+    """
+
+    def __init__(self, n_elements: int, d_model=32, heads=4, layers=2, ff_mult=2, dropout=0.1, attention_dropout=0.1):
+        super().__init__()
+        self.value_weight = nn.Parameter(torch.randn(n_elements, d_model) * 0.1)
+        self.value_bias = nn.Parameter(torch.zeros(n_elements, d_model))
+        self.element_embedding = nn.Parameter(torch.randn(n_elements, d_model) * 0.1)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model))
+        self.layers = nn.ModuleList(
+            AttentionEncoderLayer(d_model, heads, ff_mult, dropout, attention_dropout) for _ in range(layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(cells, E) values -> (cells, 1 + E, d_model) tokens, [CLS] first."""
+        elements = x.unsqueeze(-1) * self.value_weight + self.value_bias + self.element_embedding
+        return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), elements], dim=1)
+
+    def forward(self, x: torch.Tensor, need_weights: bool = False):
+        h = self.tokens(x)
+        attention = []
+        for layer in self.layers:
+            h, weights = layer(h, need_weights)
+            attention.append(weights)
+        return self.norm(h[:, 0]), (torch.stack(attention, dim=1) if need_weights else None)
+
+
+class ScaleStack(nn.Module):
+    """GATv2 layers over the graph of one scale, with residual connections."""
+
+    def __init__(self, hidden: int, heads: int, layers: int, dropout: float, attention_dropout: float):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            GATv2Conv(hidden, hidden // heads, heads=heads, dropout=attention_dropout, add_self_loops=True)
+            for _ in range(layers)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, need_weights: bool = False):
+        attention = []
+        for conv, norm in zip(self.convs, self.norms):
+            if need_weights:
+                out, (edges, alpha) = conv(norm(h), edge_index, return_attention_weights=True)
+                attention.append((edges, alpha))
+            else:
+                out = conv(norm(h), edge_index)
+            h = h + self.dropout(nn.functional.elu(out))
+        return h, attention
+
+
+class MSGAT(nn.Module):
+    """Multiscale graph attention: one GAT stack per scale, fused per cell by a softmax over scales."""
+
+    def __init__(self, n_elements: int, n_scales: int, hidden=32, heads=4, layers=2, dropout=0.1, attention_dropout=0.1):
+        super().__init__()
+        self.input = nn.Sequential(nn.Linear(n_elements, hidden), nn.GELU())
+        self.stacks = nn.ModuleList(
+            ScaleStack(hidden, heads, layers, dropout, attention_dropout) for _ in range(n_scales)
+        )
+        self.scale_score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False))
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, x: torch.Tensor, edge_indices: list[torch.Tensor], need_weights: bool = False):
+        h0 = self.input(x)
+        per_scale, attention = [], []
+        for stack, edge_index in zip(self.stacks, edge_indices):
+            h, att = stack(h0, edge_index, need_weights)
+            per_scale.append(h)
+            attention.append(att)
+        stacked = torch.stack(per_scale, dim=1)  # (cells, scales, hidden)
+        scale_weights = torch.softmax(self.scale_score(stacked).squeeze(-1), dim=1)
+        fused = (scale_weights.unsqueeze(-1) * stacked).sum(dim=1)
+        return self.norm(fused), scale_weights, attention
+
+
+@dataclass
+class Details:
+    """Intermediate quantities of one forward pass, for interpretation."""
+
+    element_attention: torch.Tensor | None = None  # (cells, layers, heads, 1+E, 1+E)
+    neighbour_attention: list = field(default_factory=list)  # per scale, per layer: (edge_index, alpha)
+    scale_weights: torch.Tensor | None = None  # (cells, scales)
+
+
+class MSTGAT(nn.Module):
+    """Spectral Transformer + MSGAT, fused into one anomaly logit per cell."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        fused = 0
+        if c.uses_spectral:
+            self.spectral = SpectralTransformer(
+                c.n_elements, c.d_model, c.heads, c.layers, c.ff_mult, c.dropout, c.attention_dropout
+            )
+            fused += c.d_model
+        if c.uses_spatial:
+            self.spatial = MSGAT(
+                c.n_elements, len(c.scales), c.gat_hidden, c.gat_heads, c.gat_layers, c.dropout, c.attention_dropout
+            )
+            fused += c.gat_hidden
+        self.head = nn.Sequential(nn.Linear(fused, fused), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(fused, 1))
+
+    @property
+    def hops(self) -> int:
+        """Message-passing layers: the receptive field of a cell in hops."""
+        return self.config.gat_layers if self.config.uses_spatial else 0
+
+    def forward(self, x, edge_indices=None, nodes=None, return_details: bool = False, spectral_batch: int = 8192):
+        """Logits for ``nodes`` (default all) of the graph whose features are ``x``.
+
+        The spatial branch runs over the whole (sub)graph it is given; the
+        spectral branch runs only on ``nodes``, in batches of
+        ``spectral_batch`` cells to bound memory.
+        """
+        details = Details()
+        node_ids = torch.arange(x.shape[0]) if nodes is None else torch.as_tensor(nodes, dtype=torch.long)
+        parts = []
+        if self.config.uses_spectral:
+            embeddings, attention = [], []
+            for chunk in torch.split(node_ids, spectral_batch):
+                emb, att = self.spectral(x[chunk], need_weights=return_details)
+                embeddings.append(emb)
+                attention.append(att)
+            parts.append(torch.cat(embeddings))
+            if return_details:
+                details.element_attention = torch.cat(attention)
+        if self.config.uses_spatial:
+            if edge_indices is None:
+                raise ValueError("the spatial branch needs the graph's edge indices")
+            spatial, scale_weights, neighbour_attention = self.spatial(x, edge_indices, return_details)
+            parts.append(spatial[node_ids])
+            details.scale_weights = scale_weights[node_ids]
+            details.neighbour_attention = neighbour_attention
+        logits = self.head(torch.cat(parts, dim=1)).squeeze(-1)
+        return (logits, details) if return_details else logits
