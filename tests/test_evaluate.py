@@ -1,0 +1,236 @@
+"""Metrics against brute force, honesty of spatial folds, cross-validation plumbing."""
+
+import json
+import threading
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from scipy.stats import rankdata
+
+from mstgat_core.errors import DataError
+from mstgat_core.evaluate import (
+    Cancelled,
+    baseline_method,
+    cross_validate,
+    pr_auc,
+    report_markdown,
+    roc_auc,
+    spatial_folds,
+    success_rate_auc,
+    success_rate_curve,
+)
+
+# ---------------------------------------------------------------- metrics
+
+
+def test_roc_auc_equals_mann_whitney_count_with_ties():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 5, size=60).astype(float)  # many ties
+    pos, neg = np.arange(0, 15), np.arange(15, 60)
+    diff = scores[pos][:, None] - scores[neg][None, :]
+    expected = ((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size
+    assert roc_auc(scores, pos, neg) == pytest.approx(expected)
+
+
+def test_pr_auc_equals_mean_precision_at_each_positive():
+    rng = np.random.default_rng(1)
+    scores = rng.permutation(50).astype(float)
+    pos, neg = np.arange(0, 8), np.arange(8, 50)
+    ranked = np.argsort(-scores[np.concatenate([pos, neg])])
+    is_pos = ranked < len(pos)
+    precision_at_hits = np.cumsum(is_pos)[is_pos] / (np.flatnonzero(is_pos) + 1)
+    assert pr_auc(scores, pos, neg) == pytest.approx(precision_at_hits.mean())
+
+
+def test_success_rate_auc_equals_average_rank_formula_with_ties():
+    rng = np.random.default_rng(2)
+    scores = rng.integers(0, 7, size=80).astype(float)
+    region = np.arange(10, 80)
+    pos = np.array([12, 30, 31, 55, 79])
+    ranks = rankdata(-scores[region], method="average")
+    mean_rank = ranks[np.isin(region, pos)].mean()
+    expected = 1 - (mean_rank - 0.5) / len(region)
+    assert success_rate_auc(scores, pos, region) == pytest.approx(expected)
+
+
+def test_success_rate_auc_extremes_and_random():
+    n = 1000
+    scores = np.arange(n, dtype=float)
+    assert success_rate_auc(scores, [n - 1]) == pytest.approx(1 - 0.5 / n)  # best cell
+    assert success_rate_auc(scores, [0]) == pytest.approx(0.5 / n)  # worst cell
+    rng = np.random.default_rng(3)
+    random_scores = rng.random(20000)
+    assert success_rate_auc(random_scores, rng.choice(20000, 500, replace=False)) == pytest.approx(0.5, abs=0.03)
+
+
+def test_success_rate_curve_shape():
+    scores = np.array([0.1, 0.9, 0.9, 0.5, 0.2])
+    area, captured = success_rate_curve(scores, [2, 3])
+    assert area[0] == 0 and captured[0] == 0 and area[-1] == 1 and captured[-1] == 1
+    assert np.all(np.diff(area) > 0) and np.all(np.diff(captured) >= 0)
+    # the two tied top cells form one vertex: 40 % of area, half the deposits
+    assert area[1] == pytest.approx(0.4) and captured[1] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- folds
+
+
+def _survey(seed=0, n_pos=40):
+    """An irregular 60 x 50 grid (a corner and a hole invalid) with scattered deposits."""
+    mask = np.ones((60, 50), dtype=bool)
+    mask[:12, :15] = False
+    mask[30:36, 20:28] = False
+    rows, cols = np.nonzero(mask)
+    pos = np.random.default_rng(seed).choice(len(rows), n_pos, replace=False)
+    return rows, cols, np.sort(pos)
+
+
+def _coords(rows, cols, nodes):
+    return np.column_stack([rows[nodes], cols[nodes]])
+
+
+@pytest.mark.parametrize("method", ["blocks", "clusters"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_folds_keep_test_labels_out_of_training(method, seed):
+    rows, cols, pos = _survey()
+    min_neg_distance = 3
+    folds = spatial_folds(rows, cols, pos, n_folds=4, seed=seed, method=method, min_neg_distance=min_neg_distance)
+    assert len(folds) == 4
+    for fold in folds:
+        region = fold.test_region
+        assert not region[fold.train_pos].any()
+        assert not region[fold.train_neg_pool].any()
+        assert region[fold.test_pos].all() and region[fold.test_neg].all()
+        assert set(fold.test_pos) == set(pos[region[pos]])
+        assert not np.isin(fold.train_neg_pool, pos).any() and not np.isin(fold.test_neg, pos).any()
+        train_gap = cdist(_coords(rows, cols, fold.train_neg_pool), _coords(rows, cols, fold.train_pos))
+        assert train_gap.min() >= min_neg_distance
+        test_gap = cdist(_coords(rows, cols, fold.test_neg), _coords(rows, cols, fold.test_pos))
+        assert test_gap.min() >= min_neg_distance
+    regions = np.array([fold.test_region for fold in folds])
+    assert np.all(regions.sum(axis=0) == 1)  # disjoint, and together they cover every node
+    assert sum(len(fold.test_pos) for fold in folds) == len(pos)
+
+
+def test_training_negatives_ignore_test_positives():
+    """A training cell next to a test deposit stays a candidate negative: only training deposits decide."""
+    rows, cols, pos = _survey()
+    for fold in spatial_folds(rows, cols, pos, n_folds=4, seed=0):
+        outside = np.flatnonzero(~fold.test_region & ~np.isin(np.arange(len(rows)), pos))
+        gap = cdist(_coords(rows, cols, outside), _coords(rows, cols, fold.train_pos)).min(axis=1)
+        assert set(fold.train_neg_pool) == set(outside[gap >= 3])
+
+
+def test_buffer_keeps_training_away_from_test_region():
+    rows, cols, pos = _survey()
+    for fold in spatial_folds(rows, cols, pos, n_folds=4, seed=0, buffer=4):
+        region = _coords(rows, cols, np.flatnonzero(fold.test_region))
+        for train_nodes in (fold.train_pos, fold.train_neg_pool):
+            assert cdist(_coords(rows, cols, train_nodes), region).min() > 4
+
+
+def test_folds_are_deterministic_by_seed_and_spread_deposits():
+    rows, cols, pos = _survey()
+    first = spatial_folds(rows, cols, pos, n_folds=4, seed=5, block_size=8)
+    again = spatial_folds(rows, cols, pos, n_folds=4, seed=5, block_size=8)
+    other = spatial_folds(rows, cols, pos, n_folds=4, seed=6, block_size=8)
+    assert all(np.array_equal(a.test_region, b.test_region) for a, b in zip(first, again))
+    assert not all(np.array_equal(a.test_region, b.test_region) for a, b in zip(first, other))
+    counts = [len(fold.test_pos) for fold in first]
+    assert max(counts) - min(counts) <= 3  # 40 scattered deposits in 8-cell blocks: near-even
+
+
+def test_blocks_are_whole_squares():
+    """Some shift of a 10-cell lattice puts every block wholly in one fold."""
+    rows, cols, pos = _survey()
+    block_size = 10
+    folds = spatial_folds(rows, cols, pos, n_folds=3, seed=0, block_size=block_size)
+    fold_of_node = np.argmax([fold.test_region for fold in folds], axis=0)
+
+    def blocks_are_pure(shift_row, shift_col):
+        block = ((rows - rows.min() + shift_row) // block_size) * 1000 + (cols - cols.min() + shift_col) // block_size
+        return all(len(np.unique(fold_of_node[block == b])) == 1 for b in np.unique(block))
+
+    shifts = [(r, c) for r in range(block_size) for c in range(block_size)]
+    assert any(blocks_are_pure(r, c) for r, c in shifts)
+
+
+def test_folds_without_test_positives_are_skipped_with_warning():
+    rows, cols, _ = _survey()
+    pos = np.array([0, 1])  # two adjacent deposits: one block, so at most one usable fold
+    with pytest.warns(UserWarning, match="skipped"):
+        folds = spatial_folds(rows, cols, pos, n_folds=4, seed=0)
+    assert len(folds) == 1
+
+
+def test_bad_fold_method_is_a_data_error():
+    rows, cols, pos = _survey()
+    with pytest.raises(DataError):
+        spatial_folds(rows, cols, pos, method="random")
+
+
+# ---------------------------------------------------------------- cross-validation
+
+
+def _planted_problem():
+    rows, cols, pos = _survey(n_pos=30)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(rows), 5)).astype(np.float32)
+    X[pos, 2] += 4.0
+    return X, rows, cols, pos
+
+
+def _oracle(X, fold, seed):
+    return X[:, 2]
+
+
+def _random(X, fold, seed):
+    return np.random.default_rng(seed + 1000).random(len(X))
+
+
+def test_cross_validate_orders_methods_and_is_json():
+    X, rows, cols, pos = _planted_problem()
+    calls = []
+    report = cross_validate(
+        {"random": _random, "oracle": _oracle, "best_single_element": baseline_method("best_single_element")},
+        X, rows, cols, pos, n_folds=3, seeds=(0, 1),
+        progress=lambda done, total, message: calls.append((done, total)),
+    )
+    json.dumps(report)
+    results = report["results"]
+    assert results["oracle"]["roc_auc_mean"] > 0.95 > 0.7 > results["random"]["roc_auc_mean"]
+    assert results["best_single_element"]["roc_auc_mean"] == pytest.approx(results["oracle"]["roc_auc_mean"])
+    assert results["oracle"]["success_rate_auc_mean"] > results["random"]["success_rate_auc_mean"]
+    assert len(results["oracle"]["folds"]) == 6
+    assert set(results["oracle"]["folds"][0]) == {
+        "seed", "fold", "roc_auc", "pr_auc", "success_rate_auc", "n_test_pos", "n_test_neg", "seconds"
+    }
+    for curve, (x, y) in (("roc_curve", ("fpr", "tpr")), ("success_curve", ("area", "captured"))):
+        points = results["oracle"][curve]
+        assert len(points[x]) == len(points[y]) <= 101
+        assert points[x][0] == 0 and points[x][-1] == 1
+    assert calls == [(done, 18) for done in range(1, 19)]
+    protocol = report["protocol"]
+    assert protocol["n_nodes"] == len(rows) and protocol["n_pos"] == len(pos)
+    assert protocol["n_folds_skipped"] == 0
+    table = report_markdown(report)
+    assert table.index("| oracle") < table.index("| random")
+
+
+def test_cross_validate_can_be_cancelled():
+    X, rows, cols, pos = _planted_problem()
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        cross_validate(
+            {"oracle": _oracle}, X, rows, cols, pos, n_folds=3, seeds=(0,),
+            progress=lambda done, total, message: cancel.set(), cancel=cancel,
+        )
+    cancel.set()
+    with pytest.raises(Cancelled):
+        cross_validate({"oracle": _oracle}, X, rows, cols, pos, n_folds=3, seeds=(0,), cancel=cancel)
+
+
+def test_unknown_baseline_is_a_data_error():
+    with pytest.raises(DataError):
+        baseline_method("deep_magic")
