@@ -262,7 +262,12 @@ def save_grid(ds: xr.Dataset, path) -> None:
 
 
 def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
-    encoding = {n: {"zlib": True, "complevel": 4, "dtype": "float32"} for n in ds.data_vars}
+    if ds.rio.crs is not None:
+        ds = ds.rio.write_crs(ds.rio.crs)  # makes sure every variable points at spatial_ref
+    encoding = {n: {"zlib": True, "complevel": 4, "dtype": "float32",
+                    "grid_mapping": ds[n].encoding.get("grid_mapping", ds[n].attrs.get("grid_mapping"))}
+                for n in ds.data_vars}
+    encoding = {n: {k: v for k, v in e.items() if v is not None} for n, e in encoding.items()}
     ds.to_netcdf(path, encoding=encoding, engine="netcdf4")
 
 

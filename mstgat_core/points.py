@@ -284,4 +284,17 @@ def points_to_grid(samples: PointSamples, cell_size: float, method="idw", max_di
         if e in samples.units:
             ds[e].attrs["units"] = samples.units[e]
     ds.attrs.update(gridding=method, max_distance=limit, cell_size=float(cell_size))
-    return ds.rio.write_crs(samples.crs) if samples.crs is not None else ds
+    return ds.rio.write_crs(crs_for_raster(samples.crs)) if samples.crs is not None else ds
+
+
+def crs_for_raster(crs):
+    """An authority string such as "EPSG:3067" where there is one.
+
+    Passing a pyproj CRS through WKT can come back as an equivalent code
+    (EPSG:3067 -> EPSG:25835); the authority string keeps the user's code.
+    """
+    from pyproj import CRS
+
+    crs = CRS.from_user_input(crs)
+    authority = crs.to_authority()
+    return ":".join(authority) if authority else crs.to_wkt()
