@@ -117,7 +117,7 @@ def _read_netcdf(path: Path) -> xr.Dataset:
 
 def _read_zarr(path: Path) -> xr.Dataset:
     try:
-        ds = xr.open_zarr(path, decode_coords="all").load()
+        ds = xr.open_zarr(path, decode_coords="all", consolidated=False).load()
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read Zarr {path.name}: {exc}") from None
     return _tidy_dataset(ds)
@@ -275,7 +275,7 @@ def _write_zarr(ds: xr.Dataset, path: Path) -> None:
     ds = ds.copy()
     for n in ds.variables:
         ds[n].encoding = {}
-    ds.to_zarr(path, mode="w", consolidated=True)
+    ds.to_zarr(path, mode="w", consolidated=False)
 
 
 def _write_tif(ds: xr.Dataset, path: Path) -> None:
@@ -377,8 +377,9 @@ def deposit_cells(grid: xr.Dataset, deposits: gpd.GeoDataFrame) -> xr.DataArray:
     if grid.rio.crs is not None and deposits.crs is not None:
         deposits = deposits.to_crs(grid.rio.crs)
     ny, nx = grid.sizes["y"], grid.sizes["x"]
-    cols, rows = ~grid.rio.transform() * (deposits.geometry.x.values, deposits.geometry.y.values)
-    rows, cols = np.floor(rows).astype(int), np.floor(cols).astype(int)
+    rows, cols = rasterio.transform.rowcol(grid.rio.transform(), deposits.geometry.x.values,
+                                           deposits.geometry.y.values, op=np.floor)
+    rows, cols = np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)
     inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
     valid = valid_cells(grid)
     on_valid = np.zeros_like(inside)

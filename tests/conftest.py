@@ -1,0 +1,20 @@
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real datasets next to the project (../shared/data); skip when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def small_scenario():
+    from mstgat_core.synthetic import make_scenario
+
+    return make_scenario(shape=(64, 56), n_elements=6, seed=3)
