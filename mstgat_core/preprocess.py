@@ -142,9 +142,11 @@ def _positive_floor(column: np.ndarray) -> float:
 
 def _robust_scale(values: np.ndarray) -> np.ndarray:
     """IQR/1.349 per column, falling back to MAD*1.4826, the std, then 1."""
+    centre = np.median(values, axis=0)
+    tiny = 1e-9 * (1.0 + np.abs(centre))  # below this a spread is rounding noise
     q75, q25 = np.percentile(values, [75, 25], axis=0)
     scale = (q75 - q25) / IQR_TO_SIGMA
-    mad = 1.4826 * np.median(np.abs(values - np.median(values, axis=0)), axis=0)
-    scale = np.where(scale > 0, scale, mad)
-    scale = np.where(scale > 0, scale, values.std(axis=0))
-    return np.where(scale > 0, scale, 1.0)
+    mad = 1.4826 * np.median(np.abs(values - centre), axis=0)
+    scale = np.where(scale > tiny, scale, mad)
+    scale = np.where(scale > tiny, scale, values.std(axis=0))
+    return np.where(scale > tiny, scale, 1.0)
