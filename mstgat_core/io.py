@@ -35,13 +35,7 @@ import xarray as xr
 from affine import Affine
 
 from .errors import DataError
-from .points import (
-    PointSamples,
-    find_coordinate_columns,
-    load_points,
-    points_to_grid,
-    resolve_crs,
-)
+from .points import PointSamples, first_line, load_points, points_to_grid, read_csv_points
 
 __all__ = [
     "load_grid",
@@ -111,7 +105,7 @@ def _read_netcdf(path: Path) -> xr.Dataset:
         with xr.open_dataset(path, decode_coords="all") as ds:
             ds = ds.load()
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read NetCDF {path.name}: {exc}") from None
+        raise DataError(f"cannot read NetCDF {path.name}: {first_line(exc)}") from None
     return _tidy_dataset(ds)
 
 
@@ -119,7 +113,7 @@ def _read_zarr(path: Path) -> xr.Dataset:
     try:
         ds = xr.open_zarr(path, decode_coords="all", consolidated=False).load()
     except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"cannot read Zarr {path.name}: {exc}") from None
+        raise DataError(f"cannot read Zarr {path.name}: {first_line(exc)}") from None
     return _tidy_dataset(ds)
 
 
@@ -199,7 +193,7 @@ def _open_raster(path: Path):
     try:
         src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
-        raise DataError(f"cannot read raster {Path(path).name}: {str(exc).splitlines()[0]}") from None
+        raise DataError(f"cannot read raster {Path(path).name}: {first_line(exc)}") from None
     with src:
         yield src
 
@@ -333,22 +327,14 @@ def load_deposits(path, crs=None, x_col=None, y_col=None) -> gpd.GeoDataFrame:
 
 
 def _deposits_from_csv(path, crs, x_col, y_col) -> gpd.GeoDataFrame:
-    table = pd.read_csv(path)
-    xc, yc = find_coordinate_columns(table.columns, x_col, y_col, path.name)
-    if crs is None and "crs" in table.columns and table["crs"].notna().any():
-        crs = str(table["crs"].dropna().iloc[0])
-    crs = resolve_crs(crs, xc, yc, path.name)
-    xy = table[[xc, yc]].apply(pd.to_numeric, errors="coerce")
-    if xy.isna().any().any():
-        raise DataError(f"{path.name}: missing or non-numeric coordinates in {xc}/{yc}")
-    return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(xy[xc], xy[yc]), crs=crs)
+    return read_csv_points(path, x_col, y_col, crs)
 
 
 def _deposits_from_vector(path, crs) -> gpd.GeoDataFrame:
     try:
         gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise DataError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from None
+        raise DataError(f"cannot read {path.name}: {first_line(exc)}") from None
     if gdf.crs is None:
         if crs is None:
             raise DataError(f"{path.name} has no CRS; give one with --crs")

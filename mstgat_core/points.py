@@ -62,6 +62,12 @@ class PointSamples:
 # ---------------------------------------------------------------- coordinates, CRS
 
 
+def first_line(exc) -> str:
+    """The first line of an exception message (DataError messages are one line)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def find_coordinate_columns(columns, x_col=None, y_col=None, source="table"):
     """Return the (x, y) column names, autodetected unless given."""
     columns = list(columns)
@@ -189,11 +195,11 @@ def load_points(path, x_col=None, y_col=None, crs=None, elements=None, censor="h
 
 def _read_point_table(path: Path, x_col, y_col, crs) -> gpd.GeoDataFrame:
     if path.suffix.lower() == ".csv":
-        return _read_csv_points(path, x_col, y_col, crs)
+        return read_csv_points(path, x_col, y_col, crs)
     try:
         frame = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise DataError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from None
+        raise DataError(f"cannot read {path.name}: {first_line(exc)}") from None
     if frame.crs is None:
         if crs is None:
             raise DataError(f"{path.name} has no CRS; give one with --crs")
@@ -203,11 +209,12 @@ def _read_point_table(path: Path, x_col, y_col, crs) -> gpd.GeoDataFrame:
     return frame
 
 
-def _read_csv_points(path: Path, x_col, y_col, crs) -> gpd.GeoDataFrame:
+def read_csv_points(path: Path, x_col=None, y_col=None, crs=None) -> gpd.GeoDataFrame:
+    """A CSV as point GeoDataFrame; the coordinate columns become the geometry."""
     try:
         table = pd.read_csv(path, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read CSV {path.name}: {str(exc).splitlines()[0]}") from None
+        raise DataError(f"cannot read CSV {path.name}: {first_line(exc)}") from None
     xc, yc = find_coordinate_columns(table.columns, x_col, y_col, path.name)
     if crs is None and "crs" in table.columns and table["crs"].notna().any():
         crs = str(table["crs"].dropna().iloc[0])
