@@ -8,6 +8,9 @@ Every baseline has the same two methods:
   unsupervised ones ignore them (using unlabelled features of every node is
   fair: the map itself is not a label).
 - ``score(X) -> (n_nodes,)``: higher means more anomalous / more prospective.
+
+``uses_labels`` says whether a baseline reads the labels; the scores of one
+that does not depend only on ``X`` and the seed, so folds may share them.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class BestSingleElement:
     when high values are prospective and -1 when low values are.
     """
 
+    uses_labels = True
+
     def fit(self, X, train_pos, train_neg, seed=0):
         features, targets = _labelled_rows(X, train_pos, train_neg)
         aucs = np.array([roc_auc_score(targets, features[:, e]) for e in range(features.shape[1])])
@@ -60,6 +65,8 @@ class RobustMahalanobis:
     subsample of thousands estimates a 39-element covariance well enough.
     """
 
+    uses_labels = False
+
     def __init__(self, max_samples=5000):
         self.max_samples = max_samples
 
@@ -78,6 +85,8 @@ class RobustMahalanobis:
 class IsolationForestBaseline:
     """Isolation Forest on all nodes (unsupervised); score = -score_samples."""
 
+    uses_labels = False
+
     def __init__(self, n_estimators=200):
         self.n_estimators = n_estimators
 
@@ -91,6 +100,8 @@ class IsolationForestBaseline:
 
 class RandomForestBaseline:
     """Random forest on per-cell features, training positives vs negatives."""
+
+    uses_labels = True
 
     def __init__(self, n_estimators=300, min_samples_leaf=1, n_jobs=2):
         self.n_estimators = n_estimators

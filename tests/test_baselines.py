@@ -91,3 +91,15 @@ def test_supervised_baselines_need_both_classes(baseline):
     X, _, _, _ = _planted()
     with pytest.raises(DataError):
         baseline().fit(X, np.array([], dtype=int), np.arange(10))
+
+
+def test_unsupervised_baseline_is_fitted_once_per_seed():
+    X, rows, cols, pos = _planted()
+    folds = _folds(rows, cols, pos)
+    fit_predict = baseline_method("isolation_forest", n_estimators=20)
+    first, second = fit_predict(X, folds[0], 0), fit_predict(X, folds[1], 0)
+    assert first is second
+    assert not np.array_equal(first, fit_predict(X, folds[0], 1))
+    changed = X.copy()
+    changed[0] += 100.0  # other features: fitted afresh, the planted outlier shows
+    assert fit_predict(changed, folds[0], 0)[0] > first[0]
