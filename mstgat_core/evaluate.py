@@ -424,7 +424,8 @@ def report_markdown(report):
     ]
     ranked = sorted(report["results"].items(), key=lambda item: -item[1]["roc_auc_mean"])
     for name, result in ranked:
-        cells = [f"{result[f'{m}_mean']:.3f} ± {result[f'{m}_std']:.3f}" for m in ("roc_auc", "pr_auc", "success_rate_auc")]
+        metrics = ("roc_auc", "pr_auc", "success_rate_auc")
+        cells = [f"{result[f'{m}_mean']:.3f} ± {result[f'{m}_std']:.3f}" for m in metrics]
         lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += ["", "Protocol:", ""]
     for key, value in report["protocol"].items():
