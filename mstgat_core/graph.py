@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch_geometric.utils import k_hop_subgraph
 
 GRAPH_MODES = ("window", "ring")
 
@@ -119,21 +118,31 @@ def receptive_radius(scales, layers: int) -> int:
 
 
 def receptive_subgraph(graph: GridGraph, nodes, hops: int):
-    """The subgraph that determines the outputs at ``nodes`` after ``hops`` layers.
+    """The smallest subgraph that determines the outputs at ``nodes`` after ``hops`` layers.
 
     Returns ``(subset, edge_indices, mapping)``: the node ids kept (sorted),
     one relabelled edge index per scale, and the positions of ``nodes`` in
-    ``subset``. Taking the induced subgraph on the ``hops``-hop neighbourhood of
-    the union of scales is exact for every scale: each node within ``hops - k``
-    hops keeps all its neighbours, which is all layer ``k`` needs.
+    ``subset``. Layer ``k`` needs exact states only within ``hops - k`` hops of
+    ``nodes``, so edges are kept when their target lies within ``hops - 1``
+    hops (of the union of scales) and their source within ``hops``. A node
+    reached in exactly ``hops`` hops only contributes its input features.
+    Outputs at ``nodes`` are then identical to a full-graph pass.
     """
     nodes = torch.as_tensor(np.atleast_1d(nodes), dtype=torch.long)
+    n = graph.num_nodes
     union = torch.cat(graph.edge_index, dim=1)
-    subset, _, _, _ = k_hop_subgraph(nodes, hops, union, num_nodes=graph.num_nodes)
-    relabel = torch.full((graph.num_nodes,), -1, dtype=torch.long)
+    inner = torch.zeros(n, dtype=torch.bool)
+    inner[nodes] = True
+    for _ in range(max(hops - 1, 0)):
+        inner[union[0, inner[union[1]]]] = True
+    outer = inner.clone()
+    if hops > 0:
+        outer[union[0, inner[union[1]]]] = True
+    subset = torch.nonzero(outer).squeeze(1)
+    relabel = torch.full((n,), -1, dtype=torch.long)
     relabel[subset] = torch.arange(subset.numel())
     sub_edges = []
     for edge_index in graph.edge_index:
-        keep = (relabel[edge_index[0]] >= 0) & (relabel[edge_index[1]] >= 0)
+        keep = inner[edge_index[1]] & outer[edge_index[0]]
         sub_edges.append(relabel[edge_index[:, keep]])
     return subset, sub_edges, relabel[nodes]

@@ -36,7 +36,7 @@ class ModelConfig:
     ff_mult: int = 2
     gat_hidden: int = 32
     gat_heads: int = 4
-    gat_layers: int = 2
+    gat_layers: int = 1
     dropout: float = 0.1
     attention_dropout: float = 0.1
 

@@ -22,6 +22,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import roc_auc_score
 
 from .errors import Cancelled
+from .graph import GridGraph, receptive_subgraph
 from .model import MSTGAT
 
 
@@ -38,6 +39,7 @@ class TrainConfig:
     min_negative_distance: float = 3.0
     positive_radius: int = 0
     validation_fraction: float = 0.2
+    max_validation_negatives: int = 2000
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -128,9 +130,7 @@ def _balanced_loss(logits, labels):
 def train_model(
     model: MSTGAT,
     x: torch.Tensor,
-    edge_indices: list[torch.Tensor],
-    rows: np.ndarray,
-    cols: np.ndarray,
+    graph: GridGraph,
     positives,
     negative_candidates=None,
     config: TrainConfig | None = None,
@@ -145,6 +145,7 @@ def train_model(
     ``cancel`` stops training at the next epoch with :class:`Cancelled`.
     """
     config = config or TrainConfig()
+    rows, cols = graph.rows_cols
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     positives = np.asarray(positives, dtype=np.int64)
@@ -157,7 +158,9 @@ def train_model(
         rows, cols, positives, pool, config.validation_fraction, config.seed
     )
     train_pos = grow_positives(rows, cols, train_pos, config.positive_radius)
-    val_nodes = torch.as_tensor(np.concatenate([val_pos, val_neg]))
+    if len(val_neg) > config.max_validation_negatives:
+        val_neg = np.sort(rng.choice(val_neg, config.max_validation_negatives, replace=False))
+    val_batch = Batch.of(model, x, graph, np.concatenate([val_pos, val_neg]))
     val_labels = torch.cat([torch.ones(len(val_pos)), torch.zeros(len(val_neg))])
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -171,19 +174,19 @@ def train_model(
         t0 = time.perf_counter()
         model.train()
         negatives = rng.choice(train_neg, size=n_neg, replace=False)
-        nodes = torch.as_tensor(np.concatenate([train_pos, negatives]))
+        batch = Batch.of(model, x, graph, np.concatenate([train_pos, negatives]))
         labels = torch.cat([torch.ones(len(train_pos)), torch.zeros(len(negatives))])
         optimiser.zero_grad()
-        loss = _balanced_loss(model(x, edge_indices, nodes), labels)
+        loss = _balanced_loss(batch.logits(model), labels)
         loss.backward()
         optimiser.step()
 
         model.eval()
         with torch.no_grad():
-            val_logits = model(x, edge_indices, val_nodes)
+            val_logits = val_batch.logits(model)
             val_loss = float(_balanced_loss(val_logits, val_labels))
         val_auc = _auc(val_labels.numpy(), val_logits.numpy())
-        log = EpochLog(epoch, float(loss), val_auc, val_loss, time.perf_counter() - t0)
+        log = EpochLog(epoch, loss.item(), val_auc, val_loss, time.perf_counter() - t0)
         result.history.append(log)
         if callback is not None:
             callback(log)
@@ -203,6 +206,26 @@ def train_model(
     return result
 
 
+@dataclass
+class Batch:
+    """Nodes whose logits are wanted, with just the subgraph that determines them."""
+
+    x: torch.Tensor
+    edge_indices: list
+    positions: torch.Tensor
+
+    @classmethod
+    def of(cls, model: MSTGAT, x: torch.Tensor, graph: GridGraph, nodes) -> "Batch":
+        if not model.config.uses_spatial:
+            nodes = torch.as_tensor(nodes, dtype=torch.long)
+            return cls(x[nodes], None, torch.arange(len(nodes)))
+        subset, edges, positions = receptive_subgraph(graph, nodes, model.hops)
+        return cls(x[subset], edges, positions)
+
+    def logits(self, model: MSTGAT) -> torch.Tensor:
+        return model(self.x, self.edge_indices, self.positions)
+
+
 def _auc(labels, scores) -> float:
     if labels.min() == labels.max():
         return float("nan")
@@ -210,7 +233,7 @@ def _auc(labels, scores) -> float:
 
 
 @torch.no_grad()
-def predict_nodes(model: MSTGAT, x: torch.Tensor, edge_indices, nodes=None) -> np.ndarray:
-    """Anomaly probability of ``nodes`` (default all) in eval mode."""
+def predict_nodes(model: MSTGAT, x: torch.Tensor, graph: GridGraph) -> np.ndarray:
+    """Anomaly probability of every node of ``graph`` in eval mode."""
     model.eval()
-    return torch.sigmoid(model(x, edge_indices, nodes)).numpy()
+    return torch.sigmoid(model(x, graph.edge_index)).numpy()
