@@ -142,6 +142,177 @@ def write_atomically(path, text: str) -> None:
         if tmp.exists():
             tmp.unlink()
 
+# --------------------------------------------------------------------------- train
+
+
+def add_train_args(p):
+    from .model import VARIANTS
+
+    p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
+    p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
+    p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    p.add_argument("--variant", choices=VARIANTS, default="mstgat")
+    p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells, e.g. 1,2,3")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--transform", choices=["clr", "log", "none"], default="clr")
+    p.add_argument("--elements", nargs="+", help="use only these elements")
+    p.add_argument("--crs", help="CRS of a deposits CSV without one")
+
+
+def parse_scales(text: str) -> tuple:
+    try:
+        scales = tuple(int(s) for s in str(text).split(",") if s.strip())
+    except ValueError:
+        raise DataError(f"--scales must be comma-separated whole numbers of cells, got {text!r}") from None
+    if not scales or min(scales) < 1:
+        raise DataError(f"--scales must be radii of at least 1 cell, got {text!r}")
+    return scales
+
+
+def load_labelled_grid(args):
+    """The grid and its deposit cells, with a one-line report of dropped deposits."""
+    from . import io
+
+    grid = io.load_grid(args.data, elements=getattr(args, "elements", None))
+    deposits = io.deposit_cells(grid, io.load_deposits(args.deposits, crs=getattr(args, "crs", None)))
+    print(deposits.attrs.get("summary", ""), file=sys.stderr)
+    return grid, deposits
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from .checkpoint import save_checkpoint
+    from .pipeline import fit
+    from .train import TrainConfig
+
+    scales = parse_scales(args.scales)
+    _check_output_folder(args.out)
+    grid, deposits = load_labelled_grid(args)
+    config = TrainConfig(epochs=args.epochs, seed=args.seed)
+    with tqdm(total=args.epochs, desc="training", unit="epoch", file=sys.stderr) as bar:
+        def progress(log):
+            bar.update(1)
+            bar.set_postfix(loss=f"{log.loss:.3f}", val_auc=f"{log.val_auc:.3f}")
+
+        fitted = fit(grid, deposits, {"variant": args.variant, "scales": scales}, config,
+                     transform=args.transform, callback=progress)
+    save_checkpoint(fitted, args.out, data=grid)
+    r = fitted.train_result
+    print(f"wrote {args.out}: {args.variant}, best epoch {r.best_epoch} (validation ROC-AUC {r.best_val_auc:.3f}), "
+          f"{r.stopped.replace('_', ' ')} after {len(r.history)} epochs, {r.seconds:.1f} s")
+    return 0
+
+
+def _check_output_folder(path) -> None:
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise DataError(f"output folder does not exist: {folder}")
+
+
+# ------------------------------------------------------------------------- predict
+
+
+def add_predict_args(p):
+    p.add_argument("model", help="checkpoint (.safetensors)")
+    p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
+    p.add_argument("--out", required=True, help="probability grid (.nc, .tif or .zarr)")
+    p.add_argument("--tile", type=int, help="predict in tiles of N x N cells (with halos; same result)")
+    p.add_argument("--dask", metavar="local|ADDRESS", help="run tiles on dask.distributed (a local cluster or a scheduler address)")
+
+
+def cmd_predict(args) -> int:
+    from . import io
+    from .checkpoint import load_checkpoint
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".nc", ".tif", ".tiff", ".zarr"):
+        raise DataError(f"--out must end in .nc, .tif or .zarr, got {out.name}")
+    _check_output_folder(out)
+    fitted = load_checkpoint(args.model)
+    if args.dask:
+        from .tiling import predict_distributed
+
+        scheduler = None if args.dask == "local" else args.dask
+        predict_distributed(fitted, args.data, out, tile=args.tile or 512, scheduler=scheduler)
+        print(f"wrote {out} (dask, tiles of {args.tile or 512})")
+        return 0
+    grid = io.load_grid(args.data)
+    if args.tile:
+        from tqdm import tqdm
+
+        from .tiling import predict_tiled
+
+        with tqdm(desc="tiles", unit="tile", file=sys.stderr) as bar:
+            def progress(done, total):
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            probability = predict_tiled(fitted, grid, tile=args.tile, progress=progress)
+    else:
+        probability = fitted.predict(grid)
+    io.save_grid(probability.to_dataset(name="probability"), out)
+    finite = probability.values[~probability.isnull().values]
+    print(f"wrote {out}: {finite.size} cells, probability {finite.min():.3f}-{finite.max():.3f}")
+    return 0
+
+
+# ------------------------------------------------------------------------ evaluate
+
+
+def add_evaluate_args(p):
+    from .crossval import ALL_METHODS
+
+    p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
+    p.add_argument("--deposits", required=True)
+    p.add_argument("--out", required=True, help="report (.json)")
+    p.add_argument("--markdown", help="also write the table as markdown")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    p.add_argument("--methods", default=",".join(ALL_METHODS))
+    p.add_argument("--scales", default="1,2,3")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--fold-method", choices=["blocks", "clusters"], default="blocks")
+    p.add_argument("--transform", choices=["clr", "log", "none"], default="clr")
+    p.add_argument("--elements", nargs="+")
+    p.add_argument("--crs", help="CRS of a deposits CSV without one")
+
+
+def cmd_evaluate(args) -> int:
+    from tqdm import tqdm
+
+    from .crossval import run_cross_validation
+    from .evaluate import report_markdown
+    from .train import TrainConfig
+
+    scales = parse_scales(args.scales)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for target in filter(None, (args.out, args.markdown)):
+        _check_output_folder(target)
+    grid, deposits = load_labelled_grid(args)
+    with tqdm(desc="cross-validation", unit="fit", file=sys.stderr) as bar:
+        def progress(done, total, message):
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(message)
+            bar.refresh()
+
+        report = run_cross_validation(
+            grid, deposits, methods, n_folds=args.folds, seeds=range(args.seeds),
+            model_config={"scales": scales}, train_config=TrainConfig(epochs=args.epochs),
+            transform=args.transform, fold_method=args.fold_method, progress=progress,
+        )
+    report["protocol"]["data"] = str(args.data)
+    report["protocol"]["deposits"] = str(args.deposits)
+    write_atomically(args.out, json.dumps(report, indent=1))
+    table = report_markdown(report)
+    if args.markdown:
+        write_atomically(args.markdown, table)
+    print(table)
+    return 0
+
 
 # ------------------------------------------------------------------------ dispatch
 
@@ -150,6 +321,9 @@ COMMANDS = {
     "info": (add_info_args, cmd_info, "describe a grid or a point file"),
     "grid": (add_grid_args, cmd_grid, "interpolate point samples onto a grid"),
     "synth": (add_synth_args, cmd_synth, "make a synthetic scenario with known truth"),
+    "train": (add_train_args, cmd_train, "train MSTGAT or a variant on a grid and its deposits"),
+    "predict": (add_predict_args, cmd_predict, "map anomaly probability with a trained model"),
+    "evaluate": (add_evaluate_args, cmd_evaluate, "spatially cross-validate MSTGAT, ablations and baselines"),
 }
 
 

@@ -35,13 +35,9 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from .baselines import BASELINES
-from .errors import DataError
+from .errors import Cancelled, DataError  # noqa: F401  (Cancelled is re-exported)
 
 CURVE_POINTS = 101
-
-
-class Cancelled(Exception):
-    """Raised by :func:`cross_validate` when its cancel event is set."""
 
 
 @dataclass

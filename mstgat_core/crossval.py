@@ -1,0 +1,92 @@
+"""Cross-validate MSTGAT, its ablations and the baselines on one grid.
+
+Glue between :mod:`evaluate` (folds, metrics, reports), :mod:`baselines` and
+the neural models of :mod:`model`/:mod:`train`. The normaliser is fitted once
+on the whole grid: it uses no labels, so it leaks none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .errors import DataError
+from .evaluate import baseline_method, cross_validate
+from .graph import build_graph
+from .model import VARIANTS, MSTGAT, ModelConfig
+from .preprocess import Normaliser
+from .train import TrainConfig, predict_nodes, train_model
+
+BASELINE_METHODS = ("best_single_element", "mahalanobis", "isolation_forest", "random_forest")
+ALL_METHODS = VARIANTS + BASELINE_METHODS
+
+
+def neural_method(mask: np.ndarray, variant: str, model_config: dict | None = None,
+                  train_config: TrainConfig | None = None):
+    """A ``fit_predict(X, fold, seed)`` that trains one model variant on the fold's training labels."""
+    model_config = dict(model_config or {})
+    train_config = train_config or TrainConfig()
+    graphs = {}
+
+    def fit_predict(X, fold, seed):
+        config = ModelConfig(n_elements=X.shape[1], variant=variant, **model_config)
+        key = (config.scales, config.graph_mode)
+        if key not in graphs:
+            graphs[key] = build_graph(mask, config.scales, config.graph_mode)
+        graph = graphs[key]
+        torch.manual_seed(seed)
+        model = MSTGAT(config)
+        x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        train_model(model, x, graph, fold.train_pos, negative_candidates=fold.train_neg_pool,
+                    config=dataclasses.replace(train_config, seed=seed))
+        return predict_nodes(model, x, graph)
+
+    fit_predict.__name__ = variant
+    return fit_predict
+
+
+def run_cross_validation(
+    ds: xr.Dataset,
+    deposits: xr.DataArray,
+    methods=ALL_METHODS,
+    n_folds: int = 5,
+    seeds=(0, 1, 2),
+    model_config: dict | None = None,
+    train_config: TrainConfig | None = None,
+    transform: str = "clr",
+    elements=None,
+    fold_method: str = "blocks",
+    progress=None,
+    cancel=None,
+) -> dict:
+    """Spatial cross-validation of ``methods`` on ``ds`` with ``deposits`` (bool cells) as positives."""
+    unknown = [m for m in methods if m not in ALL_METHODS]
+    if unknown:
+        raise DataError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(ALL_METHODS)}")
+    normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
+    mask = np.asarray(~np.isnan(np.stack([ds[e].values for e in normaliser.elements])).any(axis=0))
+    X = normaliser.transform(ds, mask)
+    labels = np.asarray(deposits.values, dtype=bool)
+    positives = np.flatnonzero(labels[mask])
+    if len(positives) < n_folds:
+        raise DataError(f"{len(positives)} deposit cells are too few for {n_folds} spatial folds")
+    rows, cols = np.nonzero(mask)
+    train_config = train_config or TrainConfig()
+    runners = {
+        m: neural_method(mask, m, model_config, train_config) if m in VARIANTS else baseline_method(m)
+        for m in methods
+    }
+    report = cross_validate(runners, X, rows, cols, positives, n_folds=n_folds, seeds=tuple(seeds),
+                            fold_method=fold_method, progress=progress, cancel=cancel,
+                            min_neg_distance=train_config.min_negative_distance)
+    report["protocol"].update(
+        transform=transform,
+        elements=normaliser.elements,
+        model_config={k: v for k, v in ModelConfig(n_elements=len(normaliser.elements), **(model_config or {}))
+                      .to_dict().items() if k != "variant"},
+        train_config=train_config.to_dict(),
+    )
+    return report
