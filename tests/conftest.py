@@ -18,3 +18,11 @@ def small_scenario():
     from mstgat_core.synthetic import make_scenario
 
     return make_scenario(shape=(64, 56), n_elements=6, seed=3)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests run two at a time on two cores; more threads per worker only thrash."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -1,0 +1,77 @@
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from mstgat_core import DataError
+from mstgat_core.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from mstgat_core.io import deposit_cells
+from mstgat_core.pipeline import fit
+from mstgat_core.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def fitted_and_grid(small_scenario):
+    grid = small_scenario.grid
+    deposits = deposit_cells(grid, small_scenario.deposits)
+    fitted = fit(grid, deposits, {"scales": (1, 2)}, TrainConfig(epochs=8, min_epochs=1, patience=5))
+    return fitted, grid
+
+
+def test_round_trip_gives_identical_predictions(fitted_and_grid, tmp_path):
+    fitted, grid = fitted_and_grid
+    path = save_checkpoint(fitted, tmp_path / "model.safetensors", data=grid)
+    loaded = load_checkpoint(path)
+    xr.testing.assert_identical(fitted.predict(grid), loaded.predict(grid))
+    assert loaded.normaliser == fitted.normaliser
+    assert loaded.config == fitted.config
+    meta = read_metadata(path)
+    assert meta["data_fingerprint"].startswith("sha256:")
+    assert meta["train_config"]["epochs"] == 8 and meta["package_version"]
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (exec, ("open(__import__('os').environ['MSTGAT_PWNED'], 'w').write('ran')",))
+
+
+def test_checkpoint_that_runs_code_on_load_is_refused(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("MSTGAT_PWNED", str(marker))
+    evil = tmp_path / "evil.safetensors"
+    torch.save({"weights": RunsCode()}, evil)  # a torch/pickle file that executes code when unpickled
+    with pytest.raises(DataError, match="not an MSTGAT checkpoint"):
+        load_checkpoint(evil)
+    evil_pickle = tmp_path / "evil.pkl"
+    evil_pickle.write_bytes(pickle.dumps(RunsCode()))
+    with pytest.raises(DataError):
+        load_checkpoint(evil_pickle)
+    assert not marker.exists()
+
+
+def test_missing_elements_are_named(fitted_and_grid):
+    fitted, grid = fitted_and_grid
+    dropped = list(grid.data_vars)[:2]
+    with pytest.raises(DataError, match="missing from the data: " + ", ".join(dropped)):
+        fitted.predict(grid.drop_vars(dropped))
+
+
+def test_tampered_metadata_is_refused(fitted_and_grid, tmp_path):
+    from safetensors.torch import save_file
+    import json
+
+    fitted, _ = fitted_and_grid
+    tensors = {k: v.contiguous() for k, v in fitted.model.state_dict().items()}
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors, bad, metadata={"mstgat": json.dumps({"format": "mstgat-checkpoint", "format_version": 1,
+                                                             "model_config": {"n_elements": 6, "evil": 1},
+                                                             "normaliser": {"elements": ["a"] * 6}})})
+    with pytest.raises(DataError, match="invalid model config"):
+        load_checkpoint(bad)
+    save_file(tensors, bad)  # a plain safetensors file with no MSTGAT metadata
+    with pytest.raises(DataError, match="no MSTGAT metadata"):
+        load_checkpoint(bad)
