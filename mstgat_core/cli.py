@@ -314,6 +314,39 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------- explain
+
+
+def add_explain_args(p):
+    p.add_argument("model", help="checkpoint (.safetensors)")
+    p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--x", type=float, help="map x of the cell to explain (with --y)")
+    where.add_argument("--row", type=int, help="row of the cell to explain (with --col)")
+    where.add_argument("--deposits", help="summarise over the cells holding these deposits")
+    p.add_argument("--y", type=float, help="map y of the cell to explain")
+    p.add_argument("--col", type=int, help="column of the cell to explain")
+    p.add_argument("--crs", help="CRS of a deposits CSV without one")
+    p.add_argument("--top", type=int, default=5, help="elements to list")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def cmd_explain(args) -> int:
+    from . import io
+    from .checkpoint import load_checkpoint
+    from .interpret import explain_report
+
+    fitted = load_checkpoint(args.model)
+    grid = io.load_grid(args.data)
+    region = None
+    if args.deposits:
+        region = io.deposit_cells(grid, io.load_deposits(args.deposits, crs=args.crs))
+    report, text = explain_report(fitted, grid, row=args.row, col=args.col, x=args.x, y=args.y,
+                                  region=region, top=args.top)
+    print(json.dumps(report) if args.json else text)
+    return 0
+
+
 # ------------------------------------------------------------------------ dispatch
 
 COMMANDS = {
@@ -324,6 +357,7 @@ COMMANDS = {
     "train": (add_train_args, cmd_train, "train MSTGAT or a variant on a grid and its deposits"),
     "predict": (add_predict_args, cmd_predict, "map anomaly probability with a trained model"),
     "evaluate": (add_evaluate_args, cmd_evaluate, "spatially cross-validate MSTGAT, ablations and baselines"),
+    "explain": (add_explain_args, cmd_explain, "explain one cell or the deposit cells with a trained model"),
 }
 
 

@@ -131,9 +131,9 @@ class _Subgraphs:
 
     Each cell gets its own copy of its receptive field, so changing one cell's
     features changes only that cell's logit (no cross-talk between cells of a
-    batch). With one GAT layer the copy is the cell plus its in-neighbours at
-    every scale, built vectorised; with more layers it comes from
-    :func:`receptive_subgraph` cell by cell (slower).
+    batch). With one GAT layer see :meth:`forward_one_hop` (vectorised); with
+    more layers each cell's copy comes from :func:`receptive_subgraph`, cell
+    by cell (slower).
     """
 
     def __init__(self, model, graph: GridGraph):
@@ -151,12 +151,10 @@ class _Subgraphs:
                 self.csr.append((src, np.searchsorted(tgt, np.arange(n + 1))))
 
     def build(self, cells):
-        """(node ids into x, edges per scale or None, positions of ``cells``)."""
+        """(node ids into x, edges per scale or None, positions of ``cells``) for hops != 1."""
         cells = np.asarray(cells, dtype=np.int64)
         if not self.spatial:
             return torch.from_numpy(cells), None, torch.arange(len(cells))
-        if self.hops == 1:
-            return self._one_hop(cells)
         parts, edges, positions, offset = [], [[] for _ in self.graph.edge_index], [], 0
         for cell in cells:
             subset, sub_edges, pos = receptive_subgraph(self.graph, [int(cell)], self.hops)
@@ -167,24 +165,42 @@ class _Subgraphs:
             offset += len(subset)
         return torch.cat(parts), [torch.cat(e, dim=1) for e in edges], torch.cat(positions)
 
-    def _one_hop(self, cells):
-        n, b = self.graph.num_nodes, len(cells)
+    def forward_one_hop(self, x: torch.Tensor, cells):
+        """A forward function for IG of ``cells`` (one GAT layer): the logits of private copies of the cells.
+
+        The graph holds each in-neighbour once, at its real features, and, per
+        IG step, a private node per cell carrying the moving features; edges
+        run from the shared neighbours into the private nodes only. With one
+        GAT layer a cell's logit depends on its own features and its
+        in-neighbours' input features only, so this is exact.
+        """
+        cells = np.asarray(cells, dtype=np.int64)
+        b = len(cells)
         batch = np.arange(b)
-        keys, scale_pairs = [batch * n + cells], []
+        pairs = []
         for src, ptr in self.csr:
             start, deg = ptr[cells], ptr[cells + 1] - ptr[cells]
-            owner = np.repeat(batch, deg)
             idx = np.arange(deg.sum()) - np.repeat(np.cumsum(deg) - deg, deg) + np.repeat(start, deg)
-            sources = src[idx]
-            keys.append(owner * n + sources)
-            scale_pairs.append((owner, sources))
-        unique = np.unique(np.concatenate(keys))
-        positions = np.searchsorted(unique, batch * n + cells)
-        edges = []
-        for owner, sources in scale_pairs:
-            local_src = np.searchsorted(unique, owner * n + sources)
-            edges.append(torch.from_numpy(np.stack([local_src, positions[owner]])))
-        return torch.from_numpy(unique % n), edges, torch.from_numpy(positions)
+            pairs.append((np.repeat(batch, deg), src[idx]))
+        shared, inverse = np.unique(np.concatenate([p[1] for p in pairs]), return_inverse=True)
+        x_shared = x[torch.from_numpy(shared)]
+        n_shared = len(shared)
+        edges, offset = [], 0
+        for owner, sources in pairs:
+            local = inverse[offset: offset + len(sources)]
+            offset += len(sources)
+            edges.append((torch.from_numpy(local), torch.from_numpy(owner)))
+        model = self.model
+
+        def forward(values):
+            copies = values.shape[0] // b
+            shift = (b * torch.arange(copies)).view(-1, 1)
+            eb = [torch.stack([src.repeat(copies), (n_shared + tgt.unsqueeze(0) + shift).reshape(-1)])
+                  for src, tgt in edges]
+            positions = torch.arange(n_shared, n_shared + values.shape[0])
+            return model(torch.cat([x_shared, values]), eb, positions)
+
+        return forward
 
     @staticmethod
     def replicate(x_sub, edges, positions, copies: int):
@@ -199,19 +215,23 @@ class _Subgraphs:
         return xb, eb, pos
 
 
-def _own_feature_ig(model, x_sub, edges, positions, inputs, steps, internal_batch_size=None):
-    """IG of each cell's logit w.r.t. its own features (rows of ``inputs`` = x_sub[positions])."""
+def _own_feature_ig(model, x_sub, edges, positions, inputs, steps, internal_batch_size=None, forward=None):
+    """IG of each cell's logit w.r.t. its own features (rows of ``inputs`` = x_sub[positions]).
+
+    By default each IG step gets its own copy of the (sub)graph in which only
+    the cells at ``positions`` carry the moving features.
+    """
     from captum.attr import IntegratedGradients
 
     b = len(positions)
 
-    def forward(values):
+    def replicated(values):
         copies = values.shape[0] // b
         xb, eb, pos = _Subgraphs.replicate(x_sub, edges, positions, copies)
         xb = xb.index_put((pos,), values)
         return model(xb, eb, pos)
 
-    ig = IntegratedGradients(forward)
+    ig = IntegratedGradients(forward or replicated)
     attr, delta = ig.attribute(inputs, baselines=torch.zeros_like(inputs), n_steps=steps,
                                internal_batch_size=internal_batch_size, return_convergence_delta=True)
     return attr.detach(), delta.detach()
@@ -410,10 +430,16 @@ def _attribute_nodes(fitted, prepared, nodes, steps=16, batch_size=1024, progres
     for i, start in enumerate(starts):
         _check_cancel(cancel)
         cells = nodes[start:start + batch_size]
-        index, edges, positions = builder.build(cells)
-        x_sub = prepared.x[index]
         internal = max(len(cells), (max_cell_steps // len(cells)) * len(cells))
-        attr, delta = _own_feature_ig(model, x_sub, edges, positions, x_sub[positions].clone(), steps, internal)
+        inputs = prepared.x[torch.from_numpy(cells)].clone()
+        if builder.spatial and builder.hops == 1:
+            forward = builder.forward_one_hop(prepared.x, cells)
+            attr, delta = _own_feature_ig(model, None, None, torch.arange(len(cells)), inputs, steps, internal,
+                                          forward=forward)
+        else:
+            index, edges, positions = builder.build(cells)
+            x_sub = prepared.x[index]
+            attr, delta = _own_feature_ig(model, x_sub, edges, positions, inputs, steps, internal)
         out[start:start + len(cells)] = attr.numpy()
         deltas[start:start + len(cells)] = np.abs(delta.numpy())
         if progress is not None:
@@ -503,3 +529,62 @@ def summarise(fitted, prepared, region, maps: xr.Dataset | None = None,
     out["elements_by_attribution"] = [elements[i] for i in order]
     out["attribution_inside"] = {e: float(v) for e, v in zip(elements, attr)}
     return out
+
+
+# ------------------------------------------------------------------- reporting
+
+
+def _ranked(values: dict) -> list:
+    return sorted(values, key=lambda e: -values[e])
+
+
+def explain_report(fitted, grid: xr.Dataset, row=None, col=None, x=None, y=None, region=None,
+                   top: int = 5) -> tuple[dict, str]:
+    """(JSON-ready dict, text) explaining one cell, or summarising ``region`` when given (for the CLI)."""
+    prepared = fitted.prepare(grid)
+    top = max(int(top), 1)
+    if region is not None:
+        report = summarise(fitted, prepared, region)
+        lines = [f"region: {report['n_cells']} cells ({report['variant']})"]
+        if report["elements_by_attention"]:
+            lines.append("elements by [CLS] attention, inside minus outside: " + ", ".join(
+                f"{e} {report['attention_inside'][e] - report['attention_outside'][e]:+.4f}"
+                for e in report["elements_by_attention"][:top]))
+        lines.append("elements by attribution (mean IG inside): " + ", ".join(
+            f"{e} {report['attribution_inside'][e]:+.3f}" for e in report["elements_by_attribution"][:top]))
+        if report["scale_weights"]:
+            lines.append("scale weights: " + ", ".join(f"r={s} {w:.3f}" for s, w in report["scale_weights"].items()))
+        return report, "\n".join(lines)
+
+    ds = explain_cell(fitted, prepared, row=row, col=col, x=x, y=y)
+    a = ds.attrs
+    attribution = {e: float(v) for e, v in zip(fitted.elements, ds["attribution"].values)}
+    report = {
+        "row": a["row"], "col": a["col"], "x": a["x"], "y": a["y"], "probability": a["probability"],
+        "variant": a["variant"], "elements_by_attribution": _ranked(attribution), "attribution": attribution,
+        "ig_baseline": a["ig_baseline"], "ig_delta": a["ig_delta"],
+        "elements_by_attention": [], "cls_attention": {}, "scale_weights": {}, "neighbour_weights": {},
+    }
+    lines = [f"cell row {a['row']}, col {a['col']} (x {a['x']:g}, y {a['y']:g}): "
+             f"probability {a['probability']:.4f} ({a['variant']})"]
+    if "cls_attention_mean" in ds:
+        cls = {e: float(v) for e, v in zip(fitted.elements, ds["cls_attention_mean"].values[-1])}
+        report["cls_attention"] = cls
+        report["elements_by_attention"] = _ranked(cls)
+        lines.append("elements by [CLS] attention (last layer, head mean): " + ", ".join(
+            f"{e} {cls[e]:.3f}" for e in report["elements_by_attention"][:top]))
+    lines.append("elements by attribution (IG): " + ", ".join(
+        f"{e} {attribution[e]:+.3f}" for e in report["elements_by_attribution"][:top]))
+    if "scale_weights" in ds:
+        report["scale_weights"] = {str(s): float(w) for s, w in zip(ds["scale"].values, ds["scale_weights"].values)}
+        lines.append("scale weights: " + ", ".join(f"r={s} {w:.3f}" for s, w in report["scale_weights"].items()))
+        weights = ds["neighbour_weights"].isel(gat_layer=-1).mean("gat_head")
+        for scale in ds["scale"].values:
+            image = weights.sel(scale=scale)
+            r = int(scale)
+            image = image.sel(dy=slice(-r, r), dx=slice(-r, r)).values
+            report["neighbour_weights"][str(int(scale))] = [[None if np.isnan(v) else float(v) for v in line]
+                                                            for line in image]
+            lines.append(f"neighbour weights, scale r={r} (head mean, last GAT layer; rows dy, columns dx):")
+            lines += ["  " + " ".join("  .  " if np.isnan(v) else f"{v:.3f}" for v in line) for line in image]
+    return report, "\n".join(lines)
