@@ -1,0 +1,16 @@
+"""Panel dashboard of MSTGAT Explorer (the only Panel/HoloViews code besides ``app.py``).
+
+* :mod:`.state` - Panel-free per-session state (param) calling the library;
+* :mod:`.plots` - HoloViews figures from xarray/pandas;
+* :mod:`.views` - :func:`create_app`, the per-session Panel layout;
+* :mod:`.learn` - teaching text.
+"""
+
+
+def create_app():
+    from .views import create_app as _create
+
+    return _create()
+
+
+__all__ = ["create_app"]

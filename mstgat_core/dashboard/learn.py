@@ -1,0 +1,43 @@
+"""Teaching text of the Learn tab (plain Markdown, no Panel)."""
+
+LEARN_TEXT = r"""
+## Reading the MSTGAT explanations
+
+MSTGAT scores every grid cell with two branches: a **spectral Transformer** that looks at the
+cell's element composition (one token per element plus a `[CLS]` summary token), and a
+**multiscale graph attention network (GAT)** that mixes each cell with its neighbours at several
+radii (*scales*). Click a cell on the map to see what the model used for it.
+
+### Element attention
+* **[CLS] -> element bars**: how much the summary token attends to each element, per layer and
+  head, or averaged. *Rollout* chains the layers together (Abnar & Zuidema, 2020).
+* **Element x element heatmap**: rows are queries, columns keys; each row sums to 1. Blocks show
+  elements the model reads together (e.g. Li-Be-Nb-Sn for rare-metal pegmatites).
+
+### Neighbour weights
+One heatmap per scale over the offsets (dy, dx) from the clicked cell (centre). Each shows how much
+each neighbour contributes to the cell's spatial embedding; the weights into a cell sum to 1 at each
+scale. Grey cells are not neighbours (outside the scale, outside the grid or without data). A flat
+pattern means the model averages its surroundings; a peaked one means it follows one neighbour.
+
+### Scale weights
+How the model mixes the scales for this cell. A high weight on a large scale means the broader
+neighbourhood (a halo, a district-scale trend) mattered more than the immediate surroundings.
+
+### Integrated gradients (attributions)
+How much each element of the cell moved the model's logit from a baseline (the grid's median
+composition) to its actual value. Positive values push towards "anomalous"; they sum (up to the
+reported delta) to the change in logit.
+
+### Limits - read this before drawing conclusions
+* **Attention is not an explanation by itself.** A high attention weight says where the model
+  looked, not that the element *caused* the score: values are mixed after attention, and
+  heads can cancel each other. Compare attention with the **attributions**; trust patterns that
+  agree in both and across neighbouring cells and seeds.
+* Attributions depend on the baseline and are local: they explain one cell's score, not geology.
+* A model trained on few deposits learns their neighbourhood too. That is why the Evaluation tab
+  uses **spatial cross-validation**: held-out deposits sit in blocks away from the training ones,
+  so a good score is not just memorised proximity. Random splits would overstate skill.
+* Probabilities are relative prospectivity scores under the training sampling, not calibrated
+  chances of finding a deposit.
+"""

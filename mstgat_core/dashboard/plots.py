@@ -1,0 +1,215 @@
+"""HoloViews figures built from plain xarray / pandas objects (no Panel here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import holoviews as hv
+import xarray as xr
+
+TOP = 15
+
+
+def empty(text: str = "", height: int = 200) -> hv.Text:
+    return hv.Text(0, 0, text).opts(xaxis=None, yaxis=None, toolbar=None, height=height, responsive=True,
+                                    show_frame=False)
+
+
+def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis") -> hv.Image:
+    if da is None:
+        return hv.Image(np.full((2, 2), np.nan), kdims=["x", "y"], vdims=["value"]).opts(title=title)
+    da = da.reset_coords(drop=True)
+    if da["y"].values[0] > da["y"].values[-1]:
+        da = da.isel(y=slice(None, None, -1))
+    name = str(da.name or "value")
+    values = np.asarray(da.values, dtype=np.float32)
+    img = hv.Image((da["x"].values, da["y"].values, values), kdims=["x", "y"], vdims=[hv.Dimension("value", label=name)])
+    finite = values[np.isfinite(values)]
+    clim = (float(np.nanpercentile(finite, 1)), float(np.nanpercentile(finite, 99))) if finite.size else (0, 1)
+    if clim[0] == clim[1]:
+        clim = (clim[0], clim[0] + 1e-9)
+    return img.opts(cmap=cmap, colorbar=True, clim=clim, title=title, tools=["hover"], clipping_colors={"NaN": (0, 0, 0, 0)})
+
+
+def zones(probability: xr.DataArray | None, threshold: float):
+    if probability is None:
+        return hv.Contours([]).opts(line_color="white")
+    img = image(probability)
+    return hv.operation.contours(img, levels=[float(threshold)], filled=False, overlaid=False).opts(
+        line_color="white", line_width=1.5, cmap=["white"], colorbar=False, show_legend=False)
+
+
+def deposit_points(gdf, crs=None) -> hv.Points:
+    if gdf is None or len(gdf) == 0:
+        return hv.Points([], kdims=["x", "y"])
+    if crs is not None and gdf.crs is not None:
+        gdf = gdf.to_crs(crs)
+    df = pd.DataFrame({"x": gdf.geometry.x.values, "y": gdf.geometry.y.values})
+    return hv.Points(df, kdims=["x", "y"], label="deposits").opts(
+        color="red", marker="triangle", size=9, line_color="white", tools=["hover"])
+
+
+def _bars(series: pd.Series, title: str, label: str, color="#3b6ea5", signed=False) -> hv.Bars:
+    series = series.dropna()
+    if signed:
+        series = series.reindex(series.abs().sort_values(ascending=False).index)
+    else:
+        series = series.sort_values(ascending=False)
+    series = series.iloc[:TOP]
+    df = pd.DataFrame({"element": [str(i) for i in series.index], label: series.values})
+    bars = hv.Bars(df, kdims=["element"], vdims=[label]).opts(
+        title=title, color=color, xrotation=45, height=260, responsive=True, tools=["hover"], default_tools=[])
+    if signed:
+        bars = bars.opts(color=hv.dim(label).categorize({}, default="#3b6ea5") if False else "#7a4ea5")
+    return bars
+
+
+def cls_bars(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
+    if exp is None or "cls_attention" not in exp:
+        return empty("no Transformer in this model variant")
+    if layer == "rollout":
+        values = exp["rollout"].to_series()
+        title = "[CLS] -> element: attention rollout"
+    else:
+        att = exp["cls_attention"]
+        att = att.mean("layer") if layer == "mean" else att.sel(layer=int(layer))
+        att = att.mean("head") if head == "mean" else att.sel(head=int(head))
+        values = att.to_series()
+        title = f"[CLS] -> element attention (layer {layer}, head {head}), top {TOP}"
+    return _bars(values, title, "attention")
+
+
+def attention_heatmap(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
+    if exp is None or "element_attention" not in exp:
+        return empty("no Transformer in this model variant")
+    att = exp["element_attention"]
+    lay = "mean" if layer == "rollout" else layer
+    att = att.mean("layer") if lay == "mean" else att.sel(layer=int(lay))
+    att = att.mean("head") if head == "mean" else att.sel(head=int(head))
+    q = [str(v) for v in att["query"].values]
+    k = [str(v) for v in att["key"].values]
+    vals = np.asarray(att.values)
+    rows = [(k[j], q[i], float(vals[i, j])) for i in range(len(q)) for j in range(len(k))]
+    df = pd.DataFrame(rows, columns=["key", "query", "attention"])
+    return hv.HeatMap(df, kdims=["key", "query"], vdims=["attention"]).opts(
+        title=f"element x element attention (layer {lay}, head {head}); rows = queries",
+        cmap="magma", colorbar=True, xrotation=90, tools=["hover"], height=420, responsive=True,
+        invert_yaxis=True, fontsize={"xticks": 7, "yticks": 7})
+
+
+def neighbour_images(exp: xr.Dataset, head: str) -> list:
+    if exp is None or "neighbour_weights" not in exp:
+        return [empty("no GAT branch in this model variant")]
+    nw = exp["neighbour_weights"]
+    layer_dim = [d for d in nw.dims if d not in ("scale", "dy", "dx") and "layer" in d]
+    head_dim = [d for d in nw.dims if d not in ("scale", "dy", "dx") and "head" in d]
+    if layer_dim:
+        nw = nw.isel({layer_dim[0]: -1})
+    if head_dim:
+        nw = nw.mean(head_dim[0], skipna=False) if head == "mean" else nw.isel({head_dim[0]: int(head)})
+    out = []
+    vmax = float(np.nanmax(nw.values)) if np.isfinite(nw.values).any() else 1.0
+    for s in nw["scale"].values:
+        sub = nw.sel(scale=s)
+        r = int(s)
+        sub = sub.sel(dy=slice(-r, r), dx=slice(-r, r))
+        rows = [(int(dx), int(dy), float(v)) for dy, row in zip(sub["dy"].values, sub.values)
+                for dx, v in zip(sub["dx"].values, row)]
+        df = pd.DataFrame(rows, columns=["dx", "dy", "weight"])
+        out.append(hv.HeatMap(df, kdims=["dx", "dy"], vdims=["weight"]).opts(
+            title=f"scale {r}: neighbour weights", cmap="viridis", clim=(0, vmax), colorbar=True,
+            tools=["hover"], width=230, height=220, invert_yaxis=True, clipping_colors={"NaN": "lightgrey"}))
+    return out
+
+
+def scale_bars(exp: xr.Dataset) -> hv.Element:
+    if exp is None or "scale_weights" not in exp:
+        return empty("no GAT branch in this model variant")
+    sw = exp["scale_weights"]
+    df = pd.DataFrame({"scale": [str(int(s)) for s in sw["scale"].values], "weight": sw.values})
+    return hv.Bars(df, kdims=["scale"], vdims=["weight"]).opts(title="scale weights", color="#5a9e6f",
+                                                              height=260, width=260, tools=["hover"], ylim=(0, 1))
+
+
+def attribution_bars(exp: xr.Dataset) -> hv.Element:
+    if exp is None or "attribution" not in exp:
+        return empty("no attribution")
+    delta = exp.attrs.get("ig_delta", float("nan"))
+    return _bars(exp["attribution"].to_series(),
+                 f"integrated gradients (logit), top {TOP} by |value|; delta {delta:.2g}", "attribution",
+                 signed=True)
+
+
+def training_curves(history: list) -> hv.Element:
+    if not history:
+        return empty("training progress appears here", height=260)
+    df = pd.DataFrame(history)
+    loss = hv.Curve(df, "epoch", "loss", label="training loss").opts(color="#3b6ea5")
+    auc = hv.Curve(df, "epoch", "val_auc", label="validation AUC").opts(color="#c44e52")
+    return (loss + auc).opts(hv.opts.Curve(height=260, responsive=True, tools=["hover"], show_grid=True))
+
+
+def roc_curves(report: dict | None) -> hv.Element:
+    if not report:
+        return empty("run a cross-validation")
+    curves = []
+    for m, r in report.get("results", {}).items():
+        c = r.get("roc_curve") or {}
+        if c.get("fpr") is not None:
+            curves.append(hv.Curve((c["fpr"], c["tpr"]), "false positive rate", "true positive rate", label=m))
+    curves.append(hv.Curve(([0, 1], [0, 1])).opts(color="grey", line_dash="dashed"))
+    return hv.Overlay(curves).opts(title="ROC (pooled held-out folds)", height=360, responsive=True,
+                                   legend_position="bottom_right")
+
+
+def success_curves(report: dict | None) -> hv.Element:
+    if not report:
+        return empty("")
+    curves = []
+    for m, r in report.get("results", {}).items():
+        c = r.get("success_curve") or {}
+        if c.get("area") is not None:
+            curves.append(hv.Curve((c["area"], c["captured"]), "fraction of area", "fraction of deposits", label=m))
+    curves.append(hv.Curve(([0, 1], [0, 1])).opts(color="grey", line_dash="dashed"))
+    return hv.Overlay(curves).opts(title="success-rate curves", height=360, responsive=True,
+                                   legend_position="bottom_right")
+
+
+def histogram(da: xr.DataArray | None) -> hv.Element:
+    if da is None:
+        return empty("")
+    v = np.asarray(da.values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return empty("no positive values")
+    freq, edges = np.histogram(np.log10(v), bins=50)
+    return hv.Histogram((edges, freq), kdims=[f"log10 {da.name}"], vdims=["cells"]).opts(
+        height=300, responsive=True, title=f"{da.name}: distribution (log10)", tools=["hover"])
+
+
+def correlation(ds: xr.Dataset | None, elements: list) -> hv.Element:
+    if ds is None or len(elements) < 2:
+        return empty("select two or more elements")
+    mat = np.stack([ds[e].values.ravel() for e in elements], axis=1).astype(float)
+    mat = mat[np.isfinite(mat).all(axis=1)]
+    mat = np.log10(np.clip(mat, 1e-9, None))
+    corr = np.corrcoef(mat, rowvar=False)
+    rows = [(a, b, float(corr[i, j])) for i, a in enumerate(elements) for j, b in enumerate(elements)]
+    df = pd.DataFrame(rows, columns=["a", "b", "r"])
+    return hv.HeatMap(df, kdims=["a", "b"], vdims=["r"]).opts(
+        cmap="RdBu_r", clim=(-1, 1), colorbar=True, xrotation=90, height=520, responsive=True,
+        tools=["hover"], title="correlation of log10 values", fontsize={"xticks": 7, "yticks": 7})
+
+
+def matrix_heatmap(summary: dict | None) -> hv.Element:
+    if not summary or not summary.get("attention_matrix"):
+        return empty("no attention matrix for this variant")
+    labels = [str(e) for e in summary.get("matrix_elements", [])]
+    m = np.asarray(summary["attention_matrix"], dtype=float)
+    if m.shape[0] == len(labels) + 1:
+        labels = ["[CLS]"] + labels
+    rows = [(labels[j], labels[i], float(m[i, j])) for i in range(m.shape[0]) for j in range(m.shape[1])]
+    df = pd.DataFrame(rows, columns=["key", "query", "attention"])
+    return hv.HeatMap(df, kdims=["key", "query"], vdims=["attention"]).opts(
+        cmap="magma", colorbar=True, xrotation=90, height=380, responsive=True, invert_yaxis=True,
+        title="mean element attention in the region", tools=["hover"], fontsize={"xticks": 7, "yticks": 7})

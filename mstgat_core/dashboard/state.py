@@ -1,0 +1,558 @@
+"""Panel-free state of one dashboard session.
+
+:class:`Session` holds the data, the deposits, the fitted model and everything
+derived from it (probability, attention and attribution maps, the selected
+cell's explanation, the cross-validation report). Its *blocking* methods call
+:mod:`mstgat_core` and are meant to run in a worker thread; they never touch
+widgets. The views (``views.py``) call them through ``asyncio.to_thread`` and
+copy progress into the params on the event loop.
+
+One :class:`Session` is created per browser session, so nothing here is
+shared between users.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import param
+import xarray as xr
+
+from .. import io as mio
+from ..errors import Cancelled, DataError
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSETS = ROOT / "assets"
+DEMO_GRID = ASSETS / "south_china_li.nc"
+DEMO_DEPOSITS = ASSETS / "south_china_li_deposits.csv"
+DEMO_CHECKPOINT = ASSETS / "mstgat_south_china.safetensors"
+DEMO_ELEMENT = "Li"
+
+SOURCES = ["South China demo", "Synthetic scenario", "Uploaded files"]
+VARIANTS = ["mstgat", "spectral", "spatial", "spatial-single"]
+CV_METHODS = ["mstgat", "spectral", "spatial", "spatial-single",
+              "best_single_element", "mahalanobis", "isolation_forest", "random_forest"]
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def parse_scales(text: str) -> tuple[int, ...]:
+    try:
+        scales = tuple(int(s) for s in str(text).replace(";", ",").split(",") if s.strip())
+    except ValueError:
+        raise DataError(f"scales must be whole numbers separated by commas, got {text!r}") from None
+    if not scales or any(s < 1 or s > 6 for s in scales):
+        raise DataError(f"scales must be between 1 and 6, got {text!r}")
+    return scales
+
+
+def _set_threads():
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except Exception:  # pragma: no cover
+        pass
+
+
+class Session(param.Parameterized):
+    """Everything one user works on. Heavy methods are blocking (run them in a thread)."""
+
+    # ---- data choice
+    source = param.Selector(default=SOURCES[0], objects=SOURCES, doc="Where the data come from")
+    synth_rows = param.Integer(default=64, bounds=(16, 512), label="Synthetic rows")
+    synth_cols = param.Integer(default=64, bounds=(16, 512), label="Synthetic columns")
+    synth_seed = param.Integer(default=0, bounds=(0, None), label="Synthetic seed")
+    cell_size = param.Number(default=1000.0, bounds=(0, None), label="Cell size for point data (CRS units)")
+    transform = param.Selector(default="clr", objects=["clr", "log", "none"], label="Transform")
+    elements = param.ListSelector(default=[], objects=[], label="Elements used by the model")
+
+    # ---- model choice
+    variant = param.Selector(default="mstgat", objects=VARIANTS)
+    scales = param.String(default="1,2,3", label="Scales (cells)")
+    epochs = param.Integer(default=60, bounds=(1, 1000))
+    seed = param.Integer(default=0, bounds=(0, None), label="Training seed")
+    d_model = param.Integer(default=32, bounds=(8, 128), label="Transformer width")
+
+    # ---- map
+    layer = param.Selector(default=None, objects=[], label="Map layer")
+    threshold = param.Number(default=0.5, bounds=(0, 1), step=0.01, label="Anomaly threshold (probability)")
+    show_zones = param.Boolean(default=True, label="Outline anomaly zones")
+    show_deposits = param.Boolean(default=True, label="Show deposits")
+    basemap = param.Boolean(default=False, label="Basemap (needs internet)")
+    explore_element = param.Selector(default=None, objects=[], label="Element")
+
+    # ---- explanation controls
+    att_layer = param.Selector(default="mean", objects=["mean"], label="Attention layer")
+    att_head = param.Selector(default="mean", objects=["mean"], label="Attention head")
+    gat_head = param.Selector(default="mean", objects=["mean"], label="GAT head")
+
+    # ---- cross-validation
+    cv_methods = param.ListSelector(default=["mstgat", "best_single_element", "mahalanobis"], objects=CV_METHODS,
+                                    label="Methods")
+    cv_folds = param.Integer(default=3, bounds=(2, 10), label="Folds")
+    cv_seeds = param.Integer(default=1, bounds=(1, 5), label="Seeds")
+    cv_epochs = param.Integer(default=30, bounds=(1, 1000), label="Epochs per neural fit")
+
+    # ---- results (set by the methods below)
+    ds = param.Parameter(default=None, precedence=-1)
+    deposits = param.Parameter(default=None, precedence=-1)       # GeoDataFrame
+    deposit_mask = param.Parameter(default=None, precedence=-1)   # DataArray bool (y, x)
+    fitted = param.Parameter(default=None, precedence=-1)
+    prepared = param.Parameter(default=None, precedence=-1)
+    probability = param.Parameter(default=None, precedence=-1)
+    maps = param.Parameter(default=None, precedence=-1)           # attention_maps Dataset
+    attributions = param.Parameter(default=None, precedence=-1)   # DataArray (element, y, x)
+    explanation = param.Parameter(default=None, precedence=-1)
+    region_summary = param.Parameter(default=None, precedence=-1)
+    cv_report = param.Parameter(default=None, precedence=-1)
+    history = param.List(default=[], precedence=-1)
+    data_label = param.String(default="", precedence=-1)
+    model_label = param.String(default="no model", precedence=-1)
+    status = param.String(default="", precedence=-1)
+    error = param.String(default="", precedence=-1)
+    busy = param.String(default="", precedence=-1)   # name of the running job, "" if idle
+    progress = param.Integer(default=0, precedence=-1)
+    progress_max = param.Integer(default=1, precedence=-1)
+    progress_text = param.String(default="", precedence=-1)
+    version = param.Integer(default=0, precedence=-1)   # bumped when map layers change
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.cancel_event = threading.Event()
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="mstgat-session-"))
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ helpers
+
+    def cleanup(self):
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def fail(self, exc: BaseException) -> str:
+        """Record a user-facing one-line error (never a traceback)."""
+        if isinstance(exc, Cancelled):
+            self.error = ""
+            self.status = "cancelled"
+            return "cancelled"
+        msg = one_line(exc)
+        if not isinstance(exc, DataError):
+            msg = f"{type(exc).__name__}: {msg}"
+        self.error = msg
+        return msg
+
+    @property
+    def grid_elements(self) -> list[str]:
+        return list(self.ds.data_vars) if self.ds is not None else []
+
+    def layer_options(self) -> list[str]:
+        opts = []
+        if self.probability is not None:
+            opts.append("probability")
+        if self.maps is not None:
+            if "cls_attention" in self.maps:
+                opts += [f"CLS attention: {e}" for e in self.maps["element"].values]
+            if "scale_weights" in self.maps:
+                opts += [f"scale weight: {s}" for s in self.maps["scale"].values]
+            if "neighbour_entropy" in self.maps:
+                opts += [f"neighbour entropy: {s}" for s in self.maps["scale"].values]
+        if self.attributions is not None:
+            opts += [f"attribution: {e}" for e in self.attributions["element"].values]
+        opts += [f"element: {e}" for e in self.grid_elements]
+        return opts
+
+    def layer_data(self, name: str | None) -> xr.DataArray | None:
+        if name is None or self.ds is None:
+            return None
+        try:
+            if name == "probability":
+                return self.probability
+            kind, _, key = name.partition(": ")
+            if kind == "element":
+                return self.ds[key]
+            if kind == "CLS attention":
+                return self.maps["cls_attention"].sel(element=key)
+            if kind == "scale weight":
+                return self.maps["scale_weights"].sel(scale=int(key))
+            if kind == "neighbour entropy":
+                return self.maps["neighbour_entropy"].sel(scale=int(key))
+            if kind == "attribution":
+                return self.attributions.sel(element=key)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+        return None
+
+    def refresh_layers(self, prefer: str | None = None):
+        opts = self.layer_options()
+        self.param.layer.objects = opts
+        current = self.layer
+        if prefer in opts:
+            self.layer = prefer
+        elif current not in opts:
+            self.layer = opts[0] if opts else None
+        self.param.explore_element.objects = self.grid_elements
+        if self.explore_element not in self.grid_elements:
+            self.explore_element = (DEMO_ELEMENT if DEMO_ELEMENT in self.grid_elements
+                                    else (self.grid_elements[0] if self.grid_elements else None))
+        self.version += 1
+
+    # ------------------------------------------------------------------ data
+
+    def set_data(self, ds: xr.Dataset, deposits, label: str):
+        """Install a new grid (and deposits); drops the model if its elements are missing."""
+        deposit_mask = None
+        if deposits is not None and len(deposits):
+            try:
+                deposit_mask = mio.deposit_cells(ds, deposits)
+            except DataError as exc:
+                self.error = one_line(exc)
+                deposits = None
+        with param.parameterized.batch_call_watchers(self):
+            self.ds = ds
+            self.deposits = deposits
+            self.deposit_mask = deposit_mask
+            self.param.elements.objects = list(ds.data_vars)
+            self.elements = list(ds.data_vars)
+            self.data_label = label
+            self.maps = None
+            self.attributions = None
+            self.explanation = None
+            self.region_summary = None
+            self.probability = None
+            self.prepared = None
+            self.cv_report = None
+        if self.fitted is not None:
+            try:
+                self.apply_model(self.fitted, self.model_label)
+            except DataError as exc:
+                self.fitted = None
+                self.model_label = "no model"
+                self.error = f"the current model does not fit these data: {one_line(exc)}"
+        prefer = "probability" if self.probability is not None else (
+            f"element: {DEMO_ELEMENT}" if DEMO_ELEMENT in ds.data_vars else None)
+        self.refresh_layers(prefer)
+
+    def load_demo(self):
+        ds, deposits = load_demo_cached(str(DEMO_GRID), str(DEMO_DEPOSITS))
+        self.set_data(ds, deposits, "South China demo (Li, 39 elements)")
+        if self.fitted is None and DEMO_CHECKPOINT.exists():
+            try:
+                self.load_checkpoint_file(DEMO_CHECKPOINT, label="bundled South China checkpoint")
+            except DataError as exc:
+                self.error = f"bundled checkpoint: {one_line(exc)}"
+        self.status = f"loaded {self.data_label}" + ("" if self.fitted else " - no model yet: train one in the Model tab")
+
+    def load_synthetic(self):
+        from ..synthetic import make_scenario
+
+        sc = make_scenario(shape=(self.synth_rows, self.synth_cols), seed=self.synth_seed)
+        self.fitted = None
+        self.model_label = "no model"
+        self.set_data(sc.grid, sc.deposits,
+                      f"synthetic scenario {self.synth_rows}x{self.synth_cols}, seed {self.synth_seed}")
+        self.status = f"loaded {self.data_label}"
+
+    def save_upload(self, files: dict) -> list[Path]:
+        paths = []
+        for name, data in files.items():
+            safe = Path(name).name or "upload"
+            path = self.tmpdir / safe
+            if isinstance(data, str):
+                data = data.encode()
+            path.write_bytes(data)
+            paths.append(path)
+        return paths
+
+    def load_grid_upload(self, files: dict):
+        paths = self.save_upload(files)
+        if not paths:
+            raise DataError("no file received")
+        path = paths[0]
+        suffix = path.suffix.lower()
+        if suffix in (".csv", ".gpkg", ".geojson", ".json"):
+            samples = mio.load_points(path)
+            if not self.cell_size or self.cell_size <= 0:
+                raise DataError("give a positive cell size to grid point data")
+            ds = mio.points_to_grid(samples, self.cell_size)
+        else:
+            ds = mio.load_grid(path)
+        deposits = self.deposits if self.deposits is not None else None
+        if deposits is not None:
+            try:
+                mio.deposit_cells(ds, deposits)
+            except DataError:
+                deposits = None
+        self.set_data(ds, deposits, f"uploaded {path.name}")
+        self.source = SOURCES[2]
+        self.status = f"loaded {path.name}: {ds.sizes['y']}x{ds.sizes['x']} cells, {len(ds.data_vars)} elements"
+
+    def load_deposits_upload(self, files: dict):
+        if self.ds is None:
+            raise DataError("load a grid before the deposits")
+        paths = self.save_upload(files)
+        if not paths:
+            raise DataError("no file received")
+        gdf = mio.load_deposits(paths[0], crs=self.ds.rio.crs)
+        mask = mio.deposit_cells(self.ds, gdf)
+        self.deposits = gdf
+        self.deposit_mask = mask
+        self.version += 1
+        self.status = f"deposits: {mask.attrs.get('summary', '')}"
+
+    # ------------------------------------------------------------------ model
+
+    def apply_model(self, fitted, label: str):
+        """Prepare the grid for ``fitted`` and predict (blocking)."""
+        _set_threads()
+        prepared = fitted.prepare(self.ds)
+        probability = fitted.predict(self.ds, prepared=prepared)
+        with param.parameterized.batch_call_watchers(self):
+            self.fitted = fitted
+            self.prepared = prepared
+            self.probability = probability
+            self.model_label = label
+            self.maps = None
+            self.attributions = None
+            self.explanation = None
+            self.region_summary = None
+        self._update_explain_options()
+
+    def _update_explain_options(self):
+        cfg = self.fitted.config if self.fitted is not None else None
+        layers = ["mean", "rollout"] + ([str(i) for i in range(cfg.layers)] if cfg and cfg.uses_spectral else [])
+        heads = ["mean"] + ([str(i) for i in range(cfg.heads)] if cfg and cfg.uses_spectral else [])
+        gheads = ["mean"] + ([str(i) for i in range(cfg.gat_heads)] if cfg and cfg.uses_spatial else [])
+        self.param.att_layer.objects = layers
+        self.param.att_head.objects = heads
+        self.param.gat_head.objects = gheads
+        self.att_layer, self.att_head, self.gat_head = "mean", "mean", "mean"
+
+    def load_checkpoint_file(self, path, label: str | None = None):
+        from ..checkpoint import load_checkpoint
+
+        fitted = load_checkpoint(path)
+        if self.ds is None:
+            raise DataError("load data before a checkpoint")
+        self.apply_model(fitted, label or f"checkpoint {Path(path).name}")
+        self.refresh_layers("probability")
+        self.status = f"loaded {self.model_label} ({fitted.config.variant}, scales {list(fitted.config.scales)})"
+
+    def load_checkpoint_upload(self, files: dict):
+        paths = self.save_upload(files)
+        if not paths:
+            raise DataError("no file received")
+        self.load_checkpoint_file(paths[0], label=f"uploaded {paths[0].name}")
+
+    def checkpoint_bytes(self) -> _io.BytesIO:
+        from ..checkpoint import save_checkpoint
+
+        if self.fitted is None:
+            raise DataError("no model to save: train or load one first")
+        path = self.tmpdir / "mstgat_model.safetensors"
+        save_checkpoint(self.fitted, path, data=self.ds)
+        return _io.BytesIO(path.read_bytes())
+
+    def train(self, on_epoch=None):
+        """Fit a model with the chosen settings (blocking). ``on_epoch(EpochLog)`` is called per epoch."""
+        from ..pipeline import fit
+        from ..train import TrainConfig
+
+        _set_threads()
+        if self.ds is None:
+            raise DataError("load data first")
+        if self.deposit_mask is None:
+            raise DataError("no deposits on this grid: upload deposits before training")
+        if not self.elements:
+            raise DataError("select at least one element")
+        model_config = {"variant": self.variant, "scales": parse_scales(self.scales), "d_model": self.d_model}
+        if self.d_model % 4:
+            raise DataError("the Transformer width must be a multiple of 4 (the head count)")
+        train_config = TrainConfig(epochs=self.epochs, seed=self.seed, min_epochs=min(30, self.epochs))
+        self.cancel_event.clear()
+        fitted = fit(self.ds, self.deposit_mask, model_config, train_config, transform=self.transform,
+                     elements=list(self.elements), callback=on_epoch, cancel=self.cancel_event)
+        self.apply_model(fitted, f"trained {self.variant} ({len(fitted.train_result.history)} epochs)")
+        self.refresh_layers("probability")
+        res = fitted.train_result
+        self.status = (f"trained {self.variant}: {len(res.history)} epochs, best validation AUC "
+                       f"{res.best_val_auc:.3f} at epoch {res.best_epoch}, {res.seconds:.0f} s")
+        return fitted
+
+    # ------------------------------------------------------------------ interpretation
+
+    def explain(self, x: float, y: float):
+        """Explain the cell nearest to map coordinates (x, y) (blocking)."""
+        from .. import interpret
+
+        _set_threads()
+        if self.fitted is None or self.prepared is None:
+            raise DataError("no model yet: train or load one to explain cells")
+        row = int(np.abs(self.prepared.template["y"].values - y).argmin())
+        col = int(np.abs(self.prepared.template["x"].values - x).argmin())
+        if not self.prepared.graph.mask[row, col]:
+            raise DataError(f"cell row {row}, col {col} has no data: click inside the survey area")
+        exp = interpret.explain_cell(self.fitted, self.prepared, row=row, col=col, ig_steps=16)
+        self.explanation = exp
+        return exp
+
+    def compute_maps(self, progress=None):
+        from .. import interpret
+
+        _set_threads()
+        if self.fitted is None:
+            raise DataError("no model yet")
+        maps = interpret.attention_maps(self.fitted, self.prepared, progress=progress, cancel=self.cancel_event)
+        self.maps = maps
+        self.refresh_layers()
+        return maps
+
+    def compute_attributions(self, progress=None):
+        from .. import interpret
+
+        _set_threads()
+        if self.fitted is None:
+            raise DataError("no model yet")
+        self.cancel_event.clear()
+        attr = interpret.attribution_maps(self.fitted, self.prepared, steps=8, progress=progress,
+                                          cancel=self.cancel_event)
+        self.attributions = attr
+        self.refresh_layers(f"attribution: {attr['element'].values[0]}")
+        return attr
+
+    def summarise_region(self, x0, y0, x1, y1):
+        from .. import interpret
+
+        _set_threads()
+        if self.fitted is None:
+            raise DataError("no model yet: train or load one to summarise a region")
+        xs = self.prepared.template["x"].values
+        ys = self.prepared.template["y"].values
+        inx = (xs >= min(x0, x1)) & (xs <= max(x0, x1))
+        iny = (ys >= min(y0, y1)) & (ys <= max(y0, y1))
+        region = np.outer(iny, inx) & self.prepared.graph.mask
+        if not region.any():
+            raise DataError("the selected box holds no valid cell")
+        summary = interpret.summarise(self.fitted, self.prepared, region, maps=self.maps,
+                                     attributions=self.attributions)
+        summary["n_cells"] = int(region.sum())
+        summary["mean_probability"] = float(np.nanmean(self.probability.values[region]))
+        self.region_summary = summary
+        return summary
+
+    # ------------------------------------------------------------------ evaluation
+
+    def cross_validate(self, progress=None):
+        from ..crossval import run_cross_validation
+        from ..train import TrainConfig
+
+        _set_threads()
+        if self.ds is None or self.deposit_mask is None:
+            raise DataError("cross-validation needs data with deposits")
+        if not self.cv_methods:
+            raise DataError("choose at least one method")
+        self.cancel_event.clear()
+        model_config = {"scales": parse_scales(self.scales), "d_model": self.d_model}
+        train_config = TrainConfig(epochs=self.cv_epochs, min_epochs=min(30, self.cv_epochs))
+        report = run_cross_validation(self.ds, self.deposit_mask, list(self.cv_methods), n_folds=self.cv_folds,
+                                      seeds=tuple(range(self.cv_seeds)), model_config=model_config,
+                                      train_config=train_config, transform=self.transform,
+                                      elements=list(self.elements), progress=progress, cancel=self.cancel_event)
+        self.cv_report = report
+        return report
+
+    def cv_table(self):
+        import pandas as pd
+
+        if not self.cv_report:
+            return pd.DataFrame()
+        rows = []
+        for method, r in self.cv_report.get("results", {}).items():
+            rows.append({"method": method,
+                         "ROC AUC": r.get("roc_auc_mean"), "ROC AUC sd": r.get("roc_auc_std"),
+                         "PR AUC": r.get("pr_auc_mean"), "success-rate AUC": r.get("success_rate_auc_mean")})
+        return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------------ exports
+
+    def export_layers(self, fmt: str) -> _io.BytesIO:
+        """Probability, attention and attribution maps as one .nc or multi-band .tif."""
+        if self.probability is None:
+            raise DataError("nothing to export: train or load a model first")
+        layers = {"probability": self.probability}
+        if self.maps is not None and "cls_attention" in self.maps:
+            for e in self.maps["element"].values:
+                layers[f"cls_attention_{e}"] = self.maps["cls_attention"].sel(element=e, drop=True)
+        if self.maps is not None and "scale_weights" in self.maps:
+            for s in self.maps["scale"].values:
+                layers[f"scale_weight_{s}"] = self.maps["scale_weights"].sel(scale=s, drop=True)
+        if self.attributions is not None:
+            for e in self.attributions["element"].values:
+                layers[f"attribution_{e}"] = self.attributions.sel(element=e, drop=True)
+        clean = {}
+        for k, v in layers.items():
+            v = v.reset_coords(drop=True).astype("float32")
+            v.attrs = {}
+            clean[k] = v
+        ds = xr.Dataset(clean)
+        crs = self.ds.rio.crs
+        if crs is not None:
+            ds = ds.rio.write_crs(crs)
+        path = self.tmpdir / f"mstgat_maps.{fmt}"
+        mio.save_grid(ds, path)
+        return _io.BytesIO(path.read_bytes())
+
+    def export_cv_csv(self) -> _io.BytesIO:
+        if not self.cv_report:
+            raise DataError("run a cross-validation first")
+        return _io.BytesIO(self.cv_table().to_csv(index=False).encode())
+
+    def export_png(self) -> _io.BytesIO:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        da = self.layer_data(self.layer)
+        if da is None:
+            raise DataError("no map layer to export")
+        fig, ax = plt.subplots(figsize=(7, 7), dpi=120)
+        xs, ys = da["x"].values, da["y"].values
+        extent = [xs.min(), xs.max(), ys.min(), ys.max()]
+        img = ax.imshow(np.asarray(da.values, dtype=float), extent=extent, origin="upper" if ys[0] > ys[-1] else "lower",
+                        cmap="viridis")
+        fig.colorbar(img, ax=ax, shrink=0.7, label=self.layer)
+        if self.deposits is not None and self.show_deposits:
+            dep = self.deposits.to_crs(self.ds.rio.crs) if self.ds.rio.crs is not None else self.deposits
+            ax.scatter(dep.geometry.x, dep.geometry.y, c="red", s=18, marker="^", edgecolor="white", label="deposits")
+            ax.legend(loc="lower right")
+        ax.set_title(f"{self.layer} - {self.data_label}")
+        ax.set_aspect("equal")
+        buf = _io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight")
+        plt.close(fig)
+        buf.seek(0)
+        return buf
+
+
+_DEMO_CACHE: dict = {}
+
+
+def load_demo_cached(grid_path: str, deposits_path: str):
+    """Demo grid and deposits, loaded once per process (keyed on the path strings).
+
+    The dashboard wraps this with ``pn.cache``; this plain dict cache keeps the
+    state module Panel-free. Callers must not modify the returned objects.
+    """
+    key = (grid_path, deposits_path)
+    if key not in _DEMO_CACHE:
+        ds = mio.load_grid(grid_path)
+        deposits = mio.load_deposits(deposits_path, crs=ds.rio.crs)
+        _DEMO_CACHE[key] = (ds, deposits)
+    return _DEMO_CACHE[key]
