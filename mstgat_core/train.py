@@ -30,11 +30,12 @@ from .model import MSTGAT
 class TrainConfig:
     """Training protocol (stored in checkpoints)."""
 
-    epochs: int = 300
+    epochs: int = 100
+    steps_per_epoch: int = 8
     lr: float = 3e-3
     weight_decay: float = 1e-3
-    patience: int = 40
-    min_epochs: int = 30
+    patience: int = 15
+    min_epochs: int = 10
     negatives_per_positive: int = 20
     min_negative_distance: float = 3.0
     positive_radius: int = 0
@@ -173,20 +174,23 @@ def train_model(
             raise Cancelled("training cancelled")
         t0 = time.perf_counter()
         model.train()
-        negatives = rng.choice(train_neg, size=n_neg, replace=False)
-        batch = Batch.of(model, x, graph, np.concatenate([train_pos, negatives]))
-        labels = torch.cat([torch.ones(len(train_pos)), torch.zeros(len(negatives))])
-        optimiser.zero_grad()
-        loss = _balanced_loss(batch.logits(model), labels)
-        loss.backward()
-        optimiser.step()
+        losses = []
+        for _ in range(config.steps_per_epoch):
+            negatives = rng.choice(train_neg, size=n_neg, replace=False)
+            batch = Batch.of(model, x, graph, np.concatenate([train_pos, negatives]))
+            labels = torch.cat([torch.ones(len(train_pos)), torch.zeros(len(negatives))])
+            optimiser.zero_grad()
+            loss = _balanced_loss(batch.logits(model), labels)
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
 
         model.eval()
         with torch.no_grad():
             val_logits = val_batch.logits(model)
             val_loss = float(_balanced_loss(val_logits, val_labels))
         val_auc = _auc(val_labels.numpy(), val_logits.numpy())
-        log = EpochLog(epoch, loss.item(), val_auc, val_loss, time.perf_counter() - t0)
+        log = EpochLog(epoch, float(np.mean(losses)), val_auc, val_loss, time.perf_counter() - t0)
         result.history.append(log)
         if callback is not None:
             callback(log)
