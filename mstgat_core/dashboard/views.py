@@ -227,12 +227,12 @@ def create_app():
     session.status += f" ({time.perf_counter() - t_start:.1f} s)"
 
     # ------------------------------------------------------------ data card
-    source = pn.widgets.Select.from_param(session.param.source, name="Data source")
+    source = pn.widgets.Select.from_param(session.param.source, name="Data source", css_classes=["mstgat-source"])
     synth = pn.Column(pn.widgets.IntInput.from_param(session.param.synth_rows),
                       pn.widgets.IntInput.from_param(session.param.synth_cols),
                       pn.widgets.IntInput.from_param(session.param.synth_seed),
                       visible=pn.bind(lambda s: s == SOURCES[1], session.param.source))
-    load_btn = pn.widgets.Button(name="Load data", button_type="primary")
+    load_btn = pn.widgets.Button(name="Load data", button_type="primary", css_classes=["mstgat-load"])
 
     async def do_load(event=None):
         if session.source == SOURCES[0]:
@@ -268,8 +268,8 @@ def create_app():
         title="Data", sizing_mode="stretch_width")
 
     # ------------------------------------------------------------ model card
-    train_btn = pn.widgets.Button(name="Train", button_type="primary")
-    cancel_btn = pn.widgets.Button(name="Cancel", button_type="warning")
+    train_btn = pn.widgets.Button(name="Train", button_type="primary", css_classes=["mstgat-train"])
+    cancel_btn = pn.widgets.Button(name="Cancel", button_type="warning", css_classes=["mstgat-cancel"])
     cancel_btn.on_click(lambda e: session.cancel_event.set())
     history: list = []
 
@@ -299,7 +299,7 @@ def create_app():
         pn.pane.Markdown(pn.bind(lambda m: f"**Model:** {m}", session.param.model_label)),
         pn.widgets.Select.from_param(session.param.variant),
         pn.widgets.TextInput.from_param(session.param.scales),
-        pn.widgets.IntInput.from_param(session.param.epochs),
+        pn.widgets.IntInput.from_param(session.param.epochs, css_classes=["mstgat-epochs"]),
         pn.widgets.IntInput.from_param(session.param.seed),
         pn.widgets.IntInput.from_param(session.param.d_model),
         pn.Row(train_btn, cancel_btn),
@@ -342,7 +342,7 @@ def create_app():
         alert.object, alert.visible = f"**Error:** {session.error}", True
 
     # ------------------------------------------------------------ map tab
-    layer_sel = pn.widgets.Select.from_param(session.param.layer, name="Map layer", width=260)
+    layer_sel = pn.widgets.Select.from_param(session.param.layer, name="Map layer", width=260, css_classes=["mstgat-layer"])
     map_controls = pn.Row(
         layer_sel,
         pn.widgets.FloatSlider.from_param(session.param.threshold, width=220),

@@ -1,0 +1,118 @@
+"""Browser tests of the dashboard (pytest-playwright, system chromium)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .conftest import TIMINGS
+from .helpers import LONG, header_text, map_canvas, open_app, status_text, text_of, wait_text
+
+pytestmark = pytest.mark.ui
+
+
+def load_synthetic(page, epochs=None):
+    page.locator(".mstgat-source select").first.select_option(label="Synthetic scenario")
+    page.locator(".mstgat-load button").first.click()
+    wait_text(page, ".mstgat-status", r"loaded synthetic scenario")
+    if epochs is not None:
+        box = page.locator(".mstgat-epochs input").first
+        box.fill(str(epochs))
+        box.press("Enter")
+        box.blur()
+
+
+def train(page, epochs):
+    load_synthetic(page, epochs)
+    page.locator(".mstgat-train button").first.click()
+    wait_text(page, ".mstgat-status", r"trained mstgat", timeout=600_000)
+
+
+def click_map(page, fx, fy):
+    canvas = map_canvas(page)
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+
+
+def test_app_loads_demo_and_renders_map(page, app_url):
+    t0 = time.perf_counter()
+    open_app(page, app_url)
+    TIMINGS["page_to_map_s"] = time.perf_counter() - t0
+    TIMINGS["serve_to_first_map_s"] = time.perf_counter() - TIMINGS["server_start"]
+    print(f"\nserver start -> first rendered map: {TIMINGS['serve_to_first_map_s']:.1f} s "
+          f"(page load -> map {TIMINGS['page_to_map_s']:.1f} s)")
+    assert "South China demo" in status_text(page)
+    layer = page.locator(".mstgat-layer select").first.input_value()
+    assert layer in ("probability", "element: Li")
+    assert map_canvas(page).bounding_box()["width"] > 200
+    assert page.locator(".mstgat-map canvas").count() >= 1
+
+
+def test_two_clicks_give_two_explanations(page, app_url):
+    open_app(page, app_url)
+    if "no model" in status_text(page):
+        train(page, epochs=2)
+    before = header_text(page)
+    explained = []
+    for fx, fy in [(0.35, 0.45), (0.55, 0.6)]:
+        t0 = time.perf_counter()
+        click_map(page, fx, fy)
+        text = wait_text(page, ".mstgat-explain-header", r"Cell row \d+, col \d+ · probability")
+        deadline = time.time() + 120
+        while (text in explained or text == before) and time.time() < deadline:
+            page.wait_for_timeout(300)
+            text = header_text(page)
+        TIMINGS.setdefault("click_to_explanation_s", []).append(time.perf_counter() - t0)
+        explained.append(text)
+    print(f"\nclick -> explanation: {[round(t, 1) for t in TIMINGS['click_to_explanation_s']]} s")
+    assert explained[0] != explained[1]
+    assert "Cell row" in explained[1]
+
+
+def test_training_from_the_page_shows_progress_and_updates_map(page, app_url):
+    open_app(page, app_url)
+    load_synthetic(page, epochs=4)
+    page.locator(".mstgat-train button").first.click()
+    seen = wait_text(page, ".mstgat-progress", r"training: (preparing|epoch \d+/4)", timeout=LONG)
+    epoch_text = wait_text(page, ".mstgat-progress", r"epoch [1-4]/4", timeout=600_000)
+    wait_text(page, ".mstgat-status", r"trained mstgat: \d+ epochs", timeout=600_000)
+    assert seen and epoch_text
+    assert page.locator(".mstgat-layer select").first.input_value() == "probability"
+    assert not page.locator(".mstgat-error").first.is_visible()
+
+
+def test_invalid_upload_shows_error_and_app_keeps_working(page, app_url, tmp_path):
+    open_app(page, app_url)
+    bad = tmp_path / "not_a_grid.nc"
+    bad.write_text("this is not a NetCDF file\n")
+    page.locator(".mstgat-grid-upload input[type=file]").first.set_input_files(str(bad))
+    wait_text(page, ".mstgat-error", r"Error", timeout=LONG)
+    assert "Traceback" not in text_of(page, ".mstgat-error")
+    # still usable: switch layer and reload the demo
+    page.locator(".mstgat-layer select").first.select_option(label="element: As")
+    page.wait_for_timeout(1000)
+    assert page.locator(".mstgat-layer select").first.input_value() == "element: As"
+    page.locator(".mstgat-load button").first.click()
+    wait_text(page, ".mstgat-status", r"loaded South China demo")
+
+
+def test_sessions_are_isolated(browser, app_url):
+    a = browser.new_context().new_page()
+    b = browser.new_context().new_page()
+    try:
+        open_app(a, app_url)
+        open_app(b, app_url)
+        layer_b = b.locator(".mstgat-layer select").first.input_value()
+        a.locator(".mstgat-layer select").first.select_option(label="element: Cu")
+        load_synthetic(a)
+        assert "synthetic" in status_text(a)
+        b.wait_for_timeout(1500)
+        assert "South China demo" in status_text(b)
+        assert "synthetic" not in status_text(b)
+        assert b.locator(".mstgat-layer select").first.input_value() == layer_b
+        assert b.locator(".mstgat-source select").first.input_value() != a.locator(
+            ".mstgat-source select").first.input_value()
+    finally:
+        a.context.close()
+        b.context.close()
