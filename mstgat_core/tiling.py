@@ -175,7 +175,6 @@ def model_payload(fitted) -> dict:
 
 
 _WORKER_MODELS: dict = {}
-_WORKER_DATA: dict = {}
 
 
 def _fitted_from_payload(payload: dict):
@@ -195,17 +194,24 @@ def _fitted_from_payload(payload: dict):
     return fitted
 
 
-def open_lazy(path, chunks: int = DEFAULT_TILE) -> xr.Dataset:
-    """Open a NetCDF or Zarr grid lazily (dask chunks); nothing is read until used."""
+def open_lazy(path, chunks=None) -> xr.Dataset:
+    """Open a NetCDF or Zarr grid lazily; nothing is read until used.
+
+    ``chunks=None`` keeps xarray's lazy backend arrays, so ``.isel(window).load()``
+    reads just that window from disk (what each tile task does); an int gives
+    dask chunks of that size, ``{}`` the on-disk chunks.
+    """
+    if isinstance(chunks, int):
+        chunks = {"y": chunks, "x": chunks}
     path = Path(path)
     name = path.name.lower()
     try:
         if name.endswith(".zarr"):
             with warnings.catch_warnings():  # unconsolidated stores (ours) are fine
                 warnings.simplefilter("ignore", RuntimeWarning)
-                ds = xr.open_zarr(path, decode_coords="all", consolidated=None, chunks={})
+                ds = xr.open_zarr(path, decode_coords="all", consolidated=None, chunks=chunks)
         elif name.endswith(".nc"):
-            ds = xr.open_dataset(path, decode_coords="all", chunks={"y": chunks, "x": chunks})
+            ds = xr.open_dataset(path, decode_coords="all", chunks=chunks)
         else:
             raise DataError(f"lazy reading needs a .nc or .zarr grid, got {path.name}")
     except (OSError, ValueError, KeyError) as exc:
@@ -215,23 +221,15 @@ def open_lazy(path, chunks: int = DEFAULT_TILE) -> xr.Dataset:
     return ds.rename({k: v for k, v in {"lat": "y", "lon": "x"}.items() if k in ds.dims})
 
 
-def _worker_dataset(path: str, chunks: int) -> xr.Dataset:
-    ds = _WORKER_DATA.get((path, chunks))
-    if ds is None:
-        _WORKER_DATA.clear()
-        ds = _WORKER_DATA[(path, chunks)] = open_lazy(path, chunks)
-    return ds
-
-
-def _run_tile(payload: dict, data_path: str, store: str, tile: Tile, chunks: int, torch_threads: int | None) -> int:
+def _run_tile(payload: dict, data_path: str, store: str, tile: Tile, chunks, torch_threads: int | None) -> int:
     """Dask task: read one window, predict, write the interior into the Zarr store."""
     import zarr
 
     if torch_threads:
         torch.set_num_threads(torch_threads)
     fitted = _fitted_from_payload(payload)
-    ds = _worker_dataset(data_path, chunks)
-    window = ds[fitted.elements].isel(tile.outer_isel).load()
+    with open_lazy(data_path, chunks) as ds:  # opened per task: a rewritten file is never served stale
+        window = ds[fitted.elements].isel(tile.outer_isel).load()
     values = predict_window(fitted, window)[tile.crop]
     zarr.open_array(os.path.join(store, "probability"), mode="r+")[tile.inner_slices] = values
     return tile.index
@@ -316,7 +314,7 @@ def predict_distributed(
             staged = out_path.with_name(stem + "-input.zarr")
             save_grid(load_grid(data_path, fitted.elements), staged)
             data_path = staged
-        ds = open_lazy(data_path, tile)
+        ds = open_lazy(data_path)
         fitted.check_elements(ds)
         template = ds[fitted.elements[0]]
         shape = (ds.sizes["y"], ds.sizes["x"])
@@ -334,7 +332,7 @@ def predict_distributed(
         payload = client.scatter(model_payload(fitted), broadcast=True)
         tiles = list(iter_tiles(shape, tile, halo_of(fitted)))
         futures = [
-            client.submit(_run_tile, payload, str(data_path), str(store), t, tile, torch_threads,
+            client.submit(_run_tile, payload, str(data_path), str(store), t, None, torch_threads,
                           key=f"mstgat-tile-{store.name}-{t.index}", pure=False)
             for t in tiles
         ]
