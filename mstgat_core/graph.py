@@ -79,6 +79,7 @@ class GridGraph:
     mode: str = "window"
     edge_index: list[torch.Tensor] = field(default_factory=list)
     offsets: list[np.ndarray] = field(default_factory=list)
+    _pointers: dict = field(default_factory=dict, repr=False)
 
     @property
     def num_nodes(self) -> int:
@@ -87,6 +88,13 @@ class GridGraph:
     @property
     def rows_cols(self) -> tuple[np.ndarray, np.ndarray]:
         return np.nonzero(self.mask)
+
+    def target_pointer(self, scale_index: int) -> torch.Tensor:
+        """CSR pointer: the edges into node ``t`` are ``ptr[t]:ptr[t + 1]`` (edges are sorted by target)."""
+        if scale_index not in self._pointers:
+            targets = self.edge_index[scale_index][1]
+            self._pointers[scale_index] = torch.searchsorted(targets, torch.arange(self.num_nodes + 1))
+        return self._pointers[scale_index]
 
     def node_of(self, row: int, col: int) -> int:
         """Node id of a grid cell; raises if the cell is not valid."""
@@ -117,32 +125,42 @@ def receptive_radius(scales, layers: int) -> int:
     return int(layers) * max(int(s) for s in scales)
 
 
+def incoming_edges(graph: GridGraph, scale_index: int, targets: torch.Tensor) -> torch.Tensor:
+    """Ids of the edges of one scale whose target is in ``targets``.
+
+    Edges are stored grouped by target, so each target's incoming edges are a
+    contiguous range; gathering the ranges costs O(edges returned), not O(all
+    edges), which keeps per-batch subgraphs cheap on large grids.
+    """
+    ptr = graph.target_pointer(scale_index)
+    starts, counts = ptr[targets], ptr[targets + 1] - ptr[targets]
+    total = int(counts.sum())
+    if total == 0:
+        return torch.empty(0, dtype=torch.long)
+    offsets = torch.repeat_interleave(starts - (torch.cumsum(counts, 0) - counts), counts)
+    return offsets + torch.arange(total)
+
+
 def receptive_subgraph(graph: GridGraph, nodes, hops: int):
     """The smallest subgraph that determines the outputs at ``nodes`` after ``hops`` layers.
 
     Returns ``(subset, edge_indices, mapping)``: the node ids kept (sorted),
     one relabelled edge index per scale, and the positions of ``nodes`` in
     ``subset``. Layer ``k`` needs exact states only within ``hops - k`` hops of
-    ``nodes``, so edges are kept when their target lies within ``hops - 1``
-    hops (of the union of scales) and their source within ``hops``. A node
+    ``nodes``, so an edge is kept when its target lies within ``hops - 1``
+    hops (over the union of scales); its source is then within ``hops``. A node
     reached in exactly ``hops`` hops only contributes its input features.
-    Outputs at ``nodes`` are then identical to a full-graph pass.
+    Outputs at ``nodes`` are identical to a full-graph pass.
     """
     nodes = torch.as_tensor(np.atleast_1d(nodes), dtype=torch.long)
-    n = graph.num_nodes
-    union = torch.cat(graph.edge_index, dim=1)
-    inner = torch.zeros(n, dtype=torch.bool)
-    inner[nodes] = True
+    scales = range(len(graph.edge_index))
+    inner = torch.unique(nodes)
     for _ in range(max(hops - 1, 0)):
-        inner[union[0, inner[union[1]]]] = True
-    outer = inner.clone()
-    if hops > 0:
-        outer[union[0, inner[union[1]]]] = True
-    subset = torch.nonzero(outer).squeeze(1)
-    relabel = torch.full((n,), -1, dtype=torch.long)
+        sources = [graph.edge_index[s][0, incoming_edges(graph, s, inner)] for s in scales]
+        inner = torch.unique(torch.cat([inner, *sources]))
+    kept = [graph.edge_index[s][:, incoming_edges(graph, s, inner)] if hops > 0 else torch.empty((2, 0), dtype=torch.long)
+            for s in scales]
+    subset = torch.unique(torch.cat([inner, *(e[0] for e in kept)]))
+    relabel = torch.full((graph.num_nodes,), -1, dtype=torch.long)
     relabel[subset] = torch.arange(subset.numel())
-    sub_edges = []
-    for edge_index in graph.edge_index:
-        keep = inner[edge_index[1]] & outer[edge_index[0]]
-        sub_edges.append(relabel[edge_index[:, keep]])
-    return subset, sub_edges, relabel[nodes]
+    return subset, [relabel[e] for e in kept], relabel[nodes]

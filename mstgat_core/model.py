@@ -38,7 +38,7 @@ class ModelConfig:
     gat_heads: int = 4
     gat_layers: int = 1
     dropout: float = 0.1
-    attention_dropout: float = 0.1
+    attention_dropout: float = 0.0
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
