@@ -106,21 +106,19 @@ def map_panel(session: Session, jobs: Jobs):
         if show_deposits:
             overlay = overlay * plots.deposit_points(session.deposits, crs)
         return overlay.opts(
-            hv.opts.Image(data_aspect=1, frame_height=520, tools=["hover", "tap", "box_select"],
-                          active_tools=["wheel_zoom", "tap"]),
+            hv.opts.Image(data_aspect=1, frame_height=520, tools=["hover", "tap", "box_select"]),
         )
 
     dmap = hv.DynamicMap(pn.bind(render, layer=session.param.layer, version=session.param.version,
                                  threshold=session.param.threshold, show_zones=session.param.show_zones,
                                  show_deposits=session.param.show_deposits, basemap=session.param.basemap))
 
-    def marker(explanation):
+    def marker(explanation):  # currently unused: overlaying it broke the Tap stream source
         if explanation is None:
             return hv.Points([], kdims=["x", "y"])
         return hv.Points([(explanation.attrs["x"], explanation.attrs["y"])], kdims=["x", "y"]).opts(
             marker="square", size=14, fill_alpha=0, line_color="cyan", line_width=3)
 
-    marker_dmap = hv.DynamicMap(pn.bind(marker, explanation=session.param.explanation))
     tap = hv.streams.Tap(source=dmap, x=None, y=None)
     box = hv.streams.BoundsXY(source=dmap, bounds=None)
 
@@ -140,12 +138,15 @@ def map_panel(session: Session, jobs: Jobs):
             await jobs.run("attention maps", session.compute_maps, progress=True)
         await jobs.run("summarising the region", session.summarise_region, *bounds)
 
-    def tap_watch(event):
-        return on_tap(tap.x, tap.y)
+    async def tap_watch(event):
+        await on_tap(tap.x, tap.y)
 
-    tap.param.watch(lambda e: asyncio.ensure_future(on_tap(tap.x, tap.y)), ["x", "y"])
-    box.param.watch(lambda e: asyncio.ensure_future(on_box(box.bounds)), ["bounds"])
-    pane = pn.pane.HoloViews(dmap * marker_dmap, name="map", css_classes=["mstgat-map"], sizing_mode="stretch_width",
+    async def box_watch(event):
+        await on_box(box.bounds)
+
+    tap.param.watch(tap_watch, ["x", "y"], onlychanged=False)
+    box.param.watch(box_watch, ["bounds"])
+    pane = pn.pane.HoloViews(dmap, name="map", css_classes=["mstgat-map"], sizing_mode="stretch_width",
                              min_height=560, linked_axes=False)
     return pane
 

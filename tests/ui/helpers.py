@@ -17,12 +17,18 @@ def map_canvas(page):
     return page.locator(".mstgat-map .bk-events").first
 
 
-JS_TEXT = "e => ((e.shadowRoot ? e.shadowRoot.textContent : '') + ' ' + e.textContent).trim()"
+JS_TEXT = """e => {
+  const r = e.shadowRoot;
+  if (!r) return e.textContent;
+  return Array.from(r.childNodes).filter(n => n.nodeName !== 'STYLE' && n.nodeName !== 'LINK')
+    .map(n => n.textContent).join(' ').trim();
+}"""
 
 
 def text_of(page, selector) -> str:
     """Text of a Panel component (its content lives in a shadow root)."""
-    return page.locator(selector).first.evaluate(JS_TEXT)
+    text = page.locator(selector).first.evaluate(JS_TEXT)
+    return text.strip()
 
 
 def status_text(page) -> str:
@@ -48,7 +54,13 @@ def wait_text(page, selector, pattern, timeout=LONG):
         if rx.search(text):
             return text
         page.wait_for_timeout(300)
-    raise AssertionError(f"{selector!r} never matched {pattern!r}; last text: {text!r}")
+    try:
+        err = text_of(page, ".mstgat-error")[:300]
+        status = text_of(page, ".mstgat-status")[:300]
+    except Exception:
+        err = status = "?"
+    raise AssertionError(f"{selector!r} never matched {pattern!r}; last text: {text[:300]!r}; "
+                         f"status: {status!r}; error: {err!r}")
 
 
 def select_option(page, label_text, option):

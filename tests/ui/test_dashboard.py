@@ -58,7 +58,7 @@ def test_two_clicks_give_two_explanations(page, app_url):
     for fx, fy in [(0.35, 0.45), (0.55, 0.6)]:
         t0 = time.perf_counter()
         click_map(page, fx, fy)
-        text = wait_text(page, ".mstgat-explain-header", r"Cell row \d+, col \d+ · probability")
+        text = wait_text(page, ".mstgat-explain-header", r"Cell row \d+, col \d+ · probability", timeout=150_000)
         deadline = time.time() + 120
         while (text in explained or text == before) and time.time() < deadline:
             page.wait_for_timeout(300)
