@@ -38,7 +38,17 @@ from .graph import build_graph, receptive_radius
 from .preprocess import valid_mask
 
 DEFAULT_TILE = 512
-SPECTRAL_BATCH = 8192
+ATTENTION_FLOATS = 2**24  # cap on one spectral batch's attention matrix (64 MB of float32)
+
+
+def spectral_batch_size(config) -> int:
+    """Cells per spectral batch: 8192 (the model default) or more while (cells, heads, T, T) attention stays under 64 MB.
+
+    Bigger batches amortise per-call overhead of the small (d_model 32) layers;
+    the cap keeps memory bounded when there are many elements (tokens).
+    """
+    tokens = config.n_elements + 1
+    return int(min(65536, max(8192, ATTENTION_FLOATS // (config.heads * tokens * tokens))))
 
 
 # --------------------------------------------------------------------------- tiles
@@ -99,7 +109,7 @@ def count_tiles(shape, tile: int) -> int:
 
 
 @torch.no_grad()
-def predict_window(fitted, window: xr.Dataset, spectral_batch: int = SPECTRAL_BATCH) -> np.ndarray:
+def predict_window(fitted, window: xr.Dataset, spectral_batch: int | None = None) -> np.ndarray:
     """Probabilities on every cell of ``window`` (NaN on invalid cells), float32 (ny, nx).
 
     Cells near the window's edge see a truncated neighbourhood; callers keep
@@ -115,7 +125,7 @@ def predict_window(fitted, window: xr.Dataset, spectral_batch: int = SPECTRAL_BA
     model.eval()
     config = fitted.config
     edges = build_graph(mask, config.scales, config.graph_mode).edge_index if config.uses_spatial else None
-    logits = model(x, edges, spectral_batch=spectral_batch)
+    logits = model(x, edges, spectral_batch=spectral_batch or spectral_batch_size(config))
     image[mask] = torch.sigmoid(logits).numpy()
     return image
 
