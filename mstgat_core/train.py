@@ -40,7 +40,7 @@ class TrainConfig:
     min_negative_distance: float = 3.0
     positive_radius: int = 0
     validation_fraction: float = 0.2
-    max_validation_negatives: int = 2000
+    max_validation_negatives: int = 500
     seed: int = 0
 
     def to_dict(self) -> dict:
