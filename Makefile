@@ -22,9 +22,10 @@ setup: $(VENV)/.installed
 serve: setup
 	$(BIN)/panel serve app.py --port $(PORT) --show
 
+# Unit, integration, browser (tests/ui) and notebook (nbmake, quick mode) tests.
 test: setup
 	bash scripts/ensure_chromium.sh
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	MSTGAT_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --nbmake tests notebooks
 
 assets: setup
 	$(BIN)/python scripts/build_assets.py
