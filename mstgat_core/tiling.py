@@ -310,8 +310,9 @@ def predict_distributed(
     if not out_path.parent.exists():
         raise DataError(f"output folder does not exist: {out_path.parent}")
     as_zarr = out_path.name.lower().endswith(".zarr")
-    if not as_zarr and not out_path.name.lower().endswith(".nc"):
-        raise DataError(f"unknown output format: {out_path.name} (use .zarr or .nc)")
+    as_tif = out_path.name.lower().endswith((".tif", ".tiff"))
+    if not (as_zarr or as_tif or out_path.name.lower().endswith(".nc")):
+        raise DataError(f"unknown output format: {out_path.name} (use .zarr, .nc or .tif)")
 
     stem = f".{out_path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     store = out_path.with_name(stem + ".zarr")
@@ -355,6 +356,12 @@ def predict_distributed(
 
         if as_zarr:
             final_tmp = store
+        elif as_tif:  # GeoTIFF: written whole from the client (float32, 4 bytes per cell)
+            from .io import save_grid
+
+            with xr.open_zarr(store, decode_coords="all", consolidated=False) as result:
+                save_grid(result.load(), out_path)  # atomic (temp file, then rename)
+            return out_path
         else:
             final_tmp = out_path.with_name(stem + ".nc")
             _to_netcdf(store, final_tmp, tile)
