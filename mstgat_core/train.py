@@ -39,7 +39,7 @@ class TrainConfig:
     negatives_per_positive: int = 20
     min_negative_distance: float = 3.0
     positive_radius: int = 0
-    validation_fraction: float = 0.2
+    validation_fraction: float = 0.2  # 0: no early stopping, train all ``epochs`` on every label
     max_validation_negatives: int = 500
     seed: int = 0
 
@@ -155,14 +155,18 @@ def train_model(
     pool = negative_pool(rows, cols, positives, config.min_negative_distance, negative_candidates)
     if len(pool) == 0:
         raise ValueError("no cell is far enough from the deposits to serve as a negative")
-    train_pos, train_neg, val_pos, val_neg = validation_split(
-        rows, cols, positives, pool, config.validation_fraction, config.seed
-    )
+    validate = config.validation_fraction > 0
+    if validate:
+        train_pos, train_neg, val_pos, val_neg = validation_split(
+            rows, cols, positives, pool, config.validation_fraction, config.seed
+        )
+        if len(val_neg) > config.max_validation_negatives:
+            val_neg = np.sort(rng.choice(val_neg, config.max_validation_negatives, replace=False))
+        val_batch = Batch.of(model, x, graph, np.concatenate([val_pos, val_neg]))
+        val_labels = torch.cat([torch.ones(len(val_pos)), torch.zeros(len(val_neg))])
+    else:  # a refit on all labels for a fixed number of epochs (chosen beforehand, e.g. by CV)
+        train_pos, train_neg = positives, pool
     train_pos = grow_positives(rows, cols, train_pos, config.positive_radius)
-    if len(val_neg) > config.max_validation_negatives:
-        val_neg = np.sort(rng.choice(val_neg, config.max_validation_negatives, replace=False))
-    val_batch = Batch.of(model, x, graph, np.concatenate([val_pos, val_neg]))
-    val_labels = torch.cat([torch.ones(len(val_pos)), torch.zeros(len(val_neg))])
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     result = TrainResult()
@@ -186,22 +190,24 @@ def train_model(
             losses.append(loss.item())
 
         model.eval()
-        with torch.no_grad():
-            val_logits = val_batch.logits(model)
-            val_loss = float(_balanced_loss(val_logits, val_labels))
-        val_auc = _auc(val_labels.numpy(), val_logits.numpy())
+        val_auc = val_loss = float("nan")
+        if validate:
+            with torch.no_grad():
+                val_logits = val_batch.logits(model)
+                val_loss = float(_balanced_loss(val_logits, val_labels))
+            val_auc = _auc(val_labels.numpy(), val_logits.numpy())
         log = EpochLog(epoch, float(np.mean(losses)), val_auc, val_loss, time.perf_counter() - t0)
         result.history.append(log)
         if callback is not None:
             callback(log)
 
         key = (round(val_auc, 4), -val_loss)
-        if best_key is None or key > best_key:
+        if not validate or best_key is None or key > best_key:
             best_key, best_state, stale = key, copy.deepcopy(model.state_dict()), 0
             result.best_epoch, result.best_val_auc = epoch, val_auc
         else:
             stale += 1
-        if epoch >= config.min_epochs and stale >= config.patience:
+        if validate and epoch >= config.min_epochs and stale >= config.patience:
             result.stopped = "early_stopping"
             break
     model.load_state_dict(best_state)

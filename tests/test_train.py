@@ -52,3 +52,12 @@ def test_planted_anomalies_are_recovered_on_held_out_folds():
     result = report["results"]["mstgat"]
     assert result["roc_auc_mean"] >= 0.9, result
     assert report["protocol"]["n_pos"] == int(deposits.values.sum())
+
+
+def test_refit_without_validation_runs_every_epoch(small_scenario):
+    grid = small_scenario.grid
+    deposits = deposit_cells(grid, small_scenario.deposits)
+    fitted = fit(grid, deposits, {"scales": (1,)}, TrainConfig(epochs=3, validation_fraction=0, steps_per_epoch=2))
+    result = fitted.train_result
+    assert len(result.history) == 3 and result.best_epoch == 3 and result.stopped == "max_epochs"
+    assert np.isnan(result.history[-1].val_auc)
