@@ -155,6 +155,8 @@ def add_train_args(p):
     p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells, e.g. 1,2,3")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation-fraction", type=float, default=0.2,
+                   help="share of deposits held out (one spatial cluster) for early stopping; 0 trains all --epochs on every deposit")
     p.add_argument("--transform", choices=["clr", "log", "none"], default="clr")
     p.add_argument("--elements", nargs="+", help="use only these elements")
     p.add_argument("--crs", help="CRS of a deposits CSV without one")
@@ -190,7 +192,9 @@ def cmd_train(args) -> int:
     scales = parse_scales(args.scales)
     _check_output_folder(args.out)
     grid, deposits = load_labelled_grid(args)
-    config = TrainConfig(epochs=args.epochs, seed=args.seed)
+    if not 0 <= args.validation_fraction < 1:
+        raise DataError("--validation-fraction must be in [0, 1)")
+    config = TrainConfig(epochs=args.epochs, seed=args.seed, validation_fraction=args.validation_fraction)
     with tqdm(total=args.epochs, desc="training", unit="epoch", file=sys.stderr) as bar:
         def progress(log):
             bar.update(1)
@@ -200,8 +204,9 @@ def cmd_train(args) -> int:
                      transform=args.transform, callback=progress)
     save_checkpoint(fitted, args.out, data=grid)
     r = fitted.train_result
-    print(f"wrote {args.out}: {args.variant}, best epoch {r.best_epoch} (validation ROC-AUC {r.best_val_auc:.3f}), "
-          f"{r.stopped.replace('_', ' ')} after {len(r.history)} epochs, {r.seconds:.1f} s")
+    chosen = f"best epoch {r.best_epoch} (validation ROC-AUC {r.best_val_auc:.3f})" if args.validation_fraction else "no validation split"
+    print(f"wrote {args.out}: {args.variant}, {chosen}, {r.stopped.replace('_', ' ')} after {len(r.history)} epochs, "
+          f"{r.seconds:.1f} s")
     return 0
 
 
