@@ -329,7 +329,7 @@ class _PooledHeldOut:
         return {"roc_curve": {"fpr": fpr, "tpr": tpr}, "success_curve": {"area": area, "captured": captured}}
 
 
-def _summary(fold_rows):
+def fold_summary(fold_rows):
     summary = {}
     for metric in ("roc_auc", "pr_auc", "success_rate_auc"):
         values = np.array([row[metric] for row in fold_rows])
@@ -401,7 +401,7 @@ def cross_validate(
         "fold_sizes": {str(seed): [_fold_sizes(fold) for fold in folds] for seed, folds in folds_by_seed.items()},
     }
     results = {
-        name: {**_summary(fold_rows[name]), "folds": fold_rows[name], **pooled[name].curves()} for name in methods
+        name: {**fold_summary(fold_rows[name]), "folds": fold_rows[name], **pooled[name].curves()} for name in methods
     }
     return {"protocol": protocol, "results": results}
 
@@ -415,13 +415,15 @@ def _protocol_block_size(fold_method, fold_options, n_nodes, n_folds):
 def report_markdown(report):
     """A markdown table of the methods (best mean ROC-AUC first) and the protocol."""
     lines = [
-        "| method | ROC-AUC | PR-AUC | success-rate AUC |",
-        "| --- | --- | --- | --- |",
+        "| method | ROC-AUC | PR-AUC | success-rate AUC | folds x seeds |",
+        "| --- | --- | --- | --- | --- |",
     ]
     ranked = sorted(report["results"].items(), key=lambda item: -item[1]["roc_auc_mean"])
     for name, result in ranked:
         metrics = ("roc_auc", "pr_auc", "success_rate_auc")
         cells = [f"{result[f'{m}_mean']:.3f} ± {result[f'{m}_std']:.3f}" for m in metrics]
+        n_seeds = len({row["seed"] for row in result["folds"]})
+        cells.append(f"{len(result['folds']) // max(n_seeds, 1)} x {n_seeds}")
         lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += ["", "Protocol:", ""]
     for key, value in report["protocol"].items():

@@ -1,8 +1,10 @@
-"""Merge reports of separate ``mstgat evaluate --methods ...`` runs into one.
+"""Merge reports of separate ``mstgat evaluate`` runs into one.
 
-Running each method group in its own process uses both cores; the runs share
-data, folds and seeds, so their reports merge into exactly the report that one
-``mstgat evaluate`` run over all methods writes.
+Running method groups (or seeds) in separate processes uses both cores. Runs
+share the data and the fold construction, so a method's fold rows from
+different seeds pool exactly as in one run; its means and standard deviations
+are recomputed from the pooled rows. The pooled ROC / success-rate curves are
+kept from the first report that has the method (they need raw scores).
 
     python scripts/merge_reports.py OUT.json [--markdown OUT.md] REPORT.json [REPORT.json ...]
 """
@@ -11,17 +13,27 @@ import argparse
 import json
 import sys
 
-from mstgat_core.evaluate import report_markdown
+from mstgat_core.evaluate import fold_summary, report_markdown
 
 
 def merge(reports: list[dict]) -> dict:
-    merged = {"protocol": dict(reports[0]["protocol"]), "results": {}}
-    folds = json.dumps(reports[0]["protocol"]["fold_sizes"], sort_keys=True)
+    protocol = dict(reports[0]["protocol"])
+    fold_sizes, results = {}, {}
     for report in reports:
-        if json.dumps(report["protocol"]["fold_sizes"], sort_keys=True) != folds:
-            raise SystemExit("error: reports were made with different folds; they cannot be merged")
-        merged["results"].update(report["results"])
-    return merged
+        for seed, sizes in report["protocol"]["fold_sizes"].items():
+            if fold_sizes.setdefault(seed, sizes) != sizes:
+                raise SystemExit(f"error: seed {seed} has different folds in two reports; they cannot be merged")
+        for method, result in report["results"].items():
+            if method not in results:
+                results[method] = dict(result)
+                continue
+            seen = {(row["seed"], row["fold"]) for row in results[method]["folds"]}
+            folds = results[method]["folds"] + [r for r in result["folds"] if (r["seed"], r["fold"]) not in seen]
+            results[method].update(folds=folds, **fold_summary(folds))
+    protocol["fold_sizes"] = fold_sizes
+    protocol["seeds"] = sorted(int(s) for s in fold_sizes)
+    protocol["seeds_per_method"] = {m: sorted({row["seed"] for row in r["folds"]}) for m, r in results.items()}
+    return {"protocol": protocol, "results": results}
 
 
 def main() -> int:
