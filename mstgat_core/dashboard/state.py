@@ -68,8 +68,8 @@ class Session(param.Parameterized):
 
     # ---- data choice
     source = param.Selector(default=SOURCES[0], objects=SOURCES, doc="Where the data come from")
-    synth_rows = param.Integer(default=64, bounds=(16, 512), label="Synthetic rows")
-    synth_cols = param.Integer(default=64, bounds=(16, 512), label="Synthetic columns")
+    synth_rows = param.Integer(default=64, bounds=(32, 512), label="Synthetic rows")
+    synth_cols = param.Integer(default=64, bounds=(32, 512), label="Synthetic columns")
     synth_seed = param.Integer(default=0, bounds=(0, None), label="Synthetic seed")
     cell_size = param.Number(default=1000.0, bounds=(0, None), label="Cell size for point data (CRS units)")
     transform = param.Selector(default="clr", objects=["clr", "log", "none"], label="Transform")
@@ -250,9 +250,7 @@ class Session(param.Parameterized):
         self.status = f"loaded {self.data_label}" + ("" if self.fitted else " - no model yet: train one in the Model tab")
 
     def load_synthetic(self):
-        from ..synthetic import make_scenario
-
-        sc = make_scenario(shape=(self.synth_rows, self.synth_cols), seed=self.synth_seed)
+        sc = synthetic_scenario(self.synth_rows, self.synth_cols, self.synth_seed)
         self.fitted = None
         self.model_label = "no model"
         self.set_data(sc.grid, sc.deposits,
@@ -387,18 +385,32 @@ class Session(param.Parameterized):
 
     # ------------------------------------------------------------------ interpretation
 
-    def explain(self, x: float, y: float):
-        """Explain the cell nearest to map coordinates (x, y) (blocking)."""
+    def explain_at(self, x: float, y: float):
+        """Explanation of the cell nearest to map coordinates (x, y) (blocking, changes no param).
+
+        Safe to run in a worker thread; the caller assigns the result to ``explanation``
+        on the event loop.
+        """
         from .. import interpret
 
         _set_threads()
-        if self.fitted is None or self.prepared is None:
+        fitted, prepared = self.fitted, self.prepared
+        if fitted is None or prepared is None:
             raise DataError("no model yet: train or load one to explain cells")
-        row = int(np.abs(self.prepared.template["y"].values - y).argmin())
-        col = int(np.abs(self.prepared.template["x"].values - x).argmin())
-        if not self.prepared.graph.mask[row, col]:
+        xs, ys = prepared.template["x"].values, prepared.template["y"].values
+        half_x = abs(float(xs[1] - xs[0])) / 2 if len(xs) > 1 else np.inf
+        half_y = abs(float(ys[1] - ys[0])) / 2 if len(ys) > 1 else np.inf
+        if not (xs.min() - half_x <= x <= xs.max() + half_x and ys.min() - half_y <= y <= ys.max() + half_y):
+            raise DataError("the click is outside the grid: click a cell of the map")
+        row = int(np.abs(ys - y).argmin())
+        col = int(np.abs(xs - x).argmin())
+        if not prepared.graph.mask[row, col]:
             raise DataError(f"cell row {row}, col {col} has no data: click inside the survey area")
-        exp = interpret.explain_cell(self.fitted, self.prepared, row=row, col=col, ig_steps=16)
+        return interpret.explain_cell(fitted, prepared, row=row, col=col, ig_steps=16)
+
+    def explain(self, x: float, y: float):
+        """Explain the cell nearest to (x, y) and store it in ``explanation`` (blocking)."""
+        exp = self.explain_at(x, y)
         self.explanation = exp
         return exp
 
@@ -427,6 +439,7 @@ class Session(param.Parameterized):
         return attr
 
     def summarise_region(self, x0, y0, x1, y1):
+        """Summary of the box (x0, y0)-(x1, y1) (blocking; the caller stores it in ``region_summary``)."""
         from .. import interpret
 
         _set_threads()
@@ -443,7 +456,6 @@ class Session(param.Parameterized):
                                      attributions=self.attributions)
         summary["n_cells"] = int(region.sum())
         summary["mean_probability"] = float(np.nanmean(self.probability.values[region]))
-        self.region_summary = summary
         return summary
 
     # ------------------------------------------------------------------ evaluation
@@ -539,6 +551,29 @@ class Session(param.Parameterized):
         plt.close(fig)
         buf.seek(0)
         return buf
+
+
+def synthetic_scenario(rows: int, cols: int, seed: int = 0):
+    """``make_scenario`` sized for the grid: fewer anomalies on small grids.
+
+    The library's default (6 ore + 4 decoy anomalies) needs about a 64 x 64 grid; smaller
+    grids get proportionally fewer anomalies (at least one of each), and if the random
+    survey outline still leaves no room the counts are reduced until they fit.
+    """
+    from ..synthetic import default_anomalies, element_names, make_scenario
+
+    base = default_anomalies(element_names(10))
+    frac = min(1.0, rows * cols / 64 ** 2)
+    counts = [max(1, int(round(a["n"] * frac))) for a in base]
+    while True:
+        anomalies = [dict(a, n=n) for a, n in zip(base, counts)]
+        try:
+            return make_scenario(shape=(rows, cols), anomalies=anomalies, seed=seed)
+        except DataError as exc:
+            if "no room" not in str(exc) or counts == [1, 1]:
+                raise DataError(f"a {rows} x {cols} grid is too small for a synthetic scenario "
+                                f"({one_line(exc)}); use at least 32 x 32") from None
+            counts = [max(1, n - 1) for n in counts]
 
 
 _DEMO_CACHE: dict = {}

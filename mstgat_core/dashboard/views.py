@@ -94,60 +94,79 @@ def _alert(session: Session) -> pn.pane.Alert:
 
 
 def map_panel(session: Session, jobs: Jobs):
-    """The linked map: chosen layer, anomaly outline, deposits, tap and box-select streams."""
+    """The linked map: chosen layer, anomaly outline, deposits, tap and box-select streams.
 
-    def render(layer, version, threshold, show_zones, show_deposits, basemap):
+    The ``Tap``/``BoundsXY`` streams are attached to the DynamicMap of the *image alone*
+    (the element Bokeh actually renders and that owns the tap/box-select tools); zones,
+    deposits and the selected-cell marker are separate DynamicMaps overlaid on it. A stream
+    whose source is a DynamicMap returning a whole overlay never receives the click.
+    """
+
+    def render_image(layer, version):
         da = session.layer_data(layer)
-        crs = session.ds.rio.crs if session.ds is not None else None
-        img = plots.image(da, title=layer or "no data")
-        overlay = img
+        return plots.image(da, title=layer or "no data").opts(
+            data_aspect=1, frame_width=540, tools=["hover", "tap", "box_select"],
+            framewise=True)  # new data (demo -> synthetic -> upload) must reset the axis ranges
+
+    def render_zones(threshold, show_zones, version):
         if show_zones and session.probability is not None:
-            overlay = overlay * plots.zones(session.probability, threshold)
-        if show_deposits:
-            overlay = overlay * plots.deposit_points(session.deposits, crs)
-        return overlay.opts(
-            hv.opts.Image(data_aspect=1, frame_height=520, tools=["hover", "tap", "box_select"]),
-        )
+            return plots.zones(session.probability, threshold)
+        return hv.Contours([]).opts(line_color="white")
 
-    dmap = hv.DynamicMap(pn.bind(render, layer=session.param.layer, version=session.param.version,
-                                 threshold=session.param.threshold, show_zones=session.param.show_zones,
-                                 show_deposits=session.param.show_deposits, basemap=session.param.basemap))
+    def render_deposits(show_deposits, version):
+        crs = session.ds.rio.crs if session.ds is not None else None
+        return plots.deposit_points(session.deposits if show_deposits else None, crs)
 
-    def marker(explanation):  # currently unused: overlaying it broke the Tap stream source
+    def marker(explanation):
         if explanation is None:
             return hv.Points([], kdims=["x", "y"])
         return hv.Points([(explanation.attrs["x"], explanation.attrs["y"])], kdims=["x", "y"]).opts(
             marker="square", size=14, fill_alpha=0, line_color="cyan", line_width=3)
 
-    tap = hv.streams.Tap(source=dmap, x=None, y=None)
-    box = hv.streams.BoundsXY(source=dmap, bounds=None)
+    img = hv.DynamicMap(pn.bind(render_image, layer=session.param.layer, version=session.param.version))
+    zones = hv.DynamicMap(pn.bind(render_zones, threshold=session.param.threshold,
+                                  show_zones=session.param.show_zones, version=session.param.version))
+    deposits = hv.DynamicMap(pn.bind(render_deposits, show_deposits=session.param.show_deposits,
+                                     version=session.param.version))
+    selected = hv.DynamicMap(pn.bind(marker, explanation=session.param.explanation))
+
+    tap = hv.streams.Tap(source=img, x=None, y=None)
+    box = hv.streams.BoundsXY(source=img, bounds=None)
 
     async def on_tap(x, y):
-        if x is None or y is None:
+        if x is None or y is None or not np.isfinite([x, y]).all():
             return
         t0 = time.perf_counter()
-        exp = await jobs.run("explaining the cell", session.explain, x, y)
+        exp = await jobs.run("explaining the cell", session.explain_at, x, y)
         if exp is not None:
+            session.explanation = exp   # assigned on the event loop, not in the worker thread
             session.status = (f"explained row {exp.attrs['row']}, col {exp.attrs['col']} "
                               f"in {time.perf_counter() - t0:.1f} s")
 
     async def on_box(bounds):
         if bounds is None:
             return
-        if session.maps is None and session.fitted is not None:
+        if session.fitted is None:
+            session.error = "no model yet: train or load one to summarise a region"
+            return
+        if session.maps is None:
             await jobs.run("attention maps", session.compute_maps, progress=True)
-        await jobs.run("summarising the region", session.summarise_region, *bounds)
+        summary = await jobs.run("summarising the region", session.summarise_region, *bounds)
+        if summary is not None:
+            session.region_summary = summary
+            session.status = f"summarised a region of {summary.get('n_cells', '?')} cells"
 
-    async def tap_watch(event):
+    async def tap_watch(*events):  # one call per click, with one event per changed parameter
         await on_tap(tap.x, tap.y)
 
-    async def box_watch(event):
+    async def box_watch(*events):
         await on_box(box.bounds)
 
     tap.param.watch(tap_watch, ["x", "y"], onlychanged=False)
     box.param.watch(box_watch, ["bounds"])
-    pane = pn.pane.HoloViews(dmap, name="map", css_classes=["mstgat-map"], sizing_mode="stretch_width",
-                             min_height=560, linked_axes=False)
+    overlay = (img * zones * deposits * selected).opts(hv.opts.Overlay(legend_position="bottom_right", framewise=True))
+    pane = pn.pane.HoloViews(overlay, name="map", css_classes=["mstgat-map"], linked_axes=False)
+    pane.tap_stream, pane.box_stream = tap, box  # handy for tests / notebooks
     return pane
 
 
@@ -180,8 +199,9 @@ def explanation_panel(session: Session):
     scales = pn.pane.HoloViews(pn.bind(plots.scale_bars, session.param.explanation))
     ig = pn.pane.HoloViews(pn.bind(plots.attribution_bars, session.param.explanation), sizing_mode="stretch_width")
     return pn.Column(head, controls, bars, heat, pn.pane.Markdown("**GAT neighbour weights into the cell "
-                     "(last GAT layer; grey = no edge)**"), nb, pn.Row(scales, ig, sizing_mode="stretch_width"),
-                     sizing_mode="stretch_width")
+                     "(last GAT layer, one heatmap per scale; grey = no edge)**"), nb,
+                     pn.Row(scales, ig, sizing_mode="stretch_width"),
+                     sizing_mode="stretch_width", css_classes=["mstgat-explanation"])
 
 
 def region_panel(session: Session):
@@ -364,8 +384,7 @@ def create_app():
     attr_btn.on_click(do_attr)
     the_map = map_panel(session, jobs)
     map_tab = pn.Row(
-        pn.Column(map_controls, pn.Row(maps_btn, attr_btn), the_map, region_panel(session),
-                  sizing_mode="stretch_width"),
+        pn.Column(map_controls, pn.Row(maps_btn, attr_btn), the_map, region_panel(session), width=780),
         pn.Column(explanation_panel(session), sizing_mode="stretch_width"),
         sizing_mode="stretch_width", name="Map & explanation")
 

@@ -42,6 +42,12 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    """A desktop-sized window: the map must be inside the viewport to be clicked."""
+    return {**browser_context_args, "viewport": {"width": 1600, "height": 1000}}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

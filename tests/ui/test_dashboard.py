@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -31,6 +32,7 @@ def train(page, epochs):
 
 def click_map(page, fx, fy):
     canvas = map_canvas(page)
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
 
@@ -49,27 +51,48 @@ def test_app_loads_demo_and_renders_map(page, app_url):
     assert page.locator(".mstgat-map canvas").count() >= 1
 
 
-@pytest.mark.xfail(reason="Tap stream on the pn.bind DynamicMap does not fire from a canvas click yet "
-                          "(training succeeds; explanation header stays unchanged)", strict=False)
+def explain_click(page, fx, fy, previous, timeout_s=150):
+    """Click the map at a fraction of its frame; return (header text, seconds) or (None, error)."""
+    err_loc = page.locator(".mstgat-error").first
+    t0 = time.perf_counter()
+    click_map(page, fx, fy)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        text = header_text(page)
+        if "Cell row" in text and text not in previous:
+            return text, time.perf_counter() - t0
+        if err_loc.is_visible() and re.search("no data|outside the grid", text_of(page, ".mstgat-error")):
+            return None, text_of(page, ".mstgat-error")
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no explanation {timeout_s} s after clicking at ({fx}, {fy}); header {text!r}; "
+                         f"status {status_text(page)!r}; error {text_of(page, '.mstgat-error')!r}")
+
+
 def test_two_clicks_give_two_explanations(page, app_url):
     open_app(page, app_url)
     if "no model" in status_text(page):
         train(page, epochs=2)
+    page.wait_for_timeout(1500)  # let the re-rendered map settle
     before = header_text(page)
-    explained = []
-    for fx, fy in [(0.35, 0.45), (0.55, 0.6)]:
-        t0 = time.perf_counter()
-        click_map(page, fx, fy)
-        text = wait_text(page, ".mstgat-explain-header", r"Cell row \d+, col \d+ · probability", timeout=150_000)
-        deadline = time.time() + 120
-        while (text in explained or text == before) and time.time() < deadline:
-            page.wait_for_timeout(300)
-            text = header_text(page)
-        TIMINGS.setdefault("click_to_explanation_s", []).append(time.perf_counter() - t0)
+    assert "Cell row" not in before
+    explained, seconds = [], []
+    candidates = [(0.35, 0.45), (0.55, 0.6), (0.5, 0.5), (0.45, 0.35), (0.6, 0.4)]
+    for fx, fy in candidates:
+        text, info = explain_click(page, fx, fy, explained + [before])
+        if text is None:  # clicked a cell outside the survey area: try the next spot
+            continue
         explained.append(text)
-    print(f"\nclick -> explanation: {[round(t, 1) for t in TIMINGS['click_to_explanation_s']]} s")
+        seconds.append(info)
+        if len(explained) == 2:
+            break
+    TIMINGS["click_to_explanation_s"] = seconds
+    print(f"\nclick -> explanation (browser): {[round(t, 2) for t in seconds]} s")
+    assert len(explained) == 2, explained
     assert explained[0] != explained[1]
-    assert "Cell row" in explained[1]
+    rc = [re.search(r"Cell row (\d+), col (\d+) · probability ([0-9.]+)", t).groups() for t in explained]
+    assert rc[0][:2] != rc[1][:2]
+    # the explanation panes show something for this cell: attention bars and one heatmap per scale
+    assert page.locator(".mstgat-explanation canvas").count() >= 3
 
 
 def test_training_from_the_page_shows_progress_and_updates_map(page, app_url):
