@@ -118,7 +118,7 @@ def neighbour_images(exp: xr.Dataset, head: str) -> list:
         df = pd.DataFrame(rows, columns=["dx", "dy", "weight"])
         out.append(hv.HeatMap(df, kdims=["dx", "dy"], vdims=["weight"]).opts(
             title=f"scale {r}: neighbour weights", cmap="viridis", clim=(0, vmax), colorbar=True,
-            tools=["hover"], width=230, height=220, invert_yaxis=True, clipping_colors={"NaN": "lightgrey"}))
+            tools=["hover"], width=190, height=180, invert_yaxis=True, clipping_colors={"NaN": "lightgrey"}))
     return out
 
 

@@ -105,7 +105,7 @@ def map_panel(session: Session, jobs: Jobs):
     def render_image(layer, version):
         da = session.layer_data(layer)
         return plots.image(da, title=layer or "no data").opts(
-            data_aspect=1, frame_width=540, tools=["hover", "tap", "box_select"],
+            data_aspect=1, frame_width=440, tools=["hover", "tap", "box_select"],
             framewise=True)  # new data (demo -> synthetic -> upload) must reset the axis ranges
 
     def render_zones(threshold, show_zones, version):
@@ -384,7 +384,7 @@ def create_app():
     attr_btn.on_click(do_attr)
     the_map = map_panel(session, jobs)
     map_tab = pn.Row(
-        pn.Column(map_controls, pn.Row(maps_btn, attr_btn), the_map, region_panel(session), width=780),
+        pn.Column(map_controls, pn.Row(maps_btn, attr_btn), the_map, region_panel(session), width=640),
         pn.Column(explanation_panel(session), sizing_mode="stretch_width"),
         sizing_mode="stretch_width", name="Map & explanation")
 
@@ -417,7 +417,7 @@ def create_app():
         name="Training", sizing_mode="stretch_width")
 
     # ------------------------------------------------------------ evaluation tab
-    cv_btn = pn.widgets.Button(name="Run cross-validation", button_type="primary")
+    cv_btn = pn.widgets.Button(name="Run cross-validation", button_type="primary", css_classes=["mstgat-cv-run"])
 
     async def do_cv(event=None):
         rep = await jobs.run("cross-validation", session.cross_validate, progress=True)
@@ -434,7 +434,8 @@ def create_app():
         pn.Row(pn.widgets.MultiChoice.from_param(session.param.cv_methods, width=420),
                pn.widgets.IntInput.from_param(session.param.cv_folds, width=100),
                pn.widgets.IntInput.from_param(session.param.cv_seeds, width=100),
-               pn.widgets.IntInput.from_param(session.param.cv_epochs, width=160), cv_btn),
+               pn.widgets.IntInput.from_param(session.param.cv_epochs, width=160, css_classes=["mstgat-cv-epochs"]),
+               cv_btn),
         pn.Row(pn.pane.HoloViews(pn.bind(plots.roc_curves, session.param.cv_report), sizing_mode="stretch_width"),
                pn.pane.HoloViews(pn.bind(plots.success_curves, session.param.cv_report),
                                  sizing_mode="stretch_width"), sizing_mode="stretch_width"),
