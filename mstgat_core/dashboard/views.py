@@ -63,6 +63,8 @@ class Jobs:
         finally:
             s.busy = ""
             s.progress = s.progress_max
+            if history is None:
+                s.progress_text = f"{name}: finished in {time.perf_counter() - t0:.1f} s"
 
     def _sync(self, box, history, seen, name, t0):
         s = self.s
@@ -177,7 +179,7 @@ def explanation_panel(session: Session):
         if exp is None:
             return "### Explanation\nClick a cell of the map to explain it; drag a box (box-select tool) for a region."
         a = exp.attrs
-        return (f"### Cell row {a['row']}, col {a['col']} · probability {a['probability']:.4f}\n"
+        return (f"### Cell row {a['row']}, col {a['col']} · probability {a['probability']:.4g}\n"
                 f"x = {a['x']:.0f}, y = {a['y']:.0f} · variant {a.get('variant', '?')} · "
                 f"IG convergence delta {a.get('ig_delta', float('nan')):.2g}")
 

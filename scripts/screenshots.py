@@ -1,0 +1,156 @@
+"""Screenshots of the dashboard for the docs: ``python scripts/screenshots.py [--epochs N]``.
+
+Starts ``panel serve app.py`` (like tests/ui/conftest.py), drives it with playwright and the
+system chromium, and writes PNGs into docs/screenshots/:
+
+* map_explanation.png - the map and the explanation of a clicked cell;
+* training.png - the training curves;
+* evaluation.png - a small spatial cross-validation;
+* learn.png - the teaching text.
+
+With the bundled checkpoint (assets/mstgat_south_china.safetensors) the map shows the South China
+demo; without it, a small model trained on the synthetic scenario. The training and evaluation
+pictures always use a small synthetic model trained from the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.ui.helpers import LONG, header_text, map_canvas, open_app, status_text, wait_text  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-dev-shm-usage"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(port: int, log_path: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", "app.py", "--port", str(port), "--address", "127.0.0.1",
+         "--allow-websocket-origin", f"127.0.0.1:{port}", "--num-procs", "1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/app"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"panel serve exited: see {log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r:
+                if r.status == 200:
+                    return proc
+        except Exception:
+            time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError("panel serve did not answer within 240 s")
+
+
+def set_int(page, css, value):
+    box = page.locator(f"{css} input").first
+    box.fill(str(value))
+    box.press("Enter")
+    box.blur()
+
+
+def show_tab(page, name):
+    page.locator(".bk-tab", has_text=name).first.click()
+    page.wait_for_timeout(2500)
+
+
+def train_synthetic(page, epochs):
+    page.locator(".mstgat-source select").first.select_option(label="Synthetic scenario")
+    page.locator(".mstgat-load button").first.click()
+    wait_text(page, ".mstgat-status", r"loaded synthetic scenario")
+    set_int(page, ".mstgat-epochs", epochs)
+    page.locator(".mstgat-train button").first.click()
+    wait_text(page, ".mstgat-status", r"trained mstgat", timeout=900_000)
+    page.wait_for_timeout(2000)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=12, help="epochs of the synthetic model when no checkpoint")
+    ap.add_argument("--cv-epochs", type=int, default=4)
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+    OUT.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = serve(port, Path("/tmp") / f"mstgat-screenshots-{port}.log")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            open_app(page, f"http://127.0.0.1:{port}/app")
+            print(f"server start -> first map: {time.perf_counter() - t0:.1f} s")
+            trained = False
+            if "no model" in status_text(page):
+                train_synthetic(page, args.epochs)
+                trained = True
+            before = header_text(page)
+            for fx, fy in [(0.42, 0.45), (0.5, 0.5), (0.35, 0.6), (0.6, 0.4)]:
+                canvas = map_canvas(page)
+                canvas.scroll_into_view_if_needed()
+                box = canvas.bounding_box()
+                t1 = time.perf_counter()
+                page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+                deadline = time.time() + 180
+                while time.time() < deadline and header_text(page) == before:
+                    page.wait_for_timeout(200)
+                    if "no data" in status_text(page) or page.locator(".mstgat-error").first.is_visible():
+                        break
+                if "Cell row" in header_text(page):
+                    print(f"click -> explanation: {time.perf_counter() - t1:.1f} s")
+                    break
+            page.mouse.move(5, 500)  # no hover tooltip in the picture
+            page.wait_for_timeout(3000)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(OUT / "map_explanation.png"), full_page=False)
+
+            if not trained:  # the bundled checkpoint has no curves to show: train a small synthetic model
+                train_synthetic(page, args.epochs)
+            show_tab(page, "Training")
+            page.screenshot(path=str(OUT / "training.png"))
+
+            show_tab(page, "Evaluation")
+            set_int(page, ".mstgat-cv-epochs", args.cv_epochs)
+            page.locator(".mstgat-cv-run button").first.click()
+            wait_text(page, ".mstgat-status", r"cross-validation done", timeout=1_200_000)
+            page.wait_for_timeout(3000)
+            page.screenshot(path=str(OUT / "evaluation.png"))
+
+            show_tab(page, "Learn")
+            page.screenshot(path=str(OUT / "learn.png"))
+            browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    for p in sorted(OUT.glob("*.png")):
+        print(f"{p.relative_to(ROOT)}: {p.stat().st_size / 1024:.0f} KB")
+
+
+if __name__ == "__main__":
+    main()
