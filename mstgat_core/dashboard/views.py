@@ -107,7 +107,7 @@ def map_panel(session: Session, jobs: Jobs):
     def render_image(layer, version):
         da = session.layer_data(layer)
         return plots.image(da, title=layer or "no data").opts(
-            data_aspect=1, frame_width=440, tools=["hover", "tap", "box_select"],
+            data_aspect=1, frame_width=420, tools=["hover", "tap", "box_select"],
             framewise=True)  # new data (demo -> synthetic -> upload) must reset the axis ranges
 
     def render_zones(threshold, show_zones, version):
@@ -386,7 +386,7 @@ def create_app():
     attr_btn.on_click(do_attr)
     the_map = map_panel(session, jobs)
     map_tab = pn.Row(
-        pn.Column(map_controls, pn.Row(maps_btn, attr_btn), the_map, region_panel(session), width=640),
+        pn.Column(map_controls, pn.Row(maps_btn, attr_btn), the_map, region_panel(session), width=720),
         pn.Column(explanation_panel(session), sizing_mode="stretch_width"),
         sizing_mode="stretch_width", name="Map & explanation")
 
