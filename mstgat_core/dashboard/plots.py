@@ -65,6 +65,8 @@ def _bars(series: pd.Series, title: str, label: str, color="#3b6ea5", signed=Fal
 
 
 def cls_bars(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
+    if exp is None:
+        return empty("click a cell of the map")
     if exp is None or "cls_attention" not in exp:
         return empty("no Transformer in this model variant")
     if layer == "rollout":
@@ -80,6 +82,8 @@ def cls_bars(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
 
 
 def attention_heatmap(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
+    if exp is None:
+        return empty("click a cell of the map")
     if exp is None or "element_attention" not in exp:
         return empty("no Transformer in this model variant")
     att = exp["element_attention"]
@@ -98,6 +102,8 @@ def attention_heatmap(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
 
 
 def neighbour_images(exp: xr.Dataset, head: str) -> list:
+    if exp is None:
+        return [empty("click a cell of the map")]
     if exp is None or "neighbour_weights" not in exp:
         return [empty("no GAT branch in this model variant")]
     nw = exp["neighbour_weights"]
@@ -123,6 +129,8 @@ def neighbour_images(exp: xr.Dataset, head: str) -> list:
 
 
 def scale_bars(exp: xr.Dataset) -> hv.Element:
+    if exp is None:
+        return empty("click a cell of the map")
     if exp is None or "scale_weights" not in exp:
         return empty("no GAT branch in this model variant")
     sw = exp["scale_weights"]
@@ -132,6 +140,8 @@ def scale_bars(exp: xr.Dataset) -> hv.Element:
 
 
 def attribution_bars(exp: xr.Dataset) -> hv.Element:
+    if exp is None:
+        return empty("click a cell of the map")
     if exp is None or "attribution" not in exp:
         return empty("no attribution")
     delta = exp.attrs.get("ig_delta", float("nan"))
