@@ -35,7 +35,7 @@ import xarray as xr
 from affine import Affine
 
 from .errors import DataError
-from .points import PointSamples, first_line, load_points, points_to_grid, read_csv_points
+from .points import PointSamples, first_line, load_points, points_to_grid, read_csv_points, read_vector
 
 __all__ = [
     "load_grid",
@@ -331,14 +331,7 @@ def _deposits_from_csv(path, crs, x_col, y_col) -> gpd.GeoDataFrame:
 
 
 def _deposits_from_vector(path, crs) -> gpd.GeoDataFrame:
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise DataError(f"cannot read {path.name}: {first_line(exc)}") from None
-    if gdf.crs is None:
-        if crs is None:
-            raise DataError(f"{path.name} has no CRS; give one with --crs")
-        gdf = gdf.set_crs(crs)
+    gdf = read_vector(path, crs)
     if not (gdf.geom_type == "Point").all():
         gdf = gdf.set_geometry(gdf.geometry.representative_point())  # polygons -> one point each
     return gdf

@@ -193,9 +193,8 @@ def load_points(path, x_col=None, y_col=None, crs=None, elements=None, censor="h
                         units={e: u for e, (_, u) in chosen.items() if u})
 
 
-def _read_point_table(path: Path, x_col, y_col, crs) -> gpd.GeoDataFrame:
-    if path.suffix.lower() == ".csv":
-        return read_csv_points(path, x_col, y_col, crs)
+def read_vector(path: Path, crs=None) -> gpd.GeoDataFrame:
+    """A GPKG/GeoJSON/shapefile layer with its CRS (``crs`` only where the file has none)."""
     try:
         frame = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
@@ -204,6 +203,13 @@ def _read_point_table(path: Path, x_col, y_col, crs) -> gpd.GeoDataFrame:
         if crs is None:
             raise DataError(f"{path.name} has no CRS; give one with --crs")
         frame = frame.set_crs(crs)
+    return frame
+
+
+def _read_point_table(path: Path, x_col, y_col, crs) -> gpd.GeoDataFrame:
+    if path.suffix.lower() == ".csv":
+        return read_csv_points(path, x_col, y_col, crs)
+    frame = read_vector(path, crs)
     if not (frame.geom_type == "Point").all():
         raise DataError(f"{path.name}: expected point geometries, found {frame.geom_type.iloc[0]}")
     return frame
