@@ -17,7 +17,7 @@ from .errors import DataError
 from .evaluate import baseline_method, cross_validate
 from .graph import build_graph
 from .model import VARIANTS, MSTGAT, ModelConfig
-from .preprocess import Normaliser
+from .preprocess import Normaliser, valid_mask
 from .train import TrainConfig, predict_nodes, train_model
 
 BASELINE_METHODS = ("best_single_element", "mahalanobis", "isolation_forest", "random_forest")
@@ -67,7 +67,7 @@ def run_cross_validation(
     if unknown:
         raise DataError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(ALL_METHODS)}")
     normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
-    mask = np.asarray(~np.isnan(np.stack([ds[e].values for e in normaliser.elements])).any(axis=0))
+    mask = valid_mask(ds, normaliser.elements)
     X = normaliser.transform(ds, mask)
     labels = np.asarray(deposits.values, dtype=bool)
     positives = np.flatnonzero(labels[mask])
