@@ -201,12 +201,21 @@ def bench_scaling(sides, tile: int, n_elements: int) -> dict:
 
 
 def spectral_flops_per_cell(n_elements: int, d: int, layers: int, ff: int) -> int:
-    """Multiply-adds x 2 of one cell through the spectral branch (LayerNorm, softmax, GELU not counted)."""
+    """Multiply-adds x 2 of one cell through the spectral branch (LayerNorm, softmax, GELU not counted).
+
+    Counts the work the inference path does: every layer but the last updates
+    all tokens; the last updates only [CLS] (its keys and values still come
+    from all tokens).
+    """
     tokens = n_elements + 1
     embed = 3 * n_elements * d  # value * w + b + embedding
-    per_layer = tokens * (2 * d * 3 * d + 2 * d * d + 2 * 2 * d * ff)  # QKV, out projection, FF (2 linears)
-    per_layer += 2 * 2 * tokens * tokens * d  # scores QK^T and weights @ V over all heads
-    return embed + layers * per_layer
+
+    def layer(queries: int) -> int:
+        projections = tokens * 2 * d * 2 * d + queries * 2 * d * d  # K, V for all tokens; Q for the queries
+        mixing = 2 * 2 * queries * tokens * d  # scores QK^T and weights @ V over all heads
+        return projections + mixing + queries * (2 * d * d + 2 * 2 * d * ff)  # out projection, FF
+
+    return embed + (layers - 1) * layer(tokens) + layer(1)
 
 
 def timed(fn, repeats: int) -> float:
@@ -221,21 +230,21 @@ def timed(fn, repeats: int) -> float:
 
 @torch.no_grad()
 def bench_spectral(quick: bool, n_elements: int = 10) -> dict:
-    from mstgat_core.model import ModelConfig, SpectralTransformer
+    from mstgat_core.model import MSTGAT, ModelConfig
 
-    c = ModelConfig(n_elements=n_elements)
-    net = SpectralTransformer(n_elements, c.d_model, c.heads, c.layers, c.ff_mult, c.dropout, c.attention_dropout).eval()
-    batch = 4096 if quick else 32768
-    x = torch.randn(batch, n_elements)
+    c = ModelConfig(n_elements=n_elements, variant="spectral")
+    model = MSTGAT(c).eval()
+    cells = 16384 if quick else 131072
+    x = torch.randn(cells, n_elements)
     repeats = 2 if quick else 3
-    flops = spectral_flops_per_cell(n_elements, c.d_model, c.layers, c.ff_mult * c.d_model) * batch
-    spectral_s = timed(lambda: net(x), repeats)
+    flops = spectral_flops_per_cell(n_elements, c.d_model, c.layers, c.ff_mult * c.d_model) * cells
+    spectral_s = timed(lambda: model(x), repeats)  # spectral branch + a 2-layer 32-wide head (not counted)
     n = 1024 if quick else 2048
     a, b = torch.randn(n, n), torch.randn(n, n)
     mm_s = timed(lambda: torch.mm(a, b), repeats)
     mm_flops = 2 * n ** 3
     out = {
-        "elements": n_elements, "batch": batch, "flops": flops, "seconds": spectral_s,
+        "elements": n_elements, "batch": model.spectral_batch(), "cells": cells, "flops": flops, "seconds": spectral_s,
         "gflops": flops / spectral_s / 1e9, "mm_n": n, "mm_gflops": mm_flops / mm_s / 1e9,
         "torch_threads": torch.get_num_threads(),
     }

@@ -70,6 +70,34 @@ def grid_edges(mask: np.ndarray, offsets: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(edge_index[:, order].copy())
 
 
+@dataclass(frozen=True)
+class GridStencil:
+    """A validity mask and the neighbour offsets of each scale: the grid graph without edge lists.
+
+    Nodes are the valid cells in row-major order, as in :class:`~mstgat_core.graph.GridGraph`.
+    """
+
+    mask: np.ndarray
+    offsets: tuple[np.ndarray, ...]
+
+    @classmethod
+    def of(cls, mask: np.ndarray, scales, mode: str = "window") -> "GridStencil":
+        return cls(np.asarray(mask, dtype=bool), tuple(scale_offsets(r, mode) for r in scales))
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.mask.sum())
+
+    def to_image(self, values: torch.Tensor) -> torch.Tensor:
+        """(nodes, C) -> (ny, nx, C), zeros on invalid cells."""
+        image = values.new_zeros((*self.mask.shape, values.shape[1]))
+        image[torch.from_numpy(self.mask)] = values
+        return image
+
+    def to_nodes(self, image: torch.Tensor) -> torch.Tensor:
+        return image[torch.from_numpy(self.mask)]
+
+
 @dataclass
 class GridGraph:
     """One graph per scale over the valid cells of a grid."""
@@ -84,6 +112,10 @@ class GridGraph:
     @property
     def num_nodes(self) -> int:
         return int(self.mask.sum())
+
+    @property
+    def stencil(self) -> GridStencil:
+        return GridStencil(self.mask, tuple(self.offsets))
 
     @property
     def rows_cols(self) -> tuple[np.ndarray, np.ndarray]:

@@ -337,7 +337,7 @@ def _neighbour_ig(model, x_sub, edges, pos, subset, graph, row, col, radius, ste
 # --------------------------------------------------------------- attention_maps
 
 
-def attention_maps(fitted, prepared, batch_size: int = 4096, progress: Callable[[int, int], None] | None = None,
+def attention_maps(fitted, prepared, batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
                    cancel: threading.Event | None = None) -> xr.Dataset:
     """Per-cell maps on the grid: probability, [CLS] attention, rollout, scale weights, neighbour entropy.
 
@@ -346,7 +346,7 @@ def attention_maps(fitted, prepared, batch_size: int = 4096, progress: Callable[
     rollout; ``scale_weights`` and ``neighbour_entropy`` (scale, y, x) come
     from one full-graph pass of the spatial branch (head mean, last GAT layer
     for the entropy). The spectral branch runs in batches of ``batch_size``
-    cells. ``progress(done, total)`` is called after each step; setting
+    cells (default: the model's cache-sized batch). ``progress(done, total)`` is called after each step; setting
     ``cancel`` raises :class:`~mstgat_core.errors.Cancelled`.
     """
     model = _model(fitted)
@@ -354,7 +354,8 @@ def attention_maps(fitted, prepared, batch_size: int = 4096, progress: Callable[
     graph = prepared.graph
     x = prepared.x
     n = graph.num_nodes
-    chunks = list(torch.split(torch.arange(n), max(int(batch_size), 1))) if config.uses_spectral else []
+    batch_size = max(int(batch_size or model.spectral_batch()), 1)
+    chunks = list(torch.split(torch.arange(n), batch_size)) if config.uses_spectral else []
     total = len(chunks) + int(config.uses_spatial)
     done = 0
     parts, variables = [], {}
@@ -378,14 +379,13 @@ def attention_maps(fitted, prepared, batch_size: int = 4096, progress: Callable[
                                                "attention rollout [CLS]->element (sums to 1)")
         if config.uses_spatial:
             _check_cancel(cancel)
-            spatial, scale_weights, neighbour = model.spatial(x, graph.edge_index, need_weights=True)
+            spatial, scale_weights, entropy = model.spatial.forward_grid(x, graph.stencil, entropy=True)
             parts.append(spatial)
-            entropy = np.stack([_entropy(per_layer[-1], n) for per_layer in neighbour], axis=1)
             scales = list(config.scales)
             variables["scale_weights"] = _stack_grid(prepared, scale_weights.numpy(), scales, "scale",
                                                      "per-cell softmax weight of each scale (radius in cells)")
             variables["neighbour_entropy"] = _stack_grid(
-                prepared, entropy, scales, "scale",
+                prepared, entropy.numpy(), scales, "scale",
                 "entropy of incoming neighbour weights (head mean, last GAT layer) / log(incoming edges); 1 = uniform")
             done += 1
             if progress is not None:
@@ -394,17 +394,6 @@ def attention_maps(fitted, prepared, batch_size: int = 4096, progress: Callable[
     variables["probability"] = prepared.to_grid(torch.sigmoid(logits).numpy(), "probability")
     return xr.Dataset(variables, attrs={"variant": config.variant, "has_spectral": int(config.uses_spectral),
                                         "has_spatial": int(config.uses_spatial)})
-
-
-def _entropy(edges_alpha, n: int) -> np.ndarray:
-    edge_index, alpha = edges_alpha
-    p = alpha.mean(dim=1)
-    target = edge_index[1]
-    entropy = torch.zeros(n, dtype=p.dtype).index_add_(0, target, -torch.special.xlogy(p, p))
-    count = torch.bincount(target, minlength=n).to(p.dtype)
-    out = entropy / torch.log(count)
-    out[count <= 1] = float("nan")
-    return out.numpy()
 
 
 def _stack_grid(prepared, values: np.ndarray, labels, dim: str, description: str) -> xr.DataArray:

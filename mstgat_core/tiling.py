@@ -34,21 +34,10 @@ import torch
 import xarray as xr
 
 from .errors import Cancelled, DataError
-from .graph import build_graph, receptive_radius
+from .graph import GridStencil, receptive_radius
 from .preprocess import valid_mask
 
 DEFAULT_TILE = 512
-ATTENTION_FLOATS = 2**24  # cap on one spectral batch's attention matrix (64 MB of float32)
-
-
-def spectral_batch_size(config) -> int:
-    """Cells per spectral batch: 8192 (the model default) or more while (cells, heads, T, T) attention stays under 64 MB.
-
-    Bigger batches amortise per-call overhead of the small (d_model 32) layers;
-    the cap keeps memory bounded when there are many elements (tokens).
-    """
-    tokens = config.n_elements + 1
-    return int(min(65536, max(8192, ATTENTION_FLOATS // (config.heads * tokens * tokens))))
 
 
 # --------------------------------------------------------------------------- tiles
@@ -124,8 +113,8 @@ def predict_window(fitted, window: xr.Dataset, spectral_batch: int | None = None
     model = fitted.model
     model.eval()
     config = fitted.config
-    edges = build_graph(mask, config.scales, config.graph_mode).edge_index if config.uses_spatial else None
-    logits = model(x, edges, spectral_batch=spectral_batch or spectral_batch_size(config))
+    stencil = GridStencil.of(mask, config.scales, config.graph_mode) if config.uses_spatial else None
+    logits = model(x, stencil, spectral_batch=spectral_batch)
     image[mask] = torch.sigmoid(logits).numpy()
     return image
 
