@@ -140,6 +140,22 @@ def bench_demo(quick: bool, tile: int, epochs: int | None = None) -> dict:
 # --------------------------------------------------------------------------- scaling
 
 
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (GB).
+
+    ``VmHWM`` belongs to the process's own address space, so unlike
+    ``getrusage``'s ``ru_maxrss`` it does not inherit the parent's peak across
+    fork + exec (which made every child report the parent's 2.1 GB).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 2**30
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
+
+
 def scaling_child(side: int, tile: int, n_elements: int) -> dict:
     """Runs in its own process: synthetic grid of side x side cells, tiled prediction."""
     import psutil
@@ -178,7 +194,7 @@ def scaling_child(side: int, tile: int, n_elements: int) -> dict:
         "make_grid_s": make_s, "predict_s": seconds, "cells_per_s": valid / seconds,
         "rss_before_predict_gb": rss_before / 2**30,
         "peak_rss_predict_gb": peak[0] / 2**30,
-        "peak_rss_process_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30,
+        "peak_rss_process_gb": peak_rss_gb(),
         "torch_threads": torch.get_num_threads(),
     }
 
