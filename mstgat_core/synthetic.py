@@ -49,6 +49,26 @@ def default_anomalies(names: list) -> list:
     ]
 
 
+def scale_anomalies(names: list, ore_scale: float, decoy_scale: float, n_ore: int, n_decoy: int) -> list:
+    """Ore and decoy anomalies with the same elements and peak, at different spatial scales.
+
+    Only the spatial extent tells them apart (as nugget-effect spikes or broad
+    lithological highs mimic an ore signature in the field), so a model must
+    use the neighbourhood at the scale where the two differ: the scenario for
+    checking that learned scale weights follow the planted scale.
+    """
+    if len(names) < 3:
+        raise DataError("a scale scenario needs at least 3 elements")
+    return [
+        {"name": "ore", "elements": names[:3], "scale": ore_scale, "n": n_ore, "hosts_deposits": True},
+        {"name": "decoy", "elements": names[:3], "scale": decoy_scale, "n": n_decoy, "hosts_deposits": False},
+    ]
+
+
+SMALL_SCALE = {"ore_scale": 1.0, "decoy_scale": 0.4, "n_ore": 10, "n_decoy": 24}  # ore 1 cell, decoys one-cell spikes
+LARGE_SCALE = {"ore_scale": 4.0, "decoy_scale": 1.5, "n_ore": 6, "n_decoy": 16}  # ore 4 cells, decoys 1.5 cells
+
+
 def smooth_field(rng, shape, sigma: float) -> np.ndarray:
     """Standardised gaussian-filtered white noise (float32).
 
