@@ -26,9 +26,10 @@ import warnings
 
 import torch
 
-torch.set_num_threads(1)  # the notebooks also run in CI on small shared machines
 warnings.filterwarnings("ignore", message="Determinant has increased")  # sklearn MinCovDet (Mahalanobis baseline)
 QUICK = os.environ.get("MSTGAT_QUICK", "0").lower() not in ("", "0", "false", "no")
+if QUICK:
+    torch.set_num_threads(1)  # quick mode runs in CI, notebooks in parallel on small shared machines
 T0 = time.perf_counter()
 
 
