@@ -1,7 +1,7 @@
 """Screenshots of the dashboard for the docs: ``python scripts/screenshots.py [--epochs N]``.
 
-Starts ``panel serve app.py`` (like tests/ui/conftest.py), drives it with playwright and the
-system chromium, and writes PNGs into docs/screenshots/:
+Starts ``panel serve app.py`` (``tests.ui.helpers.serve_app``, as the browser tests do), drives it
+with playwright and the system chromium, and writes PNGs into docs/screenshots/:
 
 * map_explanation.png - the map and the explanation of a clicked cell;
 * training.png - the training curves;
@@ -18,51 +18,18 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.ui.helpers import LONG, header_text, map_canvas, open_app, status_text, wait_text  # noqa: E402
+from tests.ui.helpers import (  # noqa: E402
+    CHROMIUM_ARGS, header_text, map_canvas, open_app, serve_app, status_text, wait_text,
+)
 
 OUT = ROOT / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-dev-shm-usage"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(port: int, log_path: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", "app.py", "--port", str(port), "--address", "127.0.0.1",
-         "--allow-websocket-origin", f"127.0.0.1:{port}", "--num-procs", "1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/app"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"panel serve exited: see {log_path}")
-        try:
-            with urllib.request.urlopen(url, timeout=60) as r:
-                if r.status == 200:
-                    return proc
-        except Exception:
-            time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError("panel serve did not answer within 240 s")
-
-
 def set_int(page, css, value):
     box = page.locator(f"{css} input").first
     box.fill(str(value))
@@ -94,14 +61,12 @@ def main(argv=None):
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
     OUT.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     t0 = time.perf_counter()
-    proc = serve(port, Path("/tmp") / f"mstgat-screenshots-{port}.log")
-    try:
+    with serve_app(Path("/tmp") / f"mstgat-screenshots-{os.getpid()}.log") as url:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            open_app(page, f"http://127.0.0.1:{port}/app")
+            open_app(page, url)
             print(f"server start -> first map: {time.perf_counter() - t0:.1f} s")
             trained = False
             if "no model" in status_text(page):
@@ -142,12 +107,6 @@ def main(argv=None):
             show_tab(page, "Learn")
             page.screenshot(path=str(OUT / "learn.png"))
             browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     for p in sorted(OUT.glob("*.png")):
         print(f"{p.relative_to(ROOT)}: {p.stat().st_size / 1024:.0f} KB")
 
