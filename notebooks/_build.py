@@ -536,8 +536,8 @@ scale_table.round(3)'''),
     md("""
 Read the table per scenario: the small-scale ore should put more weight on r=1 and the
 large-scale ore more on r=4. When this notebook was written (full mode) the means were
-r=1 0.65 / r=4 0.35 for the small scenario and 0.28 / 0.72 for the large one, with one small-scale
-seed a near tie (0.47 / 0.53): scale weights are evidence to check, not a measurement. The quick
+r=1 0.649 / r=4 0.351 for the small scenario and 0.285 / 0.715 for the large one, with one
+small-scale seed a near tie (0.472 / 0.528): scale weights are evidence to check, not a measurement. The quick
 mode trains one seed for 12 epochs, which may not be enough to show the contrast.
 """),
     md("""
