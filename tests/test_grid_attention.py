@@ -90,3 +90,19 @@ def test_attention_layer_equals_multihead_attention(cls_only):
     queries = slice(0, 1) if cls_only else slice(None)
     assert torch.allclose(out, expected[:, queries], atol=1e-5)
     assert torch.allclose(weights, expected_weights[:, :, queries], atol=1e-6)
+
+
+def test_whole_grid_prediction_builds_no_edge_lists(small_scenario):
+    from mstgat_core.pipeline import FittedModel
+    from mstgat_core.preprocess import Normaliser
+
+    grid = small_scenario.grid
+    torch.manual_seed(0)
+    fitted = FittedModel(MSTGAT(ModelConfig(n_elements=6)), Normaliser().fit(grid))
+    prepared = fitted.prepare(grid)
+    probability = fitted.predict(grid, prepared=prepared)
+    assert prepared.graph._edges is None  # the stencil sufficed
+    fitted.model.eval()
+    with torch.no_grad():
+        expected = torch.sigmoid(fitted.model(prepared.x, prepared.graph.edge_index)).numpy()
+    np.testing.assert_allclose(probability.values[prepared.graph.mask], expected, atol=1e-6)
