@@ -219,11 +219,15 @@ def _check_output_folder(path) -> None:
 # ------------------------------------------------------------------------- predict
 
 
+AUTO_TILE_CELLS = 2**20  # whole-grid prediction needs ~1.6 KB per cell (1.57 GB measured for 1 M cells): tile above
+
+
 def add_predict_args(p):
     p.add_argument("model", help="checkpoint (.safetensors)")
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument("--out", required=True, help="probability grid (.nc, .tif or .zarr)")
-    p.add_argument("--tile", type=int, help="predict in tiles of N x N cells (with halos; same result)")
+    p.add_argument("--tile", type=int, help="predict in tiles of N x N cells (with halos; same result); default: "
+                   f"the whole grid up to {AUTO_TILE_CELLS:,} cells, tiles of 512 above")
     p.add_argument("--dask", metavar="local|ADDRESS", help="run tiles on dask.distributed (a local cluster or a scheduler address)")
 
 
@@ -244,7 +248,12 @@ def cmd_predict(args) -> int:
         print(f"wrote {out} (dask, tiles of {args.tile or 512})")
         return 0
     grid = io.load_grid(args.data)
-    if args.tile:
+    tile = args.tile
+    if tile is None and grid.sizes["y"] * grid.sizes["x"] > AUTO_TILE_CELLS:
+        tile = 512
+        print(f"{grid.sizes['y']} x {grid.sizes['x']} cells: predicting in tiles of {tile} (same result; --tile N to change)",
+              file=sys.stderr)
+    if tile:
         from tqdm import tqdm
 
         from .tiling import predict_tiled
@@ -255,7 +264,7 @@ def cmd_predict(args) -> int:
                 bar.n = done
                 bar.refresh()
 
-            probability = predict_tiled(fitted, grid, tile=args.tile, progress=progress)
+            probability = predict_tiled(fitted, grid, tile=tile, progress=progress)
     else:
         probability = fitted.predict(grid)
     io.save_grid(probability.to_dataset(name="probability"), out)

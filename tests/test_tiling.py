@@ -133,3 +133,23 @@ def test_dask_equals_single_process(grid, tmp_path):
             assert nc.rio.crs == grid.rio.crs
     # only the outputs remain: no temporary stores
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.nc", "grid.zarr", "p.nc", "p.zarr"]
+
+
+def test_cli_predict_whole_tiled_and_automatic_tiles(grid, tmp_path, monkeypatch, capsys):
+    from mstgat_core import cli
+    from mstgat_core.checkpoint import save_checkpoint
+
+    fitted = fitted_model(grid)
+    model, data = tmp_path / "m.safetensors", tmp_path / "g.nc"
+    save_checkpoint(fitted, model, data=grid)
+    save_grid(grid, data)
+    assert cli.main(["predict", str(model), str(data), "--out", str(tmp_path / "whole.nc")]) == 0
+    assert cli.main(["predict", str(model), str(data), "--out", str(tmp_path / "tiled.nc"), "--tile", "17"]) == 0
+    monkeypatch.setattr(cli, "AUTO_TILE_CELLS", 1000)  # the 60 x 70 grid is now "large"
+    capsys.readouterr()
+    assert cli.main(["predict", str(model), str(data), "--out", str(tmp_path / "auto.nc")]) == 0
+    assert "predicting in tiles of 512" in capsys.readouterr().err
+    whole = fitted.predict(grid)
+    for name in ("whole", "tiled", "auto"):
+        with xr.open_dataset(tmp_path / f"{name}.nc", decode_coords="all") as ds:
+            assert_same(ds["probability"].load(), whole)
