@@ -298,7 +298,8 @@ class MSTGAT(nn.Module):
             if edge_indices is None:
                 raise ValueError("the spatial branch needs the graph's edge indices")
             if on_grid:
-                spatial, scale_weights, neighbour_attention = self.spatial.forward_grid(x, edge_indices)
+                spatial, scale_weights, _ = self.spatial.forward_grid(x, edge_indices)
+                neighbour_attention = []
             else:
                 spatial, scale_weights, neighbour_attention = self.spatial(x, edge_indices, return_details)
             parts.append(spatial[node_ids])
