@@ -345,9 +345,10 @@ def attention_maps(fitted, prepared, batch_size: int | None = None, progress: Ca
     layer's [CLS]->element row; ``rollout`` (element, y, x) the attention
     rollout; ``scale_weights`` and ``neighbour_entropy`` (scale, y, x) come
     from one full-graph pass of the spatial branch (head mean, last GAT layer
-    for the entropy). The spectral branch runs in batches of ``batch_size``
-    cells (default: the model's cache-sized batch). ``progress(done, total)`` is called after each step; setting
-    ``cancel`` raises :class:`~mstgat_core.errors.Cancelled`.
+    for the entropy, on the grid path). The spectral branch runs in batches
+    of ``batch_size`` cells (default: the model's cache-sized batch).
+    ``progress(done, total)`` is called after each step; setting ``cancel``
+    raises :class:`~mstgat_core.errors.Cancelled`.
     """
     model = _model(fitted)
     config = fitted.config
