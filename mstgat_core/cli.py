@@ -219,21 +219,21 @@ def _check_output_folder(path) -> None:
 # ------------------------------------------------------------------------- predict
 
 
-AUTO_TILE_CELLS = 2**20  # whole-grid prediction needs ~1.6 KB per cell (1.57 GB measured for 1 M cells): tile above
-
-
 def add_predict_args(p):
     p.add_argument("model", help="checkpoint (.safetensors)")
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument("--out", required=True, help="probability grid (.nc, .tif or .zarr)")
+    from .tiling import AUTO_TILE_CELLS, DEFAULT_TILE
+
     p.add_argument("--tile", type=int, help="predict in tiles of N x N cells (with halos; same result); default: "
-                   f"the whole grid up to {AUTO_TILE_CELLS:,} cells, tiles of 512 above")
+                   f"the whole grid up to {AUTO_TILE_CELLS:,} cells, tiles of {DEFAULT_TILE} above")
     p.add_argument("--dask", metavar="local|ADDRESS", help="run tiles on dask.distributed (a local cluster or a scheduler address)")
 
 
 def cmd_predict(args) -> int:
     from . import io
     from .checkpoint import load_checkpoint
+    from .tiling import DEFAULT_TILE, automatic_tile, predict_distributed, predict_tiled
 
     out = Path(args.out)
     if out.suffix.lower() not in (".nc", ".tif", ".tiff", ".zarr"):
@@ -241,22 +241,18 @@ def cmd_predict(args) -> int:
     _check_output_folder(out)
     fitted = load_checkpoint(args.model)
     if args.dask:
-        from .tiling import predict_distributed
-
         scheduler = None if args.dask == "local" else args.dask
-        predict_distributed(fitted, args.data, out, tile=args.tile or 512, scheduler=scheduler)
-        print(f"wrote {out} (dask, tiles of {args.tile or 512})")
+        tile = args.tile or DEFAULT_TILE
+        predict_distributed(fitted, args.data, out, tile=tile, scheduler=scheduler)
+        print(f"wrote {out} (dask, tiles of {tile})")
         return 0
     grid = io.load_grid(args.data)
-    tile = args.tile
-    if tile is None and grid.sizes["y"] * grid.sizes["x"] > AUTO_TILE_CELLS:
-        tile = 512
+    tile = args.tile if args.tile is not None else automatic_tile((grid.sizes["y"], grid.sizes["x"]))
+    if args.tile is None and tile:
         print(f"{grid.sizes['y']} x {grid.sizes['x']} cells: predicting in tiles of {tile} (same result; --tile N to change)",
               file=sys.stderr)
     if tile:
         from tqdm import tqdm
-
-        from .tiling import predict_tiled
 
         with tqdm(desc="tiles", unit="tile", file=sys.stderr) as bar:
             def progress(done, total):

@@ -78,7 +78,17 @@ class FittedModel:
         return predict_nodes(self.model, prepared.x, prepared.graph)
 
     def predict(self, ds: xr.Dataset, prepared: PreparedGrid | None = None) -> xr.DataArray:
-        """Anomaly probability on the grid of ``ds`` (NaN where data are missing)."""
+        """Anomaly probability on the grid of ``ds`` (NaN where data are missing).
+
+        Grids over ``tiling.AUTO_TILE_CELLS`` cells are predicted tile by tile
+        (same result, bounded memory) unless ``prepared`` is given.
+        """
+        if prepared is None:
+            from .tiling import automatic_tile, predict_tiled
+
+            tile = automatic_tile((ds.sizes["y"], ds.sizes["x"]))
+            if tile is not None:
+                return predict_tiled(self, ds, tile=tile)
         prepared = prepared or self.prepare(ds)
         probability = self.predict_prepared(prepared)
         return prepared.to_grid(

@@ -19,6 +19,7 @@ tile statistics). Memory is bounded by the tile size, not the grid size.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import threading
@@ -38,6 +39,14 @@ from .graph import GridStencil, receptive_radius
 from .preprocess import valid_mask
 
 DEFAULT_TILE = 512
+_NETCDF_LOCK = threading.Lock()
+AUTO_TILE_CELLS = 2**20  # whole-grid prediction needs ~1.6 KB per cell (1.57 GB measured for 1 M cells)
+
+
+def automatic_tile(shape) -> int | None:
+    """The tile size to use when none is given: ``DEFAULT_TILE`` above ``AUTO_TILE_CELLS`` cells, else None."""
+    ny, nx = (int(v) for v in shape)
+    return DEFAULT_TILE if ny * nx > AUTO_TILE_CELLS else None
 
 
 # --------------------------------------------------------------------------- tiles
@@ -220,6 +229,26 @@ def open_lazy(path, chunks=None) -> xr.Dataset:
     return ds.rename({k: v for k, v in {"lat": "y", "lon": "x"}.items() if k in ds.dims})
 
 
+def _read_window(data_path: str, elements, tile: Tile, chunks) -> xr.Dataset:
+    """The tile's window (with halo), in memory; the file is opened per task so a rewritten file is never stale.
+
+    The netCDF4/HDF5 C libraries are not thread-safe, and xarray closes files
+    from ``__del__`` at arbitrary times: with several worker threads in one
+    process, reads and closes of a NetCDF file crashed the process. NetCDF
+    windows are therefore read, closed and collected under one process-wide
+    lock, without dask (the window is small).
+    """
+    if not str(data_path).lower().endswith(".nc"):
+        with open_lazy(data_path, chunks) as ds:
+            return ds[elements].isel(tile.outer_isel).load()
+    with _NETCDF_LOCK:
+        with open_lazy(data_path, chunks=None) as ds:
+            window = ds[elements].isel(tile.outer_isel).load()
+        del ds
+        gc.collect()  # run the file managers' __del__ here, under the lock
+    return window
+
+
 def _run_tile(payload: dict, data_path: str, store: str, tile: Tile, chunks, torch_threads: int | None) -> int:
     """Dask task: read one window, predict, write the interior into the Zarr store."""
     import zarr
@@ -227,8 +256,7 @@ def _run_tile(payload: dict, data_path: str, store: str, tile: Tile, chunks, tor
     if torch_threads:
         torch.set_num_threads(torch_threads)
     fitted = _fitted_from_payload(payload)
-    with open_lazy(data_path, chunks) as ds:  # opened per task: a rewritten file is never served stale
-        window = ds[fitted.elements].isel(tile.outer_isel).load()
+    window = _read_window(data_path, fitted.elements, tile, chunks)
     values = predict_window(fitted, window)[tile.crop]
     zarr.open_array(os.path.join(store, "probability"), mode="r+")[tile.inner_slices] = values
     return tile.index

@@ -136,7 +136,7 @@ def test_dask_equals_single_process(grid, tmp_path):
 
 
 def test_cli_predict_whole_tiled_and_automatic_tiles(grid, tmp_path, monkeypatch, capsys):
-    from mstgat_core import cli
+    from mstgat_core import cli, tiling
     from mstgat_core.checkpoint import save_checkpoint
 
     fitted = fitted_model(grid)
@@ -145,11 +145,13 @@ def test_cli_predict_whole_tiled_and_automatic_tiles(grid, tmp_path, monkeypatch
     save_grid(grid, data)
     assert cli.main(["predict", str(model), str(data), "--out", str(tmp_path / "whole.nc")]) == 0
     assert cli.main(["predict", str(model), str(data), "--out", str(tmp_path / "tiled.nc"), "--tile", "17"]) == 0
-    monkeypatch.setattr(cli, "AUTO_TILE_CELLS", 1000)  # the 60 x 70 grid is now "large"
+    whole = fitted.predict(grid)
+    monkeypatch.setattr(tiling, "AUTO_TILE_CELLS", 1000)  # the 60 x 70 grid is now "large"
+    monkeypatch.setattr(tiling, "DEFAULT_TILE", 32)  # ... and needs 4 tiles
     capsys.readouterr()
     assert cli.main(["predict", str(model), str(data), "--out", str(tmp_path / "auto.nc")]) == 0
-    assert "predicting in tiles of 512" in capsys.readouterr().err
-    whole = fitted.predict(grid)
+    assert "predicting in tiles of 32" in capsys.readouterr().err
+    assert_same(fitted.predict(grid), whole)  # the library tiles too
     for name in ("whole", "tiled", "auto"):
         with xr.open_dataset(tmp_path / f"{name}.nc", decode_coords="all") as ds:
             assert_same(ds["probability"].load(), whole)
