@@ -1,12 +1,76 @@
-"""MSTGAT Explorer: multiscale Transformer-graph attention for geochemical anomalies."""
+"""MSTGAT Explorer: multiscale Transformer-graph attention for geochemical anomalies.
 
+The workflow a notebook needs, from the top-level package::
+
+    import mstgat_core as mst
+
+    grid = mst.load_grid("survey.nc")                      # or load_points + points_to_grid
+    cells = mst.deposit_cells(grid, mst.load_deposits("deposits.csv"))
+    fitted = mst.fit(grid, cells)                          # a FittedModel
+    probability = fitted.predict(grid)                     # xarray DataArray on the grid
+    mst.save_checkpoint(fitted, "model.safetensors")
+    explanation = mst.explain_cell(fitted, fitted.prepare(grid), row=40, col=60)
+    report = mst.cross_validate(grid, cells, methods=["mstgat", "random_forest"])
+
+Names are imported on first use, so ``import mstgat_core`` stays light (the
+CLI's ``--help`` does not wait for torch).
+"""
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import DataError
+from .errors import Cancelled, DataError
 
 try:
     __version__ = version("mstgat-explorer")
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+local"
 
-__all__ = ["DataError", "__version__"]
+# public name -> (module, name in that module)
+_API = {
+    # data
+    "load_grid": ("io", "load_grid"),
+    "save_grid": ("io", "save_grid"),
+    "grid_info": ("io", "grid_info"),
+    "load_points": ("io", "load_points"),
+    "points_to_grid": ("io", "points_to_grid"),
+    "load_deposits": ("io", "load_deposits"),
+    "deposit_cells": ("io", "deposit_cells"),
+    "make_scenario": ("synthetic", "make_scenario"),
+    "Normaliser": ("preprocess", "Normaliser"),
+    "valid_mask": ("preprocess", "valid_mask"),
+    "TRANSFORMS": ("preprocess", "TRANSFORMS"),
+    # model and training
+    "ModelConfig": ("model", "ModelConfig"),
+    "MSTGAT": ("model", "MSTGAT"),
+    "VARIANTS": ("model", "VARIANTS"),
+    "TrainConfig": ("train", "TrainConfig"),
+    "fit": ("pipeline", "fit"),
+    "FittedModel": ("pipeline", "FittedModel"),
+    "save_checkpoint": ("checkpoint", "save_checkpoint"),
+    "load_checkpoint": ("checkpoint", "load_checkpoint"),
+    # interpretation
+    "explain_cell": ("interpret", "explain_cell"),
+    "attention_maps": ("interpret", "attention_maps"),
+    "attribution_maps": ("interpret", "attribution_maps"),
+    "summarise": ("interpret", "summarise"),
+    # evaluation
+    "cross_validate": ("crossval", "cross_validate_grid"),
+    "METHODS": ("crossval", "METHODS"),
+    "report_markdown": ("evaluate", "report_markdown"),
+}
+
+__all__ = ["Cancelled", "DataError", "__version__", *_API]
+
+
+def __getattr__(name):
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = _API[name]
+    value = getattr(import_module(f".{module}", __name__), attribute)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

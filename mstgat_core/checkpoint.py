@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from safetensors.torch import save_file
 
 from . import __version__
 from .errors import DataError
+from .files import atomic_output
 from .model import MSTGAT, ModelConfig
 from .pipeline import FittedModel
 from .preprocess import Normaliser
@@ -65,22 +64,9 @@ def save_checkpoint(fitted: FittedModel, path, data: xr.Dataset | None = None, e
     }
     tensors = {k: v.detach().contiguous().clone() for k, v in fitted.model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(metadata)})
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(metadata)})
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_metadata(path) -> dict:

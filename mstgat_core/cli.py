@@ -13,11 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from .errors import DataError
+from .crossval import METHODS
+from .errors import DataError, one_line
+from .evaluate import FOLD_METHODS
+from .files import write_text_atomically
+from .graph import parse_scales
+from .model import VARIANTS
+from .points import CENSOR_RULES, GRIDDING_METHODS
+from .preprocess import TRANSFORMS
+from .tiling import AUTO_TILE_CELLS, DEFAULT_TILE
 
 POINT_SUFFIXES = (".csv", ".gpkg", ".geojson", ".shp", ".fgb")
 
@@ -31,15 +38,24 @@ class _Parser(argparse.ArgumentParser):
         raise ArgumentError(message)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none (None or False)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 # ---------------------------------------------------------------------------- info
 
 
 def add_info_args(p):
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip) or point file (.csv, .gpkg)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--crs", help="CRS of a point CSV, e.g. EPSG:3067")
-    p.add_argument("--x-col")
-    p.add_argument("--y-col")
+    p.add_argument("--crs", help="CRS of a point CSV, e.g. EPSG:3067 (default: from the file or its column names)")
+    p.add_argument("--x-col", help="x (easting) column of a point CSV (default: detected)")
+    p.add_argument("--y-col", help="y (northing) column of a point CSV (default: detected)")
 
 
 def cmd_info(args) -> int:
@@ -82,13 +98,15 @@ def add_grid_args(p):
     p.add_argument("points", help="point samples (.csv, .gpkg)")
     p.add_argument("--cell-size", type=float, required=True, help="cell size in map units (metres)")
     p.add_argument("--out", required=True, help="output grid (.nc, .zarr, .tif)")
-    p.add_argument("--x-col")
-    p.add_argument("--y-col")
-    p.add_argument("--crs")
-    p.add_argument("--method", choices=["idw", "nearest"], default="idw")
-    p.add_argument("--max-distance", type=float, help="mask cells farther than this from any sample")
-    p.add_argument("--elements", nargs="+")
-    p.add_argument("--censor", choices=["half", "dl", "nan"], default="half")
+    p.add_argument("--x-col", help="x (easting) column of a point CSV (default: detected)")
+    p.add_argument("--y-col", help="y (northing) column of a point CSV (default: detected)")
+    p.add_argument("--crs", help="CRS of a point CSV, e.g. EPSG:3067 (default: from the file or its column names)")
+    p.add_argument("--method", choices=GRIDDING_METHODS, default="idw", help="interpolation method")
+    p.add_argument("--max-distance", type=float,
+                   help="mask cells farther than this (map units) from any sample (default: from the sample spacing)")
+    p.add_argument("--elements", nargs="+", help="grid only these elements (default: every element column)")
+    p.add_argument("--censor", choices=list(CENSOR_RULES), default="half",
+                   help="below-detection values: " + "; ".join(f"{k} = {v}" for k, v in CENSOR_RULES.items()))
 
 
 def cmd_grid(args) -> int:
@@ -108,9 +126,9 @@ def cmd_grid(args) -> int:
 
 def add_synth_args(p):
     p.add_argument("out", help="output grid (.nc, .zarr, .tif)")
-    p.add_argument("--shape", type=int, nargs=2, metavar=("NY", "NX"), default=[64, 64])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--elements", type=int, default=10, help="number of elements")
+    p.add_argument("--shape", type=int, nargs=2, metavar=("NY", "NX"), default=[64, 64], help="grid rows and columns")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the scenario")
+    p.add_argument("--n-elements", type=int, default=10, help="number of elements")
     p.add_argument("--deposits-out", required=True, help="deposits CSV (x, y, crs columns)")
     p.add_argument("--truth-out", required=True, help="truth JSON")
 
@@ -119,57 +137,35 @@ def cmd_synth(args) -> int:
     from . import io
     from .synthetic import make_scenario
 
-    scenario = make_scenario(shape=tuple(args.shape), n_elements=args.elements, seed=args.seed)
+    scenario = make_scenario(shape=tuple(args.shape), n_elements=args.n_elements, seed=args.seed)
     for target in (args.out, args.deposits_out, args.truth_out):
         if not Path(target).parent.exists():
             raise DataError(f"output folder does not exist: {Path(target).parent}")
     deposits = scenario.deposits.drop(columns="geometry")
     deposits["crs"] = scenario.grid.rio.crs.to_string()
     io.save_grid(scenario.grid, args.out)
-    write_atomically(args.deposits_out, deposits.to_csv(index=False))
-    write_atomically(args.truth_out, json.dumps(scenario.truth, indent=2))
+    write_text_atomically(args.deposits_out, deposits.to_csv(index=False))
+    write_text_atomically(args.truth_out, json.dumps(scenario.truth, indent=2))
     print(f"wrote {args.out}, {args.deposits_out} ({len(deposits)} deposits), {args.truth_out}")
     return 0
 
-
-def write_atomically(path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 # --------------------------------------------------------------------------- train
 
 
 def add_train_args(p):
-    from .model import VARIANTS
-
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
-    p.add_argument("--variant", choices=VARIANTS, default="mstgat")
-    p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells, e.g. 1,2,3")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", choices=VARIANTS, default="mstgat", help="the full model or one of its ablations")
+    p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells, comma-separated")
+    p.add_argument("--epochs", type=int, default=100, help="most training epochs")
+    p.add_argument("--seed", type=int, default=0, help="random seed (weights, negatives, validation split)")
     p.add_argument("--validation-fraction", type=float, default=0.2,
                    help="share of deposits held out (one spatial cluster) for early stopping; 0 trains all --epochs on every deposit")
-    p.add_argument("--transform", choices=["clr", "log", "none"], default="clr")
-    p.add_argument("--elements", nargs="+", help="use only these elements")
-    p.add_argument("--crs", help="CRS of a deposits CSV without one")
-
-
-def parse_scales(text: str) -> tuple:
-    try:
-        scales = tuple(int(s) for s in str(text).split(",") if s.strip())
-    except ValueError:
-        raise DataError(f"--scales must be comma-separated whole numbers of cells, got {text!r}") from None
-    if not scales or min(scales) < 1:
-        raise DataError(f"--scales must be radii of at least 1 cell, got {text!r}")
-    return scales
+    p.add_argument("--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling")
+    p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
+    p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
 
 
 def load_labelled_grid(args):
@@ -223,17 +219,17 @@ def add_predict_args(p):
     p.add_argument("model", help="checkpoint (.safetensors)")
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument("--out", required=True, help="probability grid (.nc, .tif or .zarr)")
-    from .tiling import AUTO_TILE_CELLS, DEFAULT_TILE
-
-    p.add_argument("--tile", type=int, help="predict in tiles of N x N cells (with halos; same result); default: "
-                   f"the whole grid up to {AUTO_TILE_CELLS:,} cells, tiles of {DEFAULT_TILE} above")
-    p.add_argument("--dask", metavar="local|ADDRESS", help="run tiles on dask.distributed (a local cluster or a scheduler address)")
+    p.add_argument("--tile", type=int, help="predict in tiles of N x N cells (with halos; same result) (default: "
+                   f"the whole grid up to {AUTO_TILE_CELLS:,} cells, tiles of {DEFAULT_TILE} above)")
+    p.add_argument("--dask", metavar="local|ADDRESS",
+                   help="run tiles on dask.distributed: a local cluster or a scheduler address (default: this process)")
 
 
 def cmd_predict(args) -> int:
+    from tqdm import tqdm
+
     from . import io
     from .checkpoint import load_checkpoint
-    from .tiling import DEFAULT_TILE, automatic_tile, predict_distributed, predict_tiled
 
     out = Path(args.out)
     if out.suffix.lower() not in (".nc", ".tif", ".tiff", ".zarr"):
@@ -241,28 +237,25 @@ def cmd_predict(args) -> int:
     _check_output_folder(out)
     fitted = load_checkpoint(args.model)
     if args.dask:
+        from .distributed import predict_distributed
+
         scheduler = None if args.dask == "local" else args.dask
         tile = args.tile or DEFAULT_TILE
         predict_distributed(fitted, args.data, out, tile=tile, scheduler=scheduler)
         print(f"wrote {out} (dask, tiles of {tile})")
         return 0
     grid = io.load_grid(args.data)
-    tile = args.tile if args.tile is not None else automatic_tile((grid.sizes["y"], grid.sizes["x"]))
+    tile = fitted.tile_size(grid, args.tile)
     if args.tile is None and tile:
         print(f"{grid.sizes['y']} x {grid.sizes['x']} cells: predicting in tiles of {tile} (same result; --tile N to change)",
               file=sys.stderr)
-    if tile:
-        from tqdm import tqdm
+    with tqdm(desc="predicting", unit="tile", file=sys.stderr, disable=not tile) as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
 
-        with tqdm(desc="tiles", unit="tile", file=sys.stderr) as bar:
-            def progress(done, total):
-                bar.total = total
-                bar.n = done
-                bar.refresh()
-
-            probability = predict_tiled(fitted, grid, tile=tile, progress=progress)
-    else:
-        probability = fitted.predict(grid)
+        probability = fitted.predict(grid, tile=tile, progress=progress)
     io.save_grid(probability.to_dataset(name="probability"), out)
     finite = probability.values[~probability.isnull().values]
     print(f"wrote {out}: {finite.size} cells, probability {finite.min():.3f}-{finite.max():.3f}")
@@ -273,27 +266,25 @@ def cmd_predict(args) -> int:
 
 
 def add_evaluate_args(p):
-    from .crossval import ALL_METHODS
-
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument("--deposits", required=True)
     p.add_argument("--out", required=True, help="report (.json)")
-    p.add_argument("--markdown", help="also write the table as markdown")
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--markdown", help="also write the table as markdown to this file")
+    p.add_argument("--folds", type=int, default=5, help="spatial folds per seed")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
-    p.add_argument("--methods", default=",".join(ALL_METHODS))
-    p.add_argument("--scales", default="1,2,3")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--fold-method", choices=["blocks", "clusters"], default="blocks")
-    p.add_argument("--transform", choices=["clr", "log", "none"], default="clr")
-    p.add_argument("--elements", nargs="+")
-    p.add_argument("--crs", help="CRS of a deposits CSV without one")
+    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods to compare")
+    p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells of the neural methods")
+    p.add_argument("--epochs", type=int, default=100, help="most training epochs per neural fit")
+    p.add_argument("--fold-method", choices=FOLD_METHODS, default="blocks", help="how test regions are drawn")
+    p.add_argument("--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling")
+    p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
+    p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
 
 
 def cmd_evaluate(args) -> int:
     from tqdm import tqdm
 
-    from .crossval import run_cross_validation
+    from .crossval import cross_validate_grid
     from .evaluate import report_markdown
     from .train import TrainConfig
 
@@ -309,17 +300,17 @@ def cmd_evaluate(args) -> int:
             bar.set_postfix_str(message)
             bar.refresh()
 
-        report = run_cross_validation(
+        report = cross_validate_grid(
             grid, deposits, methods, n_folds=args.folds, seeds=range(args.seeds),
             model_config={"scales": scales}, train_config=TrainConfig(epochs=args.epochs),
             transform=args.transform, fold_method=args.fold_method, progress=progress,
         )
     report["protocol"]["data"] = str(args.data)
     report["protocol"]["deposits"] = str(args.deposits)
-    write_atomically(args.out, json.dumps(report, indent=1))
+    write_text_atomically(args.out, json.dumps(report, indent=1))
     table = report_markdown(report)
     if args.markdown:
-        write_atomically(args.markdown, table)
+        write_text_atomically(args.markdown, table)
     print(table)
     return 0
 
@@ -336,7 +327,7 @@ def add_explain_args(p):
     where.add_argument("--deposits", help="summarise over the cells holding these deposits")
     p.add_argument("--y", type=float, help="map y of the cell to explain")
     p.add_argument("--col", type=int, help="column of the cell to explain")
-    p.add_argument("--crs", help="CRS of a deposits CSV without one")
+    p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
     p.add_argument("--top", type=int, default=5, help="elements to list")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -375,24 +366,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mstgat", description="MSTGAT Explorer command line")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (add_args, run, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_HelpFormatter)
         add_args(p)
         p.set_defaults(run=run)
     return parser
-
-
-def _one_line(message) -> str:
-    return " ".join(str(message).split())
 
 
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
-    except ArgumentError as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-    except (DataError, FileNotFoundError, PermissionError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+    except (ArgumentError, DataError, FileNotFoundError, PermissionError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
     return 2
 
 

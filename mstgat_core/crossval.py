@@ -14,14 +14,14 @@ import torch
 import xarray as xr
 
 from .errors import DataError
-from .evaluate import baseline_method, cross_validate
+from .baselines import BASELINES
+from .evaluate import baseline_method, cross_validate_arrays
 from .graph import build_graph
 from .model import VARIANTS, MSTGAT, ModelConfig
 from .preprocess import Normaliser, valid_mask
-from .train import TrainConfig, predict_nodes, train_model
+from .train import TrainConfig, train_model
 
-BASELINE_METHODS = ("best_single_element", "mahalanobis", "isolation_forest", "random_forest")
-ALL_METHODS = VARIANTS + BASELINE_METHODS
+METHODS = VARIANTS + tuple(BASELINES)  # every method a cross-validation can compare
 
 
 def neural_method(mask: np.ndarray, variant: str, model_config: dict | None = None,
@@ -42,16 +42,16 @@ def neural_method(mask: np.ndarray, variant: str, model_config: dict | None = No
         x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
         train_model(model, x, graph, fold.train_pos, negative_candidates=fold.train_neg_pool,
                     config=dataclasses.replace(train_config, seed=seed))
-        return predict_nodes(model, x, graph)
+        return model.predict_grid(x, graph.stencil if config.uses_spatial else None).probability.numpy()
 
     fit_predict.__name__ = variant
     return fit_predict
 
 
-def run_cross_validation(
+def cross_validate_grid(
     ds: xr.Dataset,
     deposits: xr.DataArray,
-    methods=ALL_METHODS,
+    methods=METHODS,
     n_folds: int = 5,
     seeds=(0, 1, 2),
     model_config: dict | None = None,
@@ -62,10 +62,50 @@ def run_cross_validation(
     progress=None,
     cancel=None,
 ) -> dict:
-    """Spatial cross-validation of ``methods`` on ``ds`` with ``deposits`` (bool cells) as positives."""
-    unknown = [m for m in methods if m not in ALL_METHODS]
+    """Spatially cross-validate MSTGAT, its ablations and the baselines on one grid.
+
+    The grid-level entry (what the CLI, dashboard and notebooks call); the
+    folds, metrics and report come from
+    :func:`~mstgat_core.evaluate.cross_validate_arrays`, which works on a
+    feature matrix and node ids.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        The survey grid.
+    deposits : xr.DataArray
+        Bool (y, x) deposit cells on the same grid (the positives).
+    methods : sequence of str
+        Names from :data:`METHODS` (model variants and baselines).
+    n_folds : int
+        Spatial folds per seed.
+    seeds : sequence of int
+        One fold layout and one set of fits per seed.
+    model_config : dict, optional
+        Fields of :class:`~mstgat_core.model.ModelConfig` for the neural methods.
+    train_config : TrainConfig, optional
+        Training protocol of the neural methods.
+    transform : {"clr", "log", "none"}
+        Compositional transform (the normaliser uses no labels, so it is fitted
+        once on the whole grid).
+    elements : list of str, optional
+        Use only these elements.
+    fold_method : {"blocks", "clusters"}
+        How test regions are drawn (see :func:`~mstgat_core.evaluate.spatial_folds`).
+    progress : callable, optional
+        ``progress(done, total, message)`` after each fit.
+    cancel : threading.Event, optional
+        When set, stops with :class:`~mstgat_core.errors.Cancelled`.
+
+    Returns
+    -------
+    dict
+        ``{"protocol": ..., "results": {method: summary, per-fold rows, curves}}``,
+        plain JSON types (see :func:`~mstgat_core.evaluate.report_markdown`).
+    """
+    unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise DataError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(ALL_METHODS)}")
+        raise DataError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
     mask = valid_mask(ds, normaliser.elements)
     X = normaliser.transform(ds, mask)
@@ -79,7 +119,7 @@ def run_cross_validation(
         m: neural_method(mask, m, model_config, train_config) if m in VARIANTS else baseline_method(m)
         for m in methods
     }
-    report = cross_validate(runners, X, rows, cols, positives, n_folds=n_folds, seeds=tuple(seeds),
+    report = cross_validate_arrays(runners, X, rows, cols, positives, n_folds=n_folds, seeds=tuple(seeds),
                             fold_method=fold_method, progress=progress, cancel=cancel,
                             min_neg_distance=train_config.min_negative_distance)
     report["protocol"].update(

@@ -12,3 +12,14 @@ class DataError(ValueError):
 
 class Cancelled(Exception):
     """Long work (training, cross-validation, attribution maps) was cancelled by the user."""
+
+
+def one_line(exc: BaseException | str) -> str:
+    """An exception's message as one line: its first non-empty line, white space folded.
+
+    Falls back to the exception's type name when the message is empty.
+    """
+    for line in str(exc).strip().splitlines():
+        if line.strip():
+            return " ".join(line.split())
+    return type(exc).__name__ if isinstance(exc, BaseException) else ""

@@ -38,6 +38,7 @@ from .baselines import BASELINES
 from .errors import Cancelled, DataError  # noqa: F401  (Cancelled is re-exported)
 
 CURVE_POINTS = 101
+FOLD_METHODS = ("blocks", "clusters")
 
 
 @dataclass
@@ -338,7 +339,7 @@ def fold_summary(fold_rows):
     return summary
 
 
-def cross_validate(
+def cross_validate_arrays(
     methods,
     X,
     rows,

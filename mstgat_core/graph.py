@@ -19,7 +19,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .errors import DataError
+
 GRAPH_MODES = ("window", "ring")
+MAX_SCALE = 8  # a radius-8 window already links each cell to 288 neighbours
+
+
+def parse_scales(text) -> tuple[int, ...]:
+    """Scales (neighbourhood radii in cells) from text such as ``"1,2,3"``.
+
+    Commas or semicolons separate the radii; each is a whole number from 1 to
+    :data:`MAX_SCALE`, given once. Order is kept (``spatial-single`` uses the
+    first). Raises :class:`~mstgat_core.errors.DataError` otherwise.
+    """
+    parts = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
+    try:
+        scales = tuple(int(p) for p in parts)
+    except ValueError:
+        raise DataError(f"scales must be whole numbers of cells separated by commas, got {text!r}") from None
+    if not scales or min(scales) < 1 or max(scales) > MAX_SCALE:
+        raise DataError(f"scales must be radii from 1 to {MAX_SCALE} cells, got {text!r}")
+    if len(set(scales)) != len(scales):
+        raise DataError(f"each scale may be given once, got {text!r}")
+    return scales
 
 
 def scale_offsets(radius: int, mode: str = "window") -> np.ndarray:

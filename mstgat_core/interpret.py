@@ -66,6 +66,8 @@ import xarray as xr
 
 from .errors import Cancelled, DataError
 from .graph import GridGraph, receptive_subgraph
+from .model import attention_rollout
+from .pipeline import probability_grid
 
 IG_BASELINE = ("all-zero normalised input = the grid's robust median composition "
                "(global centre of the normaliser); other cells held at their real values")
@@ -106,19 +108,6 @@ def _nearest(coords: np.ndarray, value: float, axis: str) -> int:
     if abs(coords[i] - value) > step / 2 + 1e-9 * max(abs(value), 1.0):
         raise DataError(f"{axis} = {value:g} is outside the grid ({coords.min():g} .. {coords.max():g} at cell centres)")
     return i
-
-
-def _rollout(attention: torch.Tensor) -> torch.Tensor:
-    """(cells, layers, heads, T, T) -> (cells, E) rollout [CLS]->element, rows sum to 1."""
-    a = attention.mean(dim=2)
-    eye = torch.eye(a.shape[-1], dtype=a.dtype)
-    a = a + eye
-    a = a / a.sum(dim=-1, keepdim=True)
-    joint = a[:, 0]
-    for layer in range(1, a.shape[1]):
-        joint = a[:, layer] @ joint
-    row = joint[:, 0, 1:]
-    return row / row.sum(dim=-1, keepdim=True)
 
 
 def _check_cancel(cancel):
@@ -282,7 +271,7 @@ def explain_cell(fitted, prepared, row=None, col=None, x=None, y=None, ig_steps:
         data["element_attention"] = (("layer", "head", "query", "key"), att.numpy())
         data["cls_attention"] = (("layer", "head", "element"), att[:, :, 0, 1:].numpy())
         data["cls_attention_mean"] = (("layer", "element"), att[:, :, 0, 1:].mean(1).numpy())
-        data["rollout"] = (("element",), _rollout(att.unsqueeze(0))[0].numpy())
+        data["rollout"] = (("element",), attention_rollout(att.unsqueeze(0))[0].numpy())
     if config.uses_spatial:
         rows, cols = graph.rows_cols
         sub_rows, sub_cols = rows[subset.numpy()], cols[subset.numpy()]
@@ -341,58 +330,41 @@ def attention_maps(fitted, prepared, batch_size: int | None = None, progress: Ca
                    cancel: threading.Event | None = None) -> xr.Dataset:
     """Per-cell maps on the grid: probability, [CLS] attention, rollout, scale weights, neighbour entropy.
 
-    ``cls_attention`` (element, y, x) is the head mean of the last Transformer
-    layer's [CLS]->element row; ``rollout`` (element, y, x) the attention
-    rollout; ``scale_weights`` and ``neighbour_entropy`` (scale, y, x) come
-    from one full-graph pass of the spatial branch (head mean, last GAT layer
-    for the entropy, on the grid path). The spectral branch runs in batches
-    of ``batch_size`` cells (default: the model's cache-sized batch).
+    One pass of :meth:`MSTGAT.predict_grid <mstgat_core.model.MSTGAT.predict_grid>`
+    with ``details=True``. ``cls_attention`` (element, y, x) is the head mean
+    of the last Transformer layer's [CLS]->element row; ``rollout`` (element,
+    y, x) the attention rollout; ``scale_weights`` and ``neighbour_entropy``
+    (scale, y, x) come from the spatial branch on the grid path (head mean,
+    last GAT layer for the entropy). The spectral branch runs in batches of
+    ``batch_size`` cells (default: the model's cache-sized batch).
     ``progress(done, total)`` is called after each step; setting ``cancel``
     raises :class:`~mstgat_core.errors.Cancelled`.
     """
-    model = _model(fitted)
     config = fitted.config
-    graph = prepared.graph
-    x = prepared.x
-    n = graph.num_nodes
-    batch_size = max(int(batch_size or model.spectral_batch()), 1)
-    chunks = list(torch.split(torch.arange(n), batch_size)) if config.uses_spectral else []
-    total = len(chunks) + int(config.uses_spatial)
-    done = 0
-    parts, variables = [], {}
+
+    def step(done, total):
+        _check_cancel(cancel)
+        if progress is not None:
+            progress(done, total)
+
+    _check_cancel(cancel)
+    result = fitted.predict_prepared(prepared, details=True, spectral_batch=batch_size, progress=step)
     elements = fitted.elements
-    with torch.no_grad():
-        if config.uses_spectral:
-            embeddings, cls_rows, rollouts = [], [], []
-            for chunk in chunks:
-                _check_cancel(cancel)
-                emb, att = model.spectral(x[chunk], need_weights=True)
-                embeddings.append(emb)
-                cls_rows.append(att[:, -1, :, 0, 1:].mean(dim=1))
-                rollouts.append(_rollout(att))
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-            parts.append(torch.cat(embeddings))
-            variables["cls_attention"] = _stack_grid(prepared, torch.cat(cls_rows).numpy(), elements, "element",
-                                                     "head-mean [CLS]->element attention of the last layer")
-            variables["rollout"] = _stack_grid(prepared, torch.cat(rollouts).numpy(), elements, "element",
-                                               "attention rollout [CLS]->element (sums to 1)")
-        if config.uses_spatial:
-            _check_cancel(cancel)
-            spatial, scale_weights, entropy = model.spatial.forward_grid(x, graph.stencil, entropy=True)
-            parts.append(spatial)
-            scales = list(config.scales)
-            variables["scale_weights"] = _stack_grid(prepared, scale_weights.numpy(), scales, "scale",
-                                                     "per-cell softmax weight of each scale (radius in cells)")
-            variables["neighbour_entropy"] = _stack_grid(
-                prepared, entropy.numpy(), scales, "scale",
-                "entropy of incoming neighbour weights (head mean, last GAT layer) / log(incoming edges); 1 = uniform")
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        logits = model.head(torch.cat(parts, dim=1)).squeeze(-1)
-    variables["probability"] = prepared.to_grid(torch.sigmoid(logits).numpy(), "probability")
+    scales = list(config.scales)
+    variables = {}
+    if config.uses_spectral:
+        variables["cls_attention"] = _stack_grid(prepared, result.cls_attention.numpy(), elements, "element",
+                                                 "head-mean [CLS]->element attention of the last layer")
+        variables["rollout"] = _stack_grid(prepared, result.rollout.numpy(), elements, "element",
+                                           "attention rollout [CLS]->element (sums to 1)")
+    if config.uses_spatial:
+        variables["scale_weights"] = _stack_grid(prepared, result.scale_weights.numpy(), scales, "scale",
+                                                 "per-cell softmax weight of each scale (radius in cells)")
+        variables["neighbour_entropy"] = _stack_grid(
+            prepared, result.neighbour_entropy.numpy(), scales, "scale",
+            "entropy of incoming neighbour weights (head mean, last GAT layer) / log(incoming edges); 1 = uniform")
+    variables["probability"] = probability_grid(prepared.scatter(result.probability.numpy()), prepared.template,
+                                                config.variant)
     return xr.Dataset(variables, attrs={"variant": config.variant, "has_spectral": int(config.uses_spectral),
                                         "has_spatial": int(config.uses_spatial)})
 

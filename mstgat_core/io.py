@@ -34,8 +34,10 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
 
-from .errors import DataError
-from .points import PointSamples, first_line, load_points, points_to_grid, read_csv_points, read_vector
+from .errors import DataError, one_line
+from .files import atomic_output
+from .preprocess import valid_mask
+from .points import PointSamples, load_points, points_to_grid, read_csv_points, read_vector
 
 __all__ = [
     "load_grid",
@@ -46,7 +48,6 @@ __all__ = [
     "points_to_grid",
     "load_deposits",
     "deposit_cells",
-    "valid_cells",
     "LABEL_WORDS",
     "COORD_NAMES",
 ]
@@ -105,7 +106,7 @@ def _read_netcdf(path: Path) -> xr.Dataset:
         with xr.open_dataset(path, decode_coords="all") as ds:
             ds = ds.load()
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read NetCDF {path.name}: {first_line(exc)}") from None
+        raise DataError(f"cannot read NetCDF {path.name}: {one_line(exc)}") from None
     return _tidy_dataset(ds)
 
 
@@ -113,7 +114,7 @@ def _read_zarr(path: Path) -> xr.Dataset:
     try:
         ds = xr.open_zarr(path, decode_coords="all", consolidated=False).load()
     except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"cannot read Zarr {path.name}: {first_line(exc)}") from None
+        raise DataError(f"cannot read Zarr {path.name}: {one_line(exc)}") from None
     return _tidy_dataset(ds)
 
 
@@ -193,7 +194,7 @@ def _open_raster(path: Path):
     try:
         src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
-        raise DataError(f"cannot read raster {Path(path).name}: {first_line(exc)}") from None
+        raise DataError(f"cannot read raster {Path(path).name}: {one_line(exc)}") from None
     with src:
         yield src
 
@@ -240,19 +241,8 @@ def save_grid(ds: xr.Dataset, path) -> None:
     writer = writers.get(path.suffix.lower())
     if writer is None:
         raise DataError(f"unknown output format: {path.name} (use .nc, .zarr or .tif)")
-    if not path.parent.exists():
-        raise DataError(f"output folder does not exist: {path.parent}")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_output(path) as tmp:
         writer(ds, tmp)
-        if path.is_dir():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp)
-        elif tmp.exists():
-            tmp.unlink()
 
 
 def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
@@ -285,15 +275,6 @@ def _write_tif(ds: xr.Dataset, path: Path) -> None:
                 dst.set_band_unit(i, ds[n].attrs["units"])
 
 
-def valid_cells(ds: xr.Dataset, elements=None) -> np.ndarray:
-    """Boolean (ny, nx): cells where every selected element is finite."""
-    names = list(elements) if elements is not None else list(ds.data_vars)
-    mask = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool)
-    for n in names:
-        mask &= np.isfinite(ds[n].values)
-    return mask
-
-
 def grid_info(ds: xr.Dataset) -> dict:
     """Plain-JSON summary of a grid."""
     transform = ds.rio.transform()
@@ -303,7 +284,7 @@ def grid_info(ds: xr.Dataset) -> dict:
         "shape": [int(ds.sizes["y"]), int(ds.sizes["x"])],
         "crs": crs.to_string() if crs else None,
         "cell_size": [abs(float(transform.a)), abs(float(transform.e))],
-        "valid_cells": int(valid_cells(ds).sum()),
+        "valid_cells": int(valid_mask(ds).sum()),
         "nan_count": {n: int(np.isnan(ds[n].values).sum()) for n in ds.data_vars},
     }
 
@@ -360,7 +341,7 @@ def deposit_cells(grid: xr.Dataset, deposits: gpd.GeoDataFrame) -> xr.DataArray:
                                            deposits.geometry.y.values, op=np.floor)
     rows, cols = np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)
     inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
-    valid = valid_cells(grid)
+    valid = valid_mask(grid)
     on_valid = np.zeros_like(inside)
     on_valid[inside] = valid[rows[inside], cols[inside]]
     marks = np.zeros((ny, nx), dtype=bool)

@@ -14,6 +14,7 @@ as an ablation:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -235,6 +236,38 @@ class Details:
     scale_weights: torch.Tensor | None = None  # (cells, scales)
 
 
+@dataclass
+class GridPrediction:
+    """What :meth:`MSTGAT.predict_grid` returns, one row per valid cell.
+
+    ``probability`` is always set; the other fields only with ``details=True``
+    and only for the branches the variant has (else None).
+    """
+
+    probability: torch.Tensor  # (cells,)
+    cls_attention: torch.Tensor | None = None  # (cells, E): head mean, last layer, [CLS] -> element
+    rollout: torch.Tensor | None = None  # (cells, E): attention rollout, rows sum to 1
+    scale_weights: torch.Tensor | None = None  # (cells, scales)
+    neighbour_entropy: torch.Tensor | None = None  # (cells, scales): last GAT layer, head mean, normalised
+
+
+def attention_rollout(attention: torch.Tensor) -> torch.Tensor:
+    """(cells, layers, heads, T, T) -> (cells, E): rollout [CLS] -> element, rows sum to 1.
+
+    Abnar & Zuidema (2020): per layer average the heads, add the identity and
+    renormalise the rows; multiply the layers (last on the left); keep the
+    [CLS] row over the elements, renormalised.
+    """
+    a = attention.mean(dim=2)
+    a = a + torch.eye(a.shape[-1], dtype=a.dtype)
+    a = a / a.sum(dim=-1, keepdim=True)
+    joint = a[:, 0]
+    for layer in range(1, a.shape[1]):
+        joint = a[:, layer] @ joint
+    row = joint[:, 0, 1:]
+    return row / row.sum(dim=-1, keepdim=True)
+
+
 class MSTGAT(nn.Module):
     """Spectral Transformer + MSGAT, fused into one anomaly logit per cell."""
 
@@ -269,25 +302,23 @@ class MSTGAT(nn.Module):
         c = self.config
         return int(min(16384, max(256, ATTENTION_FLOATS // (c.heads * (c.n_elements + 1) ** 2))))
 
-    def forward(self, x, edge_indices=None, nodes=None, return_details: bool = False, spectral_batch: int | None = None):
+    def forward(self, x, edge_indices=None, nodes=None, return_details: bool = False):
         """Logits for ``nodes`` (default all) of the graph whose features are ``x``.
 
-        ``edge_indices``: one edge index per scale, or a :class:`GridStencil`
-        when ``x`` holds every valid cell of a grid (the fast inference path;
-        it has no per-edge weights, so not with ``return_details``). The
-        spatial branch runs over the whole (sub)graph it is given; the
-        spectral branch runs only on ``nodes``, in batches of
-        ``spectral_batch`` cells to bound memory.
+        ``edge_indices``: one edge index per scale (PyG layout, neighbour ->
+        cell). This is the training and per-edge explanation path; to predict
+        a whole grid use :meth:`predict_grid`. The spatial branch runs over the
+        whole (sub)graph it is given; the spectral branch runs only on
+        ``nodes``, in cache-sized batches.
         """
-        on_grid = isinstance(edge_indices, GridStencil)
-        if on_grid and return_details:
-            raise ValueError("per-edge attention needs edge indices, not a GridStencil")
+        if isinstance(edge_indices, GridStencil):
+            raise TypeError("a GridStencil goes to predict_grid(); forward() takes edge indices")
         details = Details()
         node_ids = torch.arange(x.shape[0]) if nodes is None else torch.as_tensor(nodes, dtype=torch.long)
         parts = []
         if self.config.uses_spectral:
             embeddings, attention = [], []
-            for chunk in torch.split(node_ids, spectral_batch or self.spectral_batch()):
+            for chunk in torch.split(node_ids, self.spectral_batch()):
                 emb, att = self.spectral(x[chunk], need_weights=return_details)
                 embeddings.append(emb)
                 attention.append(att)
@@ -297,13 +328,72 @@ class MSTGAT(nn.Module):
         if self.config.uses_spatial:
             if edge_indices is None:
                 raise ValueError("the spatial branch needs the graph's edge indices")
-            if on_grid:
-                spatial, scale_weights, _ = self.spatial.forward_grid(x, edge_indices)
-                neighbour_attention = []
-            else:
-                spatial, scale_weights, neighbour_attention = self.spatial(x, edge_indices, return_details)
+            spatial, scale_weights, neighbour_attention = self.spatial(x, edge_indices, return_details)
             parts.append(spatial[node_ids])
             details.scale_weights = scale_weights[node_ids]
             details.neighbour_attention = neighbour_attention
         logits = self.head(torch.cat(parts, dim=1)).squeeze(-1)
         return (logits, details) if return_details else logits
+
+    @torch.no_grad()
+    def predict_grid(
+        self,
+        x: torch.Tensor,
+        stencil: GridStencil | None,
+        details: bool = False,
+        spectral_batch: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> GridPrediction:
+        """Anomaly probability of every valid cell of a grid: the one prediction path.
+
+        Puts the model in eval mode and computes no gradients. The spatial
+        branch runs on the whole grid through shifted views
+        (:func:`~mstgat_core.grid_attention.grid_gatv2`, no edge lists).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (cells, E) normalised features of the valid cells, row-major.
+        stencil : GridStencil or None
+            The grid's validity mask and scale offsets; None for the spectral
+            variant.
+        details : bool
+            Also return [CLS] attention, rollout, scale weights and neighbour
+            entropy per cell (see :class:`GridPrediction`).
+        spectral_batch : int, optional
+            Cells per spectral batch (default :meth:`spectral_batch`).
+        progress : callable, optional
+            ``progress(done, total)`` after each spectral batch and after the
+            spatial branch; it may raise (e.g. :class:`~mstgat_core.errors.Cancelled`)
+            to stop.
+        """
+        self.eval()
+        c = self.config
+        if c.uses_spatial and stencil is None:
+            raise ValueError("the spatial branch needs the grid's stencil")
+        chunks = torch.split(torch.arange(x.shape[0]), spectral_batch or self.spectral_batch()) if c.uses_spectral else ()
+        total, done = len(chunks) + int(c.uses_spatial), 0
+        parts, out = [], {}
+        if c.uses_spectral:
+            embeddings, cls_rows, rollouts = [], [], []
+            for chunk in chunks:
+                emb, att = self.spectral(x[chunk], need_weights=details)
+                embeddings.append(emb)
+                if details:
+                    cls_rows.append(att[:, -1, :, 0, 1:].mean(dim=1))
+                    rollouts.append(attention_rollout(att))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            parts.append(torch.cat(embeddings))
+            if details:
+                out.update(cls_attention=torch.cat(cls_rows), rollout=torch.cat(rollouts))
+        if c.uses_spatial:
+            spatial, scale_weights, entropy = self.spatial.forward_grid(x, stencil, entropy=details)
+            parts.append(spatial)
+            if details:
+                out.update(scale_weights=scale_weights, neighbour_entropy=entropy)
+            if progress is not None:
+                progress(total, total)
+        probability = torch.sigmoid(self.head(torch.cat(parts, dim=1)).squeeze(-1))
+        return GridPrediction(probability, **out)

@@ -2,7 +2,9 @@
 
 :class:`FittedModel` bundles what a prediction needs: the network, the
 normaliser with its global statistics, the element list and the graph
-settings. It is what checkpoints store and what the CLI and the dashboard use.
+settings. It is what checkpoints store and what the CLI, the dashboard and
+the notebooks use. Every prediction goes through :meth:`FittedModel.predict`
+(whole grid or tiles) and, below it, :meth:`MSTGAT.predict_grid`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,31 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import torch
 import xarray as xr
 
-from .errors import DataError
+from .errors import Cancelled, DataError
 from .graph import GridGraph, build_graph
-from .model import MSTGAT, ModelConfig
+from .model import MSTGAT, GridPrediction, ModelConfig
 from .preprocess import Normaliser, valid_mask
-from .train import EpochLog, TrainConfig, TrainResult, predict_nodes, train_model
+from .tiling import automatic_tile, count_tiles, halo_of, iter_tiles
+from .train import EpochLog, TrainConfig, TrainResult, train_model
+
+PROBABILITY_ATTRS = {"long_name": "probability of mineralisation-related anomaly", "units": "1"}
+
+
+def grid_array(image, template: xr.DataArray, name: str, **attrs) -> xr.DataArray:
+    """A (y, x) array (numpy or dask) on the grid of ``template``, with its CRS."""
+    out = xr.DataArray(image, coords={"y": template["y"].values, "x": template["x"].values}, dims=("y", "x"),
+                       name=name, attrs=attrs)
+    crs = template.rio.crs
+    return out.rio.write_crs(crs) if crs is not None else out
+
+
+def probability_grid(image, template: xr.DataArray, variant: str) -> xr.DataArray:
+    """The anomaly-probability layer every prediction returns (and every writer saves)."""
+    return grid_array(image, template, "probability", **PROBABILITY_ATTRS, variant=variant)
 
 
 @dataclass
@@ -34,17 +53,44 @@ class PreparedGrid:
     def rows_cols(self):
         return self.graph.rows_cols
 
-    def to_grid(self, values: np.ndarray, name: str, **attrs) -> xr.DataArray:
-        """Scatter per-node values back onto the grid (NaN on invalid cells)."""
+    def scatter(self, values: np.ndarray) -> np.ndarray:
+        """Per-node values as a float32 (ny, nx) image, NaN on invalid cells."""
         image = np.full(self.graph.mask.shape, np.nan, dtype=np.float32)
         image[self.graph.mask] = values
-        out = xr.DataArray(image, coords=self.template.coords, dims=self.template.dims, name=name, attrs=attrs)
-        crs = self.template.rio.crs
-        return out.rio.write_crs(crs) if crs is not None else out
+        return image
+
+    def to_grid(self, values: np.ndarray, name: str, **attrs) -> xr.DataArray:
+        """Scatter per-node values back onto the grid (NaN on invalid cells)."""
+        return grid_array(self.scatter(values), self.template, name, **attrs)
 
 
 @dataclass
 class FittedModel:
+    """A trained MSTGAT (or variant) with everything needed to apply it to a grid.
+
+    Parameters
+    ----------
+    model : MSTGAT
+        The network; its :class:`~mstgat_core.model.ModelConfig` gives the
+        variant, scales and sizes.
+    normaliser : Normaliser
+        Fitted transform and global statistics; its ``elements`` are the
+        model's input elements, in order.
+    train_config : TrainConfig, optional
+        The protocol it was trained with (stored in checkpoints).
+    train_result : TrainResult, optional
+        Its training history.
+    metadata : dict
+        Anything else a checkpoint carried (provenance, data fingerprint).
+
+    Examples
+    --------
+    >>> fitted = fit(grid, deposit_mask)                # doctest: +SKIP
+    >>> probability = fitted.predict(grid)              # doctest: +SKIP
+    >>> prepared = fitted.prepare(grid)                 # doctest: +SKIP
+    >>> explain_cell(fitted, prepared, row=10, col=20)  # doctest: +SKIP
+    """
+
     model: MSTGAT
     normaliser: Normaliser
     train_config: TrainConfig | None = None
@@ -53,6 +99,7 @@ class FittedModel:
 
     @property
     def elements(self) -> list[str]:
+        """The model's input elements, in order."""
         return list(self.normaliser.elements)
 
     @property
@@ -60,12 +107,17 @@ class FittedModel:
         return self.model.config
 
     def check_elements(self, ds: xr.Dataset) -> None:
+        """Raise :class:`DataError` naming the model's elements missing from ``ds``."""
         missing = [e for e in self.elements if e not in ds.data_vars]
         if missing:
             raise DataError(f"the model needs element(s) missing from the data: {', '.join(missing)}")
 
     def prepare(self, ds: xr.Dataset) -> PreparedGrid:
-        """Features and graph of ``ds`` with the model's elements and global statistics."""
+        """Features and graph of ``ds`` with the model's elements and global statistics.
+
+        Raises :class:`DataError` if an element is missing or no cell has data
+        for all of them.
+        """
         self.check_elements(ds)
         mask = valid_mask(ds, self.elements)
         if not mask.any():
@@ -74,27 +126,78 @@ class FittedModel:
         graph = build_graph(mask, self.config.scales, self.config.graph_mode)
         return PreparedGrid(x, graph, ds[self.elements[0]])
 
-    def predict_prepared(self, prepared: PreparedGrid) -> np.ndarray:
-        return predict_nodes(self.model, prepared.x, prepared.graph)
+    def predict_prepared(self, prepared: PreparedGrid, details: bool = False, **options) -> GridPrediction:
+        """Per-cell prediction on a prepared grid; ``options`` (``spectral_batch``,
+        ``progress``) go to :meth:`MSTGAT.predict_grid <mstgat_core.model.MSTGAT.predict_grid>`."""
+        stencil = prepared.graph.stencil if self.config.uses_spatial else None
+        return self.model.predict_grid(prepared.x, stencil, details=details, **options)
 
-    def predict(self, ds: xr.Dataset, prepared: PreparedGrid | None = None) -> xr.DataArray:
+    def predict_window(self, window: xr.Dataset) -> np.ndarray:
+        """Probabilities on every cell of ``window``: float32 (ny, nx), NaN on cells without data.
+
+        Cells near the window's edge see a truncated neighbourhood; tiled
+        prediction keeps only the cells at least the halo away from a cut edge.
+        """
+        self.check_elements(window)
+        if not valid_mask(window, self.elements).any():
+            return np.full((window.sizes["y"], window.sizes["x"]), np.nan, dtype=np.float32)
+        prepared = self.prepare(window)
+        return prepared.scatter(self.predict_prepared(prepared).probability.numpy())
+
+    def tile_size(self, ds: xr.Dataset, tile: int | None = None) -> int | None:
+        """The tile size :meth:`predict` uses for ``ds``: ``tile`` if given, else
+        :func:`~mstgat_core.tiling.automatic_tile` (None = the whole grid at once)."""
+        if tile is not None:
+            tile = int(tile)
+            if tile < 1:
+                raise DataError(f"tile size must be at least 1 cell, got {tile}")
+            return tile
+        return automatic_tile((ds.sizes["y"], ds.sizes["x"]))
+
+    def predict(
+        self,
+        ds: xr.Dataset,
+        tile: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> xr.DataArray:
         """Anomaly probability on the grid of ``ds`` (NaN where data are missing).
 
-        Grids over ``tiling.AUTO_TILE_CELLS`` cells are predicted tile by tile
-        (same result, bounded memory) unless ``prepared`` is given.
-        """
-        if prepared is None:
-            from .tiling import automatic_tile, predict_tiled
+        Parameters
+        ----------
+        ds : xr.Dataset
+            A grid holding the model's elements; may be lazily loaded (each
+            tile then reads only its window plus halo).
+        tile : int, optional
+            Predict in tiles of ``tile`` x ``tile`` cells, each read with a halo
+            of the receptive radius: the same result in bounded memory. By
+            default grids over ``tiling.AUTO_TILE_CELLS`` cells are tiled
+            (see :meth:`tile_size`).
+        progress : callable, optional
+            ``progress(done, total)`` after each tile (a whole-grid prediction
+            is one tile).
+        cancel : threading.Event, optional
+            When set, raises :class:`~mstgat_core.errors.Cancelled` before the
+            next tile.
 
-            tile = automatic_tile((ds.sizes["y"], ds.sizes["x"]))
-            if tile is not None:
-                return predict_tiled(self, ds, tile=tile)
-        prepared = prepared or self.prepare(ds)
-        probability = self.predict_prepared(prepared)
-        return prepared.to_grid(
-            probability, "probability", long_name="probability of mineralisation-related anomaly",
-            variant=self.config.variant,
-        )
+        Returns
+        -------
+        xr.DataArray
+            float32 ``probability`` on ``ds``'s (y, x) grid, with its CRS.
+        """
+        self.check_elements(ds)
+        shape = (ds.sizes["y"], ds.sizes["x"])
+        tile = self.tile_size(ds, tile) or max(shape)
+        total = count_tiles(shape, tile)
+        subset = ds[self.elements]
+        image = np.full(shape, np.nan, dtype=np.float32)
+        for t in iter_tiles(shape, tile, halo_of(self)):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("prediction cancelled")
+            image[t.inner_slices] = self.predict_window(subset.isel(t.outer_isel).load())[t.crop]
+            if progress is not None:
+                progress(t.index + 1, total)
+        return probability_grid(image, ds[self.elements[0]], self.config.variant)
 
 
 def fit(
@@ -107,7 +210,35 @@ def fit(
     callback: Callable[[EpochLog], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> FittedModel:
-    """Fit MSTGAT (or a variant) on ``ds`` with ``deposits`` (bool cells) as positives."""
+    """Fit MSTGAT (or a variant) on a grid with its deposit cells as positives.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        The survey grid, one variable per element (see :func:`~mstgat_core.io.load_grid`).
+    deposits : xr.DataArray
+        Bool (y, x) on the same grid: cells holding known deposits
+        (see :func:`~mstgat_core.io.deposit_cells`).
+    model_config : dict, optional
+        Fields of :class:`~mstgat_core.model.ModelConfig` (``variant``,
+        ``scales``, ``d_model``, ...); ``n_elements`` is set from the data.
+    train_config : TrainConfig, optional
+        Training protocol (epochs, learning rate, validation split, seed).
+    transform : {"clr", "log", "none"}
+        Compositional transform before robust scaling (see
+        :data:`~mstgat_core.preprocess.TRANSFORMS`).
+    elements : list of str, optional
+        Use only these elements (default: every variable of ``ds``).
+    callback : callable, optional
+        Called with an :class:`~mstgat_core.train.EpochLog` after every epoch.
+    cancel : threading.Event, optional
+        When set, training stops at the next epoch with
+        :class:`~mstgat_core.errors.Cancelled`.
+
+    Returns
+    -------
+    FittedModel
+    """
     normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
     config = ModelConfig(n_elements=len(normaliser.elements), **(model_config or {}))
     train_config = train_config or TrainConfig()

@@ -33,11 +33,12 @@ import pandas as pd
 import xarray as xr
 from scipy.spatial import cKDTree
 
-from .errors import DataError
+from .errors import DataError, one_line
 
 UNITS = ("ppm", "ppb", "ppt", "pct", "percent", "wt")
 SENTINELS = (-9999.0, -999.0, -99999.0, -9999.99)
 KNOWN_SUFFIX_CRS = {"tm35fin": "EPSG:3067", "ykj": "EPSG:2393"}
+GRIDDING_METHODS = ("idw", "nearest")
 CENSOR_RULES = {
     "half": "below-detection values replaced by half the detection limit",
     "dl": "below-detection values replaced by the detection limit",
@@ -60,12 +61,6 @@ class PointSamples:
 
 
 # ---------------------------------------------------------------- coordinates, CRS
-
-
-def first_line(exc) -> str:
-    """The first line of an exception message (DataError messages are one line)."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def find_coordinate_columns(columns, x_col=None, y_col=None, source="table"):
@@ -198,7 +193,7 @@ def read_vector(path: Path, crs=None) -> gpd.GeoDataFrame:
     try:
         frame = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise DataError(f"cannot read {path.name}: {first_line(exc)}") from None
+        raise DataError(f"cannot read {path.name}: {one_line(exc)}") from None
     if frame.crs is None:
         if crs is None:
             raise DataError(f"{path.name} has no CRS; give one with --crs")
@@ -220,7 +215,7 @@ def read_csv_points(path: Path, x_col=None, y_col=None, crs=None) -> gpd.GeoData
     try:
         table = pd.read_csv(path, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read CSV {path.name}: {first_line(exc)}") from None
+        raise DataError(f"cannot read CSV {path.name}: {one_line(exc)}") from None
     xc, yc = find_coordinate_columns(table.columns, x_col, y_col, path.name)
     if crs is None and "crs" in table.columns and table["crs"].notna().any():
         crs = str(table["crs"].dropna().iloc[0])
@@ -273,8 +268,8 @@ def points_to_grid(samples: PointSamples, cell_size: float, method="idw", max_di
     Cells whose centre is farther than ``max_distance`` from every sample are NaN;
     the default is :func:`default_max_distance`.
     """
-    if method not in ("idw", "nearest"):
-        raise DataError(f"unknown gridding method {method!r} (use idw or nearest)")
+    if method not in GRIDDING_METHODS:
+        raise DataError(f"unknown gridding method {method!r} (use {' or '.join(GRIDDING_METHODS)})")
     if not cell_size or cell_size <= 0:
         raise DataError("cell size must be a positive number of map units")
     geom = samples.table.geometry

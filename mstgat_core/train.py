@@ -240,11 +240,3 @@ def _auc(labels, scores) -> float:
     if labels.min() == labels.max():
         return float("nan")
     return float(roc_auc_score(labels, scores))
-
-
-@torch.no_grad()
-def predict_nodes(model: MSTGAT, x: torch.Tensor, graph: GridGraph) -> np.ndarray:
-    """Anomaly probability of every node of ``graph`` in eval mode (grid fast path, no gradients)."""
-    model.eval()
-    with torch.no_grad():
-        return torch.sigmoid(model(x, graph.stencil)).numpy()

@@ -57,10 +57,11 @@ def test_grid_command(capsys, shared_data, tmp_path):
 
 
 def test_synth_command_outputs_load_back(capsys, tmp_path):
-    code, _, _ = run(capsys, "synth", tmp_path / "s.nc", "--shape", 64, 64, "--seed", 5,
+    code, _, _ = run(capsys, "synth", tmp_path / "s.nc", "--shape", 64, 64, "--seed", 5, "--n-elements", 8,
                      "--deposits-out", tmp_path / "d.csv", "--truth-out", tmp_path / "t.json")
     assert code == 0
     grid = io.load_grid(tmp_path / "s.nc")
+    assert len(grid.data_vars) == 8
     deposits = io.load_deposits(tmp_path / "d.csv")  # CRS from the crs column
     cells = io.deposit_cells(grid, deposits)
     assert cells.attrs["n_inside"] == len(deposits) > 0

@@ -12,7 +12,7 @@ from mstgat_core.errors import DataError
 from mstgat_core.evaluate import (
     Cancelled,
     baseline_method,
-    cross_validate,
+    cross_validate_arrays,
     pr_auc,
     report_markdown,
     roc_auc,
@@ -189,10 +189,10 @@ def _random(X, fold, seed):
     return np.random.default_rng(seed + 1000).random(len(X))
 
 
-def test_cross_validate_orders_methods_and_is_json():
+def test_cross_validate_arrays_orders_methods_and_is_json():
     X, rows, cols, pos = _planted_problem()
     calls = []
-    report = cross_validate(
+    report = cross_validate_arrays(
         {"random": _random, "oracle": _oracle, "best_single_element": baseline_method("best_single_element")},
         X, rows, cols, pos, n_folds=3, seeds=(0, 1),
         progress=lambda done, total, message: calls.append((done, total)),
@@ -218,17 +218,17 @@ def test_cross_validate_orders_methods_and_is_json():
     assert table.index("| oracle") < table.index("| random")
 
 
-def test_cross_validate_can_be_cancelled():
+def test_cross_validate_arrays_can_be_cancelled():
     X, rows, cols, pos = _planted_problem()
     cancel = threading.Event()
     with pytest.raises(Cancelled):
-        cross_validate(
+        cross_validate_arrays(
             {"oracle": _oracle}, X, rows, cols, pos, n_folds=3, seeds=(0,),
             progress=lambda done, total, message: cancel.set(), cancel=cancel,
         )
     cancel.set()
     with pytest.raises(Cancelled):
-        cross_validate({"oracle": _oracle}, X, rows, cols, pos, n_folds=3, seeds=(0,), cancel=cancel)
+        cross_validate_arrays({"oracle": _oracle}, X, rows, cols, pos, n_folds=3, seeds=(0,), cancel=cancel)
 
 
 def test_unknown_baseline_is_a_data_error():

@@ -65,17 +65,31 @@ def test_grid_gatv2_gradients_match_pyg(masked_grid):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("gat_layers", [1, 2])
-def test_model_on_stencil_equals_edge_lists(masked_grid, variant, gat_layers):
+def test_predict_grid_equals_edge_lists(masked_grid, variant, gat_layers):
+    """The one prediction path (grid, stencil) equals the training path (edge lists), details included."""
     mask, x = masked_grid
     torch.manual_seed(0)
     model = MSTGAT(ModelConfig(n_elements=16, variant=variant, scales=(1, 3), gat_layers=gat_layers)).eval()
     graph = build_graph(mask, model.config.scales)
     with torch.no_grad():
-        expected = model(x, graph.edge_index)
-        got = model(x, graph.stencil)
-    assert torch.allclose(got, expected, atol=1e-5)
-    with pytest.raises(ValueError, match="GridStencil"):
-        model(x, graph.stencil, return_details=True)
+        logits, details = model(x, graph.edge_index, return_details=True)
+    got = model.predict_grid(x, graph.stencil if model.config.uses_spatial else None, details=True)
+    assert torch.allclose(got.probability, torch.sigmoid(logits), atol=1e-5)
+    if model.config.uses_spectral:
+        cls = details.element_attention[:, -1, :, 0, 1:].mean(dim=1)
+        assert torch.allclose(got.cls_attention, cls, atol=1e-6)
+        assert torch.allclose(got.rollout.sum(dim=1), torch.ones(len(x)), atol=1e-5)
+    else:
+        assert got.cls_attention is None and got.rollout is None
+    if model.config.uses_spatial:
+        assert torch.allclose(got.scale_weights, details.scale_weights, atol=1e-5)
+        assert got.neighbour_entropy.shape == (len(x), len(model.config.scales))
+    else:
+        assert got.scale_weights is None and got.neighbour_entropy is None
+    plain = model.predict_grid(x, graph.stencil if model.config.uses_spatial else None)
+    assert torch.allclose(plain.probability, got.probability, atol=1e-6) and plain.cls_attention is None
+    with pytest.raises(TypeError, match="predict_grid"):
+        model(x, graph.stencil)
 
 
 @pytest.mark.parametrize("cls_only", [False, True])
@@ -100,9 +114,10 @@ def test_whole_grid_prediction_builds_no_edge_lists(small_scenario):
     torch.manual_seed(0)
     fitted = FittedModel(MSTGAT(ModelConfig(n_elements=6)), Normaliser().fit(grid))
     prepared = fitted.prepare(grid)
-    probability = fitted.predict(grid, prepared=prepared)
+    probability = fitted.predict_prepared(prepared).probability.numpy()
     assert prepared.graph._edges is None  # the stencil sufficed
     fitted.model.eval()
     with torch.no_grad():
         expected = torch.sigmoid(fitted.model(prepared.x, prepared.graph.edge_index)).numpy()
-    np.testing.assert_allclose(probability.values[prepared.graph.mask], expected, atol=1e-6)
+    np.testing.assert_allclose(probability, expected, atol=1e-6)
+    np.testing.assert_allclose(fitted.predict(grid).values[prepared.graph.mask], expected, atol=1e-6)

@@ -7,6 +7,7 @@ import xarray as xr
 
 from mstgat_core import io
 from mstgat_core.errors import DataError
+from mstgat_core.preprocess import valid_mask
 
 
 # --------------------------------------------------------------- real data
@@ -79,7 +80,7 @@ def test_lapland_grid_and_deposits(lapland, shared_data):
     grid = io.points_to_grid(lapland, 2000.0)
     info = io.grid_info(grid)
     assert info["crs"] == "EPSG:3067" and info["cell_size"] == [2000.0, 2000.0]
-    mask = io.valid_cells(grid)
+    mask = valid_mask(grid)
     assert 0 < mask.sum() < mask.size  # far cells are masked
     # every cell holding a sample is finite
     rows, cols = rasterio.transform.rowcol(grid.rio.transform(), lapland.table.geometry.x.values,
@@ -96,7 +97,7 @@ def test_lapland_grid_and_deposits(lapland, shared_data):
 def test_nearest_gridding_and_max_distance(lapland):
     near = io.points_to_grid(lapland, 2000.0, method="nearest", max_distance=1500.0)
     idw = io.points_to_grid(lapland, 2000.0)
-    assert io.valid_cells(near).sum() < io.valid_cells(idw).sum()
+    assert valid_mask(near).sum() < valid_mask(idw).sum()
 
 
 # ---------------------------------------------------------- round trips

@@ -13,7 +13,8 @@ from mstgat_core.model import MSTGAT, ModelConfig
 from mstgat_core.pipeline import FittedModel
 from mstgat_core.preprocess import Normaliser
 from mstgat_core.synthetic import make_scenario
-from mstgat_core.tiling import halo_of, iter_tiles, predict_distributed, predict_tiled
+from mstgat_core.distributed import predict_distributed
+from mstgat_core.tiling import halo_of, iter_tiles
 
 torch.set_num_threads(1)
 
@@ -56,7 +57,7 @@ def test_mask_is_irregular(grid):
 def test_tiled_equals_whole_grid(grid, config, tile):
     fitted = fitted_model(grid, **config)
     whole = fitted.predict(grid)
-    tiled = predict_tiled(fitted, grid, tile=tile)
+    tiled = fitted.predict(grid, tile=tile)
     assert_same(tiled, whole)
     assert tiled.rio.crs == grid.rio.crs
     assert tiled.attrs["variant"] == config["variant"]
@@ -70,14 +71,12 @@ def test_halo_sizes(grid):
 
 def test_halo_is_needed(grid):
     """Without the halo, cells near tile edges differ: the test above is not vacuous."""
-    from mstgat_core import tiling
-
     fitted = fitted_model(grid, scales=(1, 2, 3), gat_layers=2)
     whole = fitted.predict(grid).values
     image = np.full(whole.shape, np.nan, dtype=np.float32)
     for t in iter_tiles(whole.shape, 17, 0):
         window = grid.isel(t.outer_isel)
-        image[t.inner_slices] = tiling.predict_window(fitted, window)[t.crop]
+        image[t.inner_slices] = fitted.predict_window(window)[t.crop]
     assert np.nanmax(np.abs(image - whole)) > 1e-4
 
 
@@ -93,8 +92,11 @@ def test_tiles_cover_grid_once():
 def test_progress_and_cancel(grid):
     fitted = fitted_model(grid)
     calls = []
-    predict_tiled(fitted, grid, tile=23, progress=lambda done, total: calls.append((done, total)))
+    fitted.predict(grid, tile=23, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(i, 12) for i in range(1, 13)]
+    calls.clear()
+    fitted.predict(grid, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 1)]  # a small grid is one tile
 
     cancel = threading.Event()
 
@@ -103,7 +105,7 @@ def test_progress_and_cancel(grid):
             cancel.set()
 
     with pytest.raises(Cancelled):
-        predict_tiled(fitted, grid, tile=23, progress=stop_after_two, cancel=cancel)
+        fitted.predict(grid, tile=23, progress=stop_after_two, cancel=cancel)
 
 
 def test_dask_equals_single_process(grid, tmp_path):

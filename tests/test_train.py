@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mstgat_core.crossval import run_cross_validation
+from mstgat_core import cross_validate
 from mstgat_core.io import deposit_cells
 from mstgat_core.pipeline import fit
 from mstgat_core.synthetic import make_scenario
@@ -47,7 +47,7 @@ def test_training_is_deterministic_for_a_seed(small_scenario):
 def test_planted_anomalies_are_recovered_on_held_out_folds():
     scenario = make_scenario(shape=(72, 72), n_elements=8, seed=11)
     deposits = deposit_cells(scenario.grid, scenario.deposits)
-    report = run_cross_validation(scenario.grid, deposits, ["mstgat", "best_single_element"], n_folds=3,
+    report = cross_validate(scenario.grid, deposits, ["mstgat", "best_single_element"], n_folds=3,
                                   seeds=(0,), train_config=QUICK)
     result = report["results"]["mstgat"]
     assert result["roc_auc_mean"] >= 0.9, result

@@ -24,7 +24,11 @@ import param
 import xarray as xr
 
 from .. import io as mio
-from ..errors import Cancelled, DataError
+from ..crossval import METHODS
+from ..errors import Cancelled, DataError, one_line
+from ..graph import parse_scales
+from ..model import VARIANTS
+from ..preprocess import TRANSFORMS
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = ROOT / "assets"
@@ -34,24 +38,6 @@ DEMO_CHECKPOINT = ASSETS / "mstgat_south_china.safetensors"
 DEMO_ELEMENT = "Li"
 
 SOURCES = ["South China demo", "Synthetic scenario", "Uploaded files"]
-VARIANTS = ["mstgat", "spectral", "spatial", "spatial-single"]
-CV_METHODS = ["mstgat", "spectral", "spatial", "spatial-single",
-              "best_single_element", "mahalanobis", "isolation_forest", "random_forest"]
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def parse_scales(text: str) -> tuple[int, ...]:
-    try:
-        scales = tuple(int(s) for s in str(text).replace(";", ",").split(",") if s.strip())
-    except ValueError:
-        raise DataError(f"scales must be whole numbers separated by commas, got {text!r}") from None
-    if not scales or any(s < 1 or s > 6 for s in scales):
-        raise DataError(f"scales must be between 1 and 6, got {text!r}")
-    return scales
 
 
 def _set_threads():
@@ -72,11 +58,11 @@ class Session(param.Parameterized):
     synth_cols = param.Integer(default=64, bounds=(32, 512), label="Synthetic columns")
     synth_seed = param.Integer(default=0, bounds=(0, None), label="Synthetic seed")
     cell_size = param.Number(default=1000.0, bounds=(0, None), label="Cell size for point data (CRS units)")
-    transform = param.Selector(default="clr", objects=["clr", "log", "none"], label="Transform")
+    transform = param.Selector(default="clr", objects=list(TRANSFORMS), label="Transform")
     elements = param.ListSelector(default=[], objects=[], label="Elements used by the model")
 
     # ---- model choice
-    variant = param.Selector(default="mstgat", objects=VARIANTS)
+    variant = param.Selector(default="mstgat", objects=list(VARIANTS))
     scales = param.String(default="1,2,3", label="Scales (cells)")
     epochs = param.Integer(default=60, bounds=(1, 1000))
     seed = param.Integer(default=0, bounds=(0, None), label="Training seed")
@@ -96,7 +82,7 @@ class Session(param.Parameterized):
     gat_head = param.Selector(default="mean", objects=["mean"], label="GAT head")
 
     # ---- cross-validation
-    cv_methods = param.ListSelector(default=["mstgat", "best_single_element", "mahalanobis"], objects=CV_METHODS,
+    cv_methods = param.ListSelector(default=["mstgat", "best_single_element", "mahalanobis"], objects=list(METHODS),
                                     label="Methods")
     cv_folds = param.Integer(default=3, bounds=(2, 10), label="Folds")
     cv_seeds = param.Integer(default=1, bounds=(1, 5), label="Seeds")
@@ -310,7 +296,7 @@ class Session(param.Parameterized):
         """Prepare the grid for ``fitted`` and predict (blocking)."""
         _set_threads()
         prepared = fitted.prepare(self.ds)
-        probability = fitted.predict(self.ds, prepared=prepared)
+        probability = fitted.predict(self.ds)
         with param.parameterized.batch_call_watchers(self):
             self.fitted = fitted
             self.prepared = prepared
@@ -461,7 +447,7 @@ class Session(param.Parameterized):
     # ------------------------------------------------------------------ evaluation
 
     def cross_validate(self, progress=None):
-        from ..crossval import run_cross_validation
+        from ..crossval import cross_validate_grid
         from ..train import TrainConfig
 
         _set_threads()
@@ -472,7 +458,7 @@ class Session(param.Parameterized):
         self.cancel_event.clear()
         model_config = {"scales": parse_scales(self.scales), "d_model": self.d_model}
         train_config = TrainConfig(epochs=self.cv_epochs, min_epochs=min(30, self.cv_epochs))
-        report = run_cross_validation(self.ds, self.deposit_mask, list(self.cv_methods), n_folds=self.cv_folds,
+        report = cross_validate_grid(self.ds, self.deposit_mask, list(self.cv_methods), n_folds=self.cv_folds,
                                       seeds=tuple(range(self.cv_seeds)), model_config=model_config,
                                       train_config=train_config, transform=self.transform,
                                       elements=list(self.elements), progress=progress, cancel=self.cancel_event)

@@ -15,10 +15,10 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 
-from ..errors import DataError
+from ..errors import DataError, one_line
 from . import plots
 from .learn import LEARN_TEXT
-from .state import DEMO_DEPOSITS, DEMO_GRID, SOURCES, Session, load_demo_cached, one_line
+from .state import DEMO_DEPOSITS, DEMO_GRID, SOURCES, Session, load_demo_cached
 
 hv.extension("bokeh", logo=False)
 
