@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PORT ?= 5006
 
-.PHONY: setup serve test assets checkpoint results benchmark screenshots clean
+.PHONY: setup serve test lint format notebooks-sync assets checkpoint results benchmark screenshots clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,19 @@ setup: $(VENV)/.installed
 
 serve: setup
 	$(BIN)/panel serve app.py --port $(PORT) --show
+
+# Lint (ruff check + format check; CI runs it before the tests) and formatting.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# After editing a notebook's .py source: regenerate its .ipynb (tests check the pairs).
+notebooks-sync: setup
+	$(BIN)/jupytext --sync notebooks/0*.py
 
 # Unit, integration, browser (tests/ui) and notebook (nbmake, quick mode) tests.
 test: setup

@@ -28,11 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 ASSETS = ROOT / "assets"
 TARGETS = {
@@ -58,13 +57,11 @@ def load_average():
 
 
 def bench_demo(quick: bool, tile: int, epochs: int | None = None) -> dict:
-    import xarray as xr  # noqa: F401
-
     from mstgat_core.graph import build_graph
+    from mstgat_core.interpret import explain_cell
     from mstgat_core.io import deposit_cells, load_deposits, load_grid
     from mstgat_core.pipeline import fit
     from mstgat_core.preprocess import Normaliser, valid_mask
-    from mstgat_core.tiling import predict_tiled
     from mstgat_core.train import TrainConfig
 
     out = {}
@@ -113,27 +110,20 @@ def bench_demo(quick: bool, tile: int, epochs: int | None = None) -> dict:
     out["predict_s"] = now() - t
     out["predict_cells_per_s"] = out["valid_cells"] / out["predict_s"]
     t = now()
-    tiled = predict_tiled(fitted, ds, tile=tile)
+    tiled = fitted.predict(ds, tile=tile)
     out["predict_tiled_s"] = now() - t
     out["tiled_max_abs_diff"] = float(np.nanmax(np.abs(tiled.values - probability.values)))
 
-    try:
-        from mstgat_core import interpret
-    except ImportError:
-        interpret = None
-    if interpret is not None and hasattr(interpret, "explain_cell"):
-        prepared = fitted.prepare(ds)
-        rows, cols = prepared.rows_cols
-        picks = np.random.default_rng(0).choice(len(rows), size=2 if quick else 5, replace=False)
-        interpret.explain_cell(fitted, prepared, row=int(rows[picks[0]]), col=int(cols[picks[0]]))  # warm-up
-        times = []
-        for i in picks:
-            t = now()
-            interpret.explain_cell(fitted, prepared, row=int(rows[i]), col=int(cols[i]))
-            times.append(now() - t)
-        out["explain_cell_s"] = float(np.median(times))
-    else:
-        out["explain_cell_s"] = None
+    prepared = fitted.prepare(ds)
+    rows, cols = prepared.rows_cols
+    picks = np.random.default_rng(0).choice(len(rows), size=2 if quick else 5, replace=False)
+    explain_cell(fitted, prepared, row=int(rows[picks[0]]), col=int(cols[picks[0]]))  # warm-up
+    times = []
+    for i in picks:
+        t = now()
+        explain_cell(fitted, prepared, row=int(rows[i]), col=int(cols[i]))
+        times.append(now() - t)
+    out["explain_cell_s"] = float(np.median(times))
     return out
 
 
@@ -164,7 +154,6 @@ def scaling_child(side: int, tile: int, n_elements: int, repeats: int = 1) -> di
     from mstgat_core.pipeline import FittedModel
     from mstgat_core.preprocess import Normaliser
     from mstgat_core.synthetic import make_scenario
-    from mstgat_core.tiling import predict_tiled
 
     process = psutil.Process()
     t = now()
@@ -187,14 +176,21 @@ def scaling_child(side: int, tile: int, n_elements: int, repeats: int = 1) -> di
     times = []
     for _ in range(max(int(repeats), 1)):  # best of N: the machine's speed drifts by +-30 % over minutes
         t = now()
-        predict_tiled(fitted, ds, tile=tile)
+        fitted.predict(ds, tile=tile)
         times.append(now() - t)
     seconds = min(times)
     stop.set()
     sampler.join()
     return {
-        "side": side, "cells": side * side, "valid_cells": valid, "tile": tile, "elements": n_elements,
-        "make_grid_s": make_s, "predict_s": seconds, "predict_runs_s": times, "cells_per_s": valid / seconds,
+        "side": side,
+        "cells": side * side,
+        "valid_cells": valid,
+        "tile": tile,
+        "elements": n_elements,
+        "make_grid_s": make_s,
+        "predict_s": seconds,
+        "predict_runs_s": times,
+        "cells_per_s": valid / seconds,
         "rss_before_predict_gb": rss_before / 2**30,
         "peak_rss_predict_gb": peak[0] / 2**30,
         "peak_rss_process_gb": peak_rss_gb(),
@@ -205,14 +201,27 @@ def scaling_child(side: int, tile: int, n_elements: int, repeats: int = 1) -> di
 def bench_scaling(sides, tile: int, n_elements: int, repeats: int = 1) -> dict:
     rows = []
     for side in sides:
-        cmd = [sys.executable, __file__, "--child-size", str(side), "--tile", str(tile), "--elements", str(n_elements),
-               "--repeats", str(repeats)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child-size",
+            str(side),
+            "--tile",
+            str(tile),
+            "--elements",
+            str(n_elements),
+            "--repeats",
+            str(repeats),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"scaling run {side}x{side} failed:\n{done.stderr[-2000:]}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"  {side}x{side}: {rows[-1]['predict_s']:.1f} s, {rows[-1]['cells_per_s']:.0f} cells/s, "
-              f"peak {rows[-1]['peak_rss_process_gb']:.2f} GB", flush=True)
+        print(
+            f"  {side}x{side}: {rows[-1]['predict_s']:.1f} s, {rows[-1]['cells_per_s']:.0f} cells/s, "
+            f"peak {rows[-1]['peak_rss_process_gb']:.2f} GB",
+            flush=True,
+        )
     ratios = [b["predict_s"] / a["predict_s"] for a, b in zip(rows, rows[1:])]
     return {"runs": rows, "time_ratio_per_4x": ratios}
 
@@ -258,14 +267,20 @@ def bench_spectral(quick: bool, n_elements: int = 10) -> dict:
     x = torch.randn(cells, n_elements)
     repeats = 2 if quick else 3
     flops = spectral_flops_per_cell(n_elements, c.d_model, c.layers, c.ff_mult * c.d_model) * cells
-    spectral_s = timed(lambda: model(x), repeats)  # spectral branch + a 2-layer 32-wide head (not counted)
+    spectral_s = timed(lambda: model.predict_grid(x, None), repeats)  # + a 2-layer 32-wide head (not counted)
     n = 1024 if quick else 2048
     a, b = torch.randn(n, n), torch.randn(n, n)
     mm_s = timed(lambda: torch.mm(a, b), repeats)
-    mm_flops = 2 * n ** 3
+    mm_flops = 2 * n**3
     out = {
-        "elements": n_elements, "batch": model.spectral_batch(), "cells": cells, "flops": flops, "seconds": spectral_s,
-        "gflops": flops / spectral_s / 1e9, "mm_n": n, "mm_gflops": mm_flops / mm_s / 1e9,
+        "elements": n_elements,
+        "batch": model.spectral_batch(),
+        "cells": cells,
+        "flops": flops,
+        "seconds": spectral_s,
+        "gflops": flops / spectral_s / 1e9,
+        "mm_n": n,
+        "mm_gflops": mm_flops / mm_s / 1e9,
         "torch_threads": torch.get_num_threads(),
     }
     out["ratio"] = out["gflops"] / out["mm_gflops"]
@@ -300,22 +315,38 @@ def table(results: dict) -> str:
     if s:
         for r in s["runs"]:
             ok = r["cells_per_s"] >= TARGETS["cells_per_s"]
-            row(f"predict {r['side']}x{r['side']} ({r['valid_cells'] / 1e6:.2f} M valid, tile {r['tile']})",
-                f"{r['predict_s']:.1f} s = {r['cells_per_s']:,.0f} cells/s", f">= {TARGETS['cells_per_s']:,}", yes(ok))
+            row(
+                f"predict {r['side']}x{r['side']} ({r['valid_cells'] / 1e6:.2f} M valid, tile {r['tile']})",
+                f"{r['predict_s']:.1f} s = {r['cells_per_s']:,.0f} cells/s",
+                f">= {TARGETS['cells_per_s']:,}",
+                yes(ok),
+            )
         for r in s["runs"]:
             target = f"< {TARGETS['peak_rss_gb_4m']} GB" if r["cells"] >= 4_000_000 else ""
             met = yes(r["peak_rss_process_gb"] < TARGETS["peak_rss_gb_4m"]) if target else ""
-            row(f"peak RSS {r['side']}x{r['side']} (whole process / during prediction)",
-                f"{r['peak_rss_process_gb']:.2f} / {r['peak_rss_predict_gb']:.2f} GB", target, met)
+            row(
+                f"peak RSS {r['side']}x{r['side']} (whole process / during prediction)",
+                f"{r['peak_rss_process_gb']:.2f} / {r['peak_rss_predict_gb']:.2f} GB",
+                target,
+                met,
+            )
         for (a, b), ratio in zip(zip(s["runs"], s["runs"][1:]), s["time_ratio_per_4x"]):
-            row(f"time ratio {b['side']}² / {a['side']}²", f"{ratio:.2f}", f"<= {TARGETS['time_ratio_per_4x']}",
-                yes(ratio <= TARGETS["time_ratio_per_4x"]))
+            row(
+                f"time ratio {b['side']}² / {a['side']}²",
+                f"{ratio:.2f}",
+                f"<= {TARGETS['time_ratio_per_4x']}",
+                yes(ratio <= TARGETS["time_ratio_per_4x"]),
+            )
     f = results.get("spectral")
     if f:
         row(f"spectral branch FLOP/s (batch {f['batch']}, {f['elements']} elements)", f"{f['gflops']:.1f} GFLOP/s")
         row(f"dense torch.mm {f['mm_n']}³", f"{f['mm_gflops']:.1f} GFLOP/s")
-        row("spectral / dense ratio", f"{f['ratio']:.0%}", f">= {TARGETS['spectral_vs_mm']:.0%}",
-            yes(f["ratio"] >= TARGETS["spectral_vs_mm"]))
+        row(
+            "spectral / dense ratio",
+            f"{f['ratio']:.0%}",
+            f">= {TARGETS['spectral_vs_mm']:.0%}",
+            yes(f["ratio"] >= TARGETS["spectral_vs_mm"]),
+        )
     return "\n".join(lines)
 
 
@@ -338,9 +369,15 @@ def main(argv=None):
 
     skip = set(filter(None, args.skip.split(",")))
     results = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads(), "load_average_start": load_average()},
-        "quick": args.quick, "targets": TARGETS,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "load_average_start": load_average(),
+        },
+        "quick": args.quick,
+        "targets": TARGETS,
     }
     if "spectral" not in skip:
         print("spectral branch FLOP/s ...", flush=True)
@@ -353,12 +390,15 @@ def main(argv=None):
         sides = (125, 250, 500) if args.quick else (500, 1000, 2000)
         if args.sides:
             sides = tuple(int(v) for v in args.sides.split(","))
-        results["scaling"] = bench_scaling(sides, min(args.tile, 128) if args.quick else args.tile, args.elements,
-                                           args.repeats)
+        results["scaling"] = bench_scaling(
+            sides, min(args.tile, 128) if args.quick else args.tile, args.elements, args.repeats
+        )
     results["machine"]["load_average_end"] = load_average()
     print()
     print(table(results))
-    print(f"\nload average start {results['machine']['load_average_start']}, end {results['machine']['load_average_end']}")
+    print(
+        f"\nload average start {results['machine']['load_average_start']}, end {results['machine']['load_average_end']}"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
         print(f"wrote {args.json}")

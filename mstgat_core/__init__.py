@@ -12,8 +12,8 @@ The workflow a notebook needs, from the top-level package::
     explanation = mst.explain_cell(fitted, fitted.prepare(grid), row=40, col=60)
     report = mst.cross_validate(grid, cells, methods=["mstgat", "random_forest"])
 
-Names are imported on first use, so ``import mstgat_core`` stays light (the
-CLI's ``--help`` does not wait for torch).
+Names are imported on first use, so ``import mstgat_core`` stays light
+(torch is loaded only when a name that needs it is used).
 """
 
 from importlib import import_module

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import torch
 import xarray as xr
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
@@ -47,7 +46,29 @@ def grid_fingerprint(ds: xr.Dataset, elements=None) -> str:
 
 
 def save_checkpoint(fitted: FittedModel, path, data: xr.Dataset | None = None, extra: dict | None = None) -> Path:
-    """Write ``fitted`` to ``path`` atomically (a failure leaves no partial file)."""
+    """Write ``fitted`` to ``path`` atomically (a failure leaves no partial file).
+
+    Parameters
+    ----------
+    fitted : FittedModel
+        The model to save; its ``metadata`` is carried over, then overwritten
+        by the standard keys (format, versions, creation time, configs,
+        normaliser, training summary, fingerprint).
+    path : str or path-like
+        The ``.safetensors`` file; missing parent folders are created.
+    data : xr.Dataset, optional
+        The training grid: its SHA-256 fingerprint (the model's elements'
+        values and the coordinates) is stored as ``data_fingerprint``
+        (None when not given).
+    extra : dict, optional
+        JSON-serialisable entries added to the metadata last (they override
+        any key of the same name).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     path = Path(path)
     metadata = {
         **fitted.metadata,
@@ -91,7 +112,9 @@ def _validate(metadata: dict, name: str) -> None:
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise DataError(f"{name} is not an MSTGAT checkpoint")
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{name} has checkpoint format {metadata.get('format_version')!r}; this version reads {FORMAT_VERSION}")
+        raise DataError(
+            f"{name} has checkpoint format {metadata.get('format_version')!r}; this version reads {FORMAT_VERSION}"
+        )
     config = metadata.get("model_config")
     known = {f.name for f in dataclasses.fields(ModelConfig)}
     if not isinstance(config, dict) or not set(config) <= known:
@@ -104,7 +127,28 @@ def _validate(metadata: dict, name: str) -> None:
 
 
 def load_checkpoint(path) -> FittedModel:
-    """Rebuild a :class:`FittedModel` from a checkpoint, safely."""
+    """Rebuild a :class:`FittedModel` from a checkpoint, safely (nothing is unpickled).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_checkpoint`.
+
+    Returns
+    -------
+    FittedModel
+        In eval mode, with its model config, normaliser and training config.
+        ``train_result`` is None; the saved training summary is
+        ``metadata["train_result"]`` (a dict), beside the other metadata
+        (``data_fingerprint``, ``package_version``, ``created``, ...).
+
+    Raises
+    ------
+    DataError
+        If the file is missing, is not a safetensors file, has no or invalid
+        MSTGAT metadata (format, format version, model config, element list),
+        or its weights do not match its model config.
+    """
     metadata = read_metadata(path)
     name = Path(path).name
     try:

@@ -66,18 +66,30 @@ def cmd_info(args) -> int:
         raise DataError(f"file not found: {path}")
     if path.suffix.lower() in POINT_SUFFIXES:
         samples = io.load_points(path, x_col=args.x_col, y_col=args.y_col, crs=args.crs)
-        info = {"n_samples": int(len(samples.table)), "crs": _crs_text(samples.crs),
-                "elements": samples.elements, "censored": samples.censored, "censor_rule": samples.censor_rule}
-        lines = [f"samples: {info['n_samples']}", f"crs: {info['crs']}",
-                 f"elements ({len(info['elements'])}): {' '.join(info['elements'])}",
-                 f"below detection ({samples.censor_rule}):"]
+        info = {
+            "n_samples": int(len(samples.table)),
+            "crs": _crs_text(samples.crs),
+            "elements": samples.elements,
+            "censored": samples.censored,
+            "censor_rule": samples.censor_rule,
+        }
+        lines = [
+            f"samples: {info['n_samples']}",
+            f"crs: {info['crs']}",
+            f"elements ({len(info['elements'])}): {' '.join(info['elements'])}",
+            f"below detection ({samples.censor_rule}):",
+        ]
         lines += [f"  {e}: {n}" for e, n in samples.censored.items() if n]
     else:
         info = io.grid_info(io.load_grid(path))
-        lines = [f"elements ({len(info['elements'])}): {' '.join(info['elements'])}",
-                 f"shape: {info['shape'][0]} x {info['shape'][1]}", f"crs: {info['crs']}",
-                 f"cell size: {info['cell_size'][0]:g} x {info['cell_size'][1]:g}",
-                 f"valid cells: {info['valid_cells']}", "NaN cells per element:"]
+        lines = [
+            f"elements ({len(info['elements'])}): {' '.join(info['elements'])}",
+            f"shape: {info['shape'][0]} x {info['shape'][1]}",
+            f"crs: {info['crs']}",
+            f"cell size: {info['cell_size'][0]:g} x {info['cell_size'][1]:g}",
+            f"valid cells: {info['valid_cells']}",
+            "NaN cells per element:",
+        ]
         lines += [f"  {e}: {n}" for e, n in info["nan_count"].items()]
     print(json.dumps(info) if args.json else "\n".join(lines))
     return 0
@@ -102,18 +114,26 @@ def add_grid_args(p):
     p.add_argument("--y-col", help="y (northing) column of a point CSV (default: detected)")
     p.add_argument("--crs", help="CRS of a point CSV, e.g. EPSG:3067 (default: from the file or its column names)")
     p.add_argument("--method", choices=GRIDDING_METHODS, default="idw", help="interpolation method")
-    p.add_argument("--max-distance", type=float,
-                   help="mask cells farther than this (map units) from any sample (default: from the sample spacing)")
+    p.add_argument(
+        "--max-distance",
+        type=float,
+        help="mask cells farther than this (map units) from any sample (default: from the sample spacing)",
+    )
     p.add_argument("--elements", nargs="+", help="grid only these elements (default: every element column)")
-    p.add_argument("--censor", choices=list(CENSOR_RULES), default="half",
-                   help="below-detection values: " + "; ".join(f"{k} = {v}" for k, v in CENSOR_RULES.items()))
+    p.add_argument(
+        "--censor",
+        choices=list(CENSOR_RULES),
+        default="half",
+        help="below-detection values: " + "; ".join(f"{k} = {v}" for k, v in CENSOR_RULES.items()),
+    )
 
 
 def cmd_grid(args) -> int:
     from . import io
 
-    samples = io.load_points(args.points, x_col=args.x_col, y_col=args.y_col, crs=args.crs,
-                             elements=args.elements, censor=args.censor)
+    samples = io.load_points(
+        args.points, x_col=args.x_col, y_col=args.y_col, crs=args.crs, elements=args.elements, censor=args.censor
+    )
     grid = io.points_to_grid(samples, args.cell_size, method=args.method, max_distance=args.max_distance)
     io.save_grid(grid, args.out)
     info = io.grid_info(grid)
@@ -161,9 +181,16 @@ def add_train_args(p):
     p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells, comma-separated")
     p.add_argument("--epochs", type=int, default=100, help="most training epochs")
     p.add_argument("--seed", type=int, default=0, help="random seed (weights, negatives, validation split)")
-    p.add_argument("--validation-fraction", type=float, default=0.2,
-                   help="share of deposits held out (one spatial cluster) for early stopping; 0 trains all --epochs on every deposit")
-    p.add_argument("--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling")
+    p.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.2,
+        help="share of deposits held out (one spatial cluster) for early stopping; "
+        "0 trains all --epochs on every deposit",
+    )
+    p.add_argument(
+        "--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling"
+    )
     p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
     p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
 
@@ -192,17 +219,30 @@ def cmd_train(args) -> int:
         raise DataError("--validation-fraction must be in [0, 1)")
     config = TrainConfig(epochs=args.epochs, seed=args.seed, validation_fraction=args.validation_fraction)
     with tqdm(total=args.epochs, desc="training", unit="epoch", file=sys.stderr) as bar:
+
         def progress(log):
             bar.update(1)
             bar.set_postfix(loss=f"{log.loss:.3f}", val_auc=f"{log.val_auc:.3f}")
 
-        fitted = fit(grid, deposits, {"variant": args.variant, "scales": scales}, config,
-                     transform=args.transform, callback=progress)
+        fitted = fit(
+            grid,
+            deposits,
+            {"variant": args.variant, "scales": scales},
+            config,
+            transform=args.transform,
+            callback=progress,
+        )
     save_checkpoint(fitted, args.out, data=grid)
     r = fitted.train_result
-    chosen = f"best epoch {r.best_epoch} (validation ROC-AUC {r.best_val_auc:.3f})" if args.validation_fraction else "no validation split"
-    print(f"wrote {args.out}: {args.variant}, {chosen}, {r.stopped.replace('_', ' ')} after {len(r.history)} epochs, "
-          f"{r.seconds:.1f} s")
+    chosen = (
+        f"best epoch {r.best_epoch} (validation ROC-AUC {r.best_val_auc:.3f})"
+        if args.validation_fraction
+        else "no validation split"
+    )
+    print(
+        f"wrote {args.out}: {args.variant}, {chosen}, {r.stopped.replace('_', ' ')} after {len(r.history)} epochs, "
+        f"{r.seconds:.1f} s"
+    )
     return 0
 
 
@@ -219,10 +259,17 @@ def add_predict_args(p):
     p.add_argument("model", help="checkpoint (.safetensors)")
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument("--out", required=True, help="probability grid (.nc, .tif or .zarr)")
-    p.add_argument("--tile", type=int, help="predict in tiles of N x N cells (with halos; same result) (default: "
-                   f"the whole grid up to {AUTO_TILE_CELLS:,} cells, tiles of {DEFAULT_TILE} above)")
-    p.add_argument("--dask", metavar="local|ADDRESS",
-                   help="run tiles on dask.distributed: a local cluster or a scheduler address (default: this process)")
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="predict in tiles of N x N cells (with halos; same result) (default: "
+        f"the whole grid up to {AUTO_TILE_CELLS:,} cells, tiles of {DEFAULT_TILE} above)",
+    )
+    p.add_argument(
+        "--dask",
+        metavar="local|ADDRESS",
+        help="run tiles on dask.distributed: a local cluster or a scheduler address (default: this process)",
+    )
 
 
 def cmd_predict(args) -> int:
@@ -247,9 +294,13 @@ def cmd_predict(args) -> int:
     grid = io.load_grid(args.data)
     tile = fitted.tile_size(grid, args.tile)
     if args.tile is None and tile:
-        print(f"{grid.sizes['y']} x {grid.sizes['x']} cells: predicting in tiles of {tile} (same result; --tile N to change)",
-              file=sys.stderr)
+        print(
+            f"{grid.sizes['y']} x {grid.sizes['x']} cells: predicting in tiles of {tile} "
+            "(same result; --tile N to change)",
+            file=sys.stderr,
+        )
     with tqdm(desc="predicting", unit="tile", file=sys.stderr, disable=not tile) as bar:
+
         def progress(done, total):
             bar.total = total
             bar.n = done
@@ -267,7 +318,7 @@ def cmd_predict(args) -> int:
 
 def add_evaluate_args(p):
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
-    p.add_argument("--deposits", required=True)
+    p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
     p.add_argument("--out", required=True, help="report (.json)")
     p.add_argument("--markdown", help="also write the table as markdown to this file")
     p.add_argument("--folds", type=int, default=5, help="spatial folds per seed")
@@ -276,7 +327,9 @@ def add_evaluate_args(p):
     p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells of the neural methods")
     p.add_argument("--epochs", type=int, default=100, help="most training epochs per neural fit")
     p.add_argument("--fold-method", choices=FOLD_METHODS, default="blocks", help="how test regions are drawn")
-    p.add_argument("--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling")
+    p.add_argument(
+        "--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling"
+    )
     p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
     p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
 
@@ -294,6 +347,7 @@ def cmd_evaluate(args) -> int:
         _check_output_folder(target)
     grid, deposits = load_labelled_grid(args)
     with tqdm(desc="cross-validation", unit="fit", file=sys.stderr) as bar:
+
         def progress(done, total, message):
             bar.total = total
             bar.n = done
@@ -301,9 +355,16 @@ def cmd_evaluate(args) -> int:
             bar.refresh()
 
         report = cross_validate_grid(
-            grid, deposits, methods, n_folds=args.folds, seeds=range(args.seeds),
-            model_config={"scales": scales}, train_config=TrainConfig(epochs=args.epochs),
-            transform=args.transform, fold_method=args.fold_method, progress=progress,
+            grid,
+            deposits,
+            methods,
+            n_folds=args.folds,
+            seeds=range(args.seeds),
+            model_config={"scales": scales},
+            train_config=TrainConfig(epochs=args.epochs),
+            transform=args.transform,
+            fold_method=args.fold_method,
+            progress=progress,
         )
     report["protocol"]["data"] = str(args.data)
     report["protocol"]["deposits"] = str(args.deposits)
@@ -342,8 +403,9 @@ def cmd_explain(args) -> int:
     region = None
     if args.deposits:
         region = io.deposit_cells(grid, io.load_deposits(args.deposits, crs=args.crs))
-    report, text = explain_report(fitted, grid, row=args.row, col=args.col, x=args.x, y=args.y,
-                                  region=region, top=args.top)
+    report, text = explain_report(
+        fitted, grid, row=args.row, col=args.col, x=args.x, y=args.y, region=region, top=args.top
+    )
     print(json.dumps(report) if args.json else text)
     return 0
 

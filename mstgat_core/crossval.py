@@ -13,26 +13,27 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .errors import DataError
 from .baselines import BASELINES
+from .errors import DataError
 from .evaluate import baseline_method, cross_validate_arrays
 from .graph import build_graph
-from .model import VARIANTS, MSTGAT, ModelConfig
+from .model import MSTGAT, VARIANTS, ModelConfig
 from .preprocess import Normaliser, valid_mask
 from .train import TrainConfig, train_model
 
 METHODS = VARIANTS + tuple(BASELINES)  # every method a cross-validation can compare
 
 
-def neural_method(mask: np.ndarray, variant: str, model_config: dict | None = None,
-                  train_config: TrainConfig | None = None):
+def neural_method(
+    mask: np.ndarray, variant: str, model_config: dict | None = None, train_config: TrainConfig | None = None
+):
     """A ``fit_predict(X, fold, seed)`` that trains one model variant on the fold's training labels."""
     model_config = dict(model_config or {})
     train_config = train_config or TrainConfig()
     graphs = {}
 
     def fit_predict(X, fold, seed):
-        config = ModelConfig(n_elements=X.shape[1], variant=variant, **model_config)
+        config = ModelConfig(**{**model_config, "n_elements": X.shape[1], "variant": variant})
         key = (config.scales, config.graph_mode)
         if key not in graphs:
             graphs[key] = build_graph(mask, config.scales, config.graph_mode)
@@ -40,8 +41,14 @@ def neural_method(mask: np.ndarray, variant: str, model_config: dict | None = No
         torch.manual_seed(seed)
         model = MSTGAT(config)
         x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        train_model(model, x, graph, fold.train_pos, negative_candidates=fold.train_neg_pool,
-                    config=dataclasses.replace(train_config, seed=seed))
+        train_model(
+            model,
+            x,
+            graph,
+            fold.train_pos,
+            negative_candidates=fold.train_neg_pool,
+            config=dataclasses.replace(train_config, seed=seed),
+        )
         return model.predict_grid(x, graph.stencil if config.uses_spatial else None).probability.numpy()
 
     fit_predict.__name__ = variant
@@ -110,23 +117,37 @@ def cross_validate_grid(
     mask = valid_mask(ds, normaliser.elements)
     X = normaliser.transform(ds, mask)
     labels = np.asarray(deposits.values, dtype=bool)
+    if labels.shape != mask.shape:
+        raise DataError(f"deposit grid {labels.shape} does not match the data grid {mask.shape}")
     positives = np.flatnonzero(labels[mask])
     if len(positives) < n_folds:
         raise DataError(f"{len(positives)} deposit cells are too few for {n_folds} spatial folds")
     rows, cols = np.nonzero(mask)
     train_config = train_config or TrainConfig()
     runners = {
-        m: neural_method(mask, m, model_config, train_config) if m in VARIANTS else baseline_method(m)
-        for m in methods
+        m: neural_method(mask, m, model_config, train_config) if m in VARIANTS else baseline_method(m) for m in methods
     }
-    report = cross_validate_arrays(runners, X, rows, cols, positives, n_folds=n_folds, seeds=tuple(seeds),
-                            fold_method=fold_method, progress=progress, cancel=cancel,
-                            min_neg_distance=train_config.min_negative_distance)
+    report = cross_validate_arrays(
+        runners,
+        X,
+        rows,
+        cols,
+        positives,
+        n_folds=n_folds,
+        seeds=tuple(seeds),
+        fold_method=fold_method,
+        progress=progress,
+        cancel=cancel,
+        min_neg_distance=train_config.min_negative_distance,
+    )
     report["protocol"].update(
         transform=transform,
         elements=normaliser.elements,
-        model_config={k: v for k, v in ModelConfig(n_elements=len(normaliser.elements), **(model_config or {}))
-                      .to_dict().items() if k != "variant"},
+        model_config={
+            k: v
+            for k, v in ModelConfig(n_elements=len(normaliser.elements), **(model_config or {})).to_dict().items()
+            if k != "variant"
+        },
         train_config=train_config.to_dict(),
     )
     return report

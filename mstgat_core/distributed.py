@@ -15,8 +15,8 @@ import os
 import threading
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -133,8 +133,14 @@ def _create_store(template: xr.DataArray, path: Path, tile: int, variant: str) -
 
 def _to_netcdf(store: Path, path: Path, tile: int) -> None:
     ds = xr.open_zarr(store, decode_coords="all", consolidated=False, chunks={})
-    encoding = {"probability": {"zlib": True, "complevel": 4, "dtype": "float32",
-                                "chunksizes": (min(tile, ds.sizes["y"]), min(tile, ds.sizes["x"]))}}
+    encoding = {
+        "probability": {
+            "zlib": True,
+            "complevel": 4,
+            "dtype": "float32",
+            "chunksizes": (min(tile, ds.sizes["y"]), min(tile, ds.sizes["x"])),
+        }
+    }
     ds.to_netcdf(path, encoding=encoding, engine="netcdf4")
     ds.close()
 
@@ -148,7 +154,7 @@ def predict_distributed(
     n_workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Predict the grid at ``data_path`` on a dask cluster; write ``out_path`` (.zarr or .nc).
+    """Predict the grid at ``data_path`` on a dask cluster; write ``out_path`` (.zarr, .nc or .tif).
 
     ``scheduler`` None or ``"local"`` starts a ``LocalCluster(n_workers,
     threads_per_worker=1, processes=True)`` for the call; anything else is the
@@ -190,8 +196,7 @@ def predict_distributed(
         ds.close()
 
         if scheduler in (None, "local"):
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
             client = Client(cluster)
             torch_threads = 1
         else:
@@ -200,8 +205,17 @@ def predict_distributed(
         payload = client.scatter(model_payload(fitted), broadcast=True)
         tiles = list(iter_tiles(shape, tile, halo_of(fitted)))
         futures = [
-            client.submit(_run_tile, payload, str(data_path), str(store), t, None, torch_threads,
-                          key=f"mstgat-tile-{store.name}-{t.index}", pure=False)
+            client.submit(
+                _run_tile,
+                payload,
+                str(data_path),
+                str(store),
+                t,
+                None,
+                torch_threads,
+                key=f"mstgat-tile-{store.name}-{t.index}",
+                pure=False,
+            )
             for t in tiles
         ]
         done = 0

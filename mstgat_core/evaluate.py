@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
-from scipy.stats import rankdata
 from sklearn.cluster import KMeans
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
@@ -244,7 +243,7 @@ def spatial_folds(
     for fold_index in range(n_folds):
         fold = _make_fold(rows, cols, pos_nodes, fold_of_node == fold_index, buffer, min_neg_distance)
         if len(fold.test_pos) == 0 or len(fold.test_neg) == 0:
-            warnings.warn(f"fold {fold_index} (seed {seed}) has no test positives or negatives; skipped")
+            warnings.warn(f"fold {fold_index} (seed {seed}) has no test positives or negatives; skipped", stacklevel=2)
             continue
         folds.append(fold)
     return folds
@@ -414,7 +413,22 @@ def _protocol_block_size(fold_method, fold_options, n_nodes, n_folds):
 
 
 def report_markdown(report):
-    """A markdown table of the methods (best mean ROC-AUC first) and the protocol."""
+    """A markdown table of the methods (best mean ROC-AUC first) and the protocol.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`~mstgat_core.crossval.cross_validate_grid` or
+        :func:`cross_validate_arrays`.
+
+    Returns
+    -------
+    str
+        One row per method: mean ± standard deviation (over folds and seeds,
+        ddof 0) of ROC-AUC, PR-AUC and success-rate AUC, and folds x seeds
+        (folds used per seed, rounded down where seeds skipped folds); then
+        the protocol as a bullet list, without ``fold_sizes``.
+    """
     lines = [
         "| method | ROC-AUC | PR-AUC | success-rate AUC | folds x seeds |",
         "| --- | --- | --- | --- | --- |",

@@ -81,7 +81,7 @@ def grid_edges(mask: np.ndarray, offsets: np.ndarray) -> torch.Tensor:
     sources, targets = [], []
     for dy, dx in offsets:
         # cell (r, c) receives from its neighbour (r + dy, c + dx)
-        neighbour = padded[pad + dy: pad + dy + ny, pad + dx: pad + dx + nx]
+        neighbour = padded[pad + dy : pad + dy + ny, pad + dx : pad + dx + nx]
         keep = (index >= 0) & (neighbour >= 0)
         sources.append(neighbour[keep])
         targets.append(index[keep])
@@ -103,7 +103,7 @@ class GridStencil:
     offsets: tuple[np.ndarray, ...]
 
     @classmethod
-    def of(cls, mask: np.ndarray, scales, mode: str = "window") -> "GridStencil":
+    def of(cls, mask: np.ndarray, scales, mode: str = "window") -> GridStencil:
         return cls(np.asarray(mask, dtype=bool), tuple(scale_offsets(r, mode) for r in scales))
 
     @property
@@ -222,8 +222,10 @@ def receptive_subgraph(graph: GridGraph, nodes, hops: int):
     for _ in range(max(hops - 1, 0)):
         sources = [graph.edge_index[s][0, incoming_edges(graph, s, inner)] for s in scales]
         inner = torch.unique(torch.cat([inner, *sources]))
-    kept = [graph.edge_index[s][:, incoming_edges(graph, s, inner)] if hops > 0 else torch.empty((2, 0), dtype=torch.long)
-            for s in scales]
+    kept = [
+        graph.edge_index[s][:, incoming_edges(graph, s, inner)] if hops > 0 else torch.empty((2, 0), dtype=torch.long)
+        for s in scales
+    ]
     subset = torch.unique(torch.cat([inner, *(e[0] for e in kept)]))
     relabel = torch.full((graph.num_nodes,), -1, dtype=torch.long)
     relabel[subset] = torch.arange(subset.numel())

@@ -31,8 +31,7 @@ def _head_matrix(conv: GATv2Conv) -> torch.Tensor:
     return (att.unsqueeze(-1) * eye.unsqueeze(1)).reshape(heads * channels, heads)
 
 
-def grid_gatv2(conv: GATv2Conv, image: torch.Tensor, valid: torch.Tensor, offsets: np.ndarray,
-               entropy: bool = False):
+def grid_gatv2(conv: GATv2Conv, image: torch.Tensor, valid: torch.Tensor, offsets: np.ndarray, entropy: bool = False):
     """Apply ``conv`` to every cell of ``image`` (ny, nx, F) with neighbours at ``offsets``.
 
     ``valid`` (ny, nx) bool marks cells that exist as nodes; invalid cells are
@@ -56,8 +55,8 @@ def grid_gatv2(conv: GATv2Conv, image: torch.Tensor, valid: torch.Tensor, offset
     for y0 in range(0, ny, ROW_BLOCK):
         y1 = min(ny, y0 + ROW_BLOCK)
 
-        def window(tensor, dy, dx):
-            return tensor[pad + dy + y0: pad + dy + y1, pad + dx: pad + dx + nx]
+        def window(tensor, dy, dx, y0=y0, y1=y1):
+            return tensor[pad + dy + y0 : pad + dy + y1, pad + dx : pad + dx + nx]
 
         scores = []
         for dy, dx in shifts:

@@ -58,7 +58,7 @@ Variants: ``spectral`` has no spatial branch, so ``neighbour_weights``,
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -69,8 +69,10 @@ from .graph import GridGraph, receptive_subgraph
 from .model import attention_rollout
 from .pipeline import probability_grid
 
-IG_BASELINE = ("all-zero normalised input = the grid's robust median composition "
-               "(global centre of the normaliser); other cells held at their real values")
+IG_BASELINE = (
+    "all-zero normalised input = the grid's robust median composition "
+    "(global centre of the normaliser); other cells held at their real values"
+)
 CLS = "[CLS]"
 
 
@@ -106,7 +108,9 @@ def _nearest(coords: np.ndarray, value: float, axis: str) -> int:
     i = int(np.argmin(np.abs(coords - value)))
     step = float(np.abs(np.diff(coords)).min()) if len(coords) > 1 else np.inf
     if abs(coords[i] - value) > step / 2 + 1e-9 * max(abs(value), 1.0):
-        raise DataError(f"{axis} = {value:g} is outside the grid ({coords.min():g} .. {coords.max():g} at cell centres)")
+        raise DataError(
+            f"{axis} = {value:g} is outside the grid ({coords.min():g} .. {coords.max():g} at cell centres)"
+        )
     return i
 
 
@@ -176,7 +180,7 @@ class _Subgraphs:
         n_shared = len(shared)
         edges, offset = [], 0
         for owner, sources in pairs:
-            local = inverse[offset: offset + len(sources)]
+            local = inverse[offset : offset + len(sources)]
             offset += len(sources)
             edges.append((torch.from_numpy(local), torch.from_numpy(owner)))
         model = self.model
@@ -184,8 +188,10 @@ class _Subgraphs:
         def forward(values):
             copies = values.shape[0] // b
             shift = (b * torch.arange(copies)).view(-1, 1)
-            eb = [torch.stack([src.repeat(copies), (n_shared + tgt.unsqueeze(0) + shift).reshape(-1)])
-                  for src, tgt in edges]
+            eb = [
+                torch.stack([src.repeat(copies), (n_shared + tgt.unsqueeze(0) + shift).reshape(-1)])
+                for src, tgt in edges
+            ]
             positions = torch.arange(n_shared, n_shared + values.shape[0])
             return model(torch.cat([x_shared, values]), eb, positions)
 
@@ -221,20 +227,63 @@ def _own_feature_ig(model, x_sub, edges, positions, inputs, steps, internal_batc
         return model(xb, eb, pos)
 
     ig = IntegratedGradients(forward or replicated)
-    attr, delta = ig.attribute(inputs, baselines=torch.zeros_like(inputs), n_steps=steps,
-                               internal_batch_size=internal_batch_size, return_convergence_delta=True)
+    attr, delta = ig.attribute(
+        inputs,
+        baselines=torch.zeros_like(inputs),
+        n_steps=steps,
+        internal_batch_size=internal_batch_size,
+        return_convergence_delta=True,
+    )
     return attr.detach(), delta.detach()
 
 
 # ----------------------------------------------------------------- explain_cell
 
 
-def explain_cell(fitted, prepared, row=None, col=None, x=None, y=None, ig_steps: int = 32,
-                 ig_neighbours: bool = False) -> xr.Dataset:
+def explain_cell(
+    fitted, prepared, row=None, col=None, x=None, y=None, ig_steps: int = 32, ig_neighbours: bool = False
+) -> xr.Dataset:
     """Everything the model used for one cell, computed exactly on its receptive subgraph.
 
     The cell is given by ``row``/``col`` or by map coordinates ``x``/``y``
-    (nearest cell centre). See the module docstring for the definitions.
+    (nearest cell centre, at most half a cell away). See the module docstring
+    for the definitions.
+
+    Parameters
+    ----------
+    fitted : FittedModel
+        The model.
+    prepared : PreparedGrid
+        ``fitted.prepare(grid)``.
+    row, col : int, optional
+        The cell's indices (give both).
+    x, y : float, optional
+        Map coordinates instead of ``row``/``col`` (give both).
+    ig_steps : int
+        Integrated-gradients steps.
+    ig_neighbours : bool
+        Also compute ``neighbour_attribution``; the ``dy``/``dx`` window then
+        widens to the receptive radius ``gat_layers x max(scales)``.
+
+    Returns
+    -------
+    xr.Dataset
+        Variables, by branch (see the module docstring's Variants):
+        ``element_attention`` (layer, head, query, key), ``cls_attention``
+        (layer, head, element), ``cls_attention_mean`` (layer, element),
+        ``rollout`` (element); ``neighbour_weights`` (scale, gat_layer,
+        gat_head, dy, dx), ``scale_weights`` (scale); always ``attribution``
+        (element); ``neighbour_attribution`` (dy, dx) with ``ig_neighbours``.
+        attrs: ``probability``, ``logit``, ``row``, ``col``, ``x``, ``y``,
+        ``variant``, ``has_spectral``, ``has_spatial``, ``ig_baseline``,
+        ``ig_steps``, ``ig_delta`` (signed convergence delta, logits),
+        ``ig_neighbour_delta`` (with ``ig_neighbours``) and definitions.
+
+    Raises
+    ------
+    DataError
+        If the cell is not given by both of row/col or x/y, lies outside the
+        grid or has no data.
     """
     row, col = _cell_of(prepared, row, col, x, y)
     model = _model(fitted)
@@ -253,17 +302,22 @@ def explain_cell(fitted, prepared, row=None, col=None, x=None, y=None, ig_steps:
     radius = r_max * max(model.hops, 1) if ig_neighbours else r_max
     offsets = np.arange(-radius, radius + 1)
     attrs = {
-        "probability": float(1 / (1 + np.exp(-logit))), "logit": logit,
-        "row": row, "col": col,
-        "x": float(prepared.template["x"].values[col]), "y": float(prepared.template["y"].values[row]),
-        "ig_baseline": IG_BASELINE, "ig_steps": int(ig_steps), "variant": config.variant,
-        "has_spectral": int(config.uses_spectral), "has_spatial": int(config.uses_spatial),
+        "probability": float(1 / (1 + np.exp(-logit))),
+        "logit": logit,
+        "row": row,
+        "col": col,
+        "x": float(prepared.template["x"].values[col]),
+        "y": float(prepared.template["y"].values[row]),
+        "ig_baseline": IG_BASELINE,
+        "ig_steps": int(ig_steps),
+        "variant": config.variant,
+        "has_spectral": int(config.uses_spectral),
+        "has_spatial": int(config.uses_spatial),
         "cls_attention_definition": "[CLS]->element attention per layer and head",
         "rollout_definition": "Abnar & Zuidema attention rollout, [CLS] row over elements, sums to 1",
     }
     data = {}
-    coords = {"element": elements, "query": [CLS] + elements, "key": [CLS] + elements,
-              "dy": offsets, "dx": offsets}
+    coords = {"element": elements, "query": [CLS] + elements, "key": [CLS] + elements, "dy": offsets, "dx": offsets}
     if config.uses_spectral:
         att = details.element_attention[0]  # (layers, heads, T, T)
         coords["layer"] = np.arange(att.shape[0])
@@ -288,7 +342,7 @@ def explain_cell(fitted, prepared, row=None, col=None, x=None, y=None, ig_steps:
         coords["scale"] = list(config.scales)
         coords["gat_layer"] = np.arange(n_layers)
         coords["gat_head"] = np.arange(n_heads)
-        # dims named layer/head in the API; GAT and Transformer layers/heads can differ in count
+        # dims gat_layer/gat_head, not layer/head: GAT and Transformer layer/head counts can differ
         data["neighbour_weights"] = (("scale", "gat_layer", "gat_head", "dy", "dx"), weights)
         data["scale_weights"] = (("scale",), details.scale_weights[0].numpy())
 
@@ -297,7 +351,8 @@ def explain_cell(fitted, prepared, row=None, col=None, x=None, y=None, ig_steps:
     attrs["ig_delta"] = float(delta[0])
     if ig_neighbours:
         data["neighbour_attribution"], attrs["ig_neighbour_delta"] = _neighbour_ig(
-            model, x_sub, edges, pos, subset, graph, row, col, radius, ig_steps)
+            model, x_sub, edges, pos, subset, graph, row, col, radius, ig_steps
+        )
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     return ds
 
@@ -314,8 +369,7 @@ def _neighbour_ig(model, x_sub, edges, pos, subset, graph, row, col, radius, ste
 
     inputs = x_sub.unsqueeze(0).clone()
     ig = IntegratedGradients(forward)
-    attr, delta = ig.attribute(inputs, baselines=torch.zeros_like(inputs), n_steps=steps,
-                               return_convergence_delta=True)
+    attr, delta = ig.attribute(inputs, baselines=torch.zeros_like(inputs), n_steps=steps, return_convergence_delta=True)
     per_cell = attr[0].sum(dim=1).detach().numpy()
     rows, cols = graph.rows_cols
     image = np.full((2 * radius + 1, 2 * radius + 1), np.nan, np.float32)
@@ -326,8 +380,13 @@ def _neighbour_ig(model, x_sub, edges, pos, subset, graph, row, col, radius, ste
 # --------------------------------------------------------------- attention_maps
 
 
-def attention_maps(fitted, prepared, batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
-                   cancel: threading.Event | None = None) -> xr.Dataset:
+def attention_maps(
+    fitted,
+    prepared,
+    batch_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> xr.Dataset:
     """Per-cell maps on the grid: probability, [CLS] attention, rollout, scale weights, neighbour entropy.
 
     One pass of :meth:`MSTGAT.predict_grid <mstgat_core.model.MSTGAT.predict_grid>`
@@ -335,10 +394,30 @@ def attention_maps(fitted, prepared, batch_size: int | None = None, progress: Ca
     of the last Transformer layer's [CLS]->element row; ``rollout`` (element,
     y, x) the attention rollout; ``scale_weights`` and ``neighbour_entropy``
     (scale, y, x) come from the spatial branch on the grid path (head mean,
-    last GAT layer for the entropy). The spectral branch runs in batches of
-    ``batch_size`` cells (default: the model's cache-sized batch).
-    ``progress(done, total)`` is called after each step; setting ``cancel``
-    raises :class:`~mstgat_core.errors.Cancelled`.
+    last GAT layer for the entropy).
+
+    Parameters
+    ----------
+    fitted : FittedModel
+        The model.
+    prepared : PreparedGrid
+        ``fitted.prepare(grid)``.
+    batch_size : int, optional
+        Cells per spectral batch (default: the model's cache-sized batch).
+    progress : callable, optional
+        ``progress(done, total)`` after each spectral batch and after the
+        spatial branch.
+    cancel : threading.Event, optional
+        Checked before the pass and after each step; when set, raises
+        :class:`~mstgat_core.errors.Cancelled`.
+
+    Returns
+    -------
+    xr.Dataset
+        ``probability`` (y, x) and, by branch, ``cls_attention`` and
+        ``rollout`` (element, y, x), ``scale_weights`` and
+        ``neighbour_entropy`` (scale, y, x); NaN on cells without data.
+        attrs ``variant``, ``has_spectral``, ``has_spatial``.
     """
     config = fitted.config
 
@@ -353,20 +432,42 @@ def attention_maps(fitted, prepared, batch_size: int | None = None, progress: Ca
     scales = list(config.scales)
     variables = {}
     if config.uses_spectral:
-        variables["cls_attention"] = _stack_grid(prepared, result.cls_attention.numpy(), elements, "element",
-                                                 "head-mean [CLS]->element attention of the last layer")
-        variables["rollout"] = _stack_grid(prepared, result.rollout.numpy(), elements, "element",
-                                           "attention rollout [CLS]->element (sums to 1)")
+        variables["cls_attention"] = _stack_grid(
+            prepared,
+            result.cls_attention.numpy(),
+            elements,
+            "element",
+            "head-mean [CLS]->element attention of the last layer",
+        )
+        variables["rollout"] = _stack_grid(
+            prepared, result.rollout.numpy(), elements, "element", "attention rollout [CLS]->element (sums to 1)"
+        )
     if config.uses_spatial:
-        variables["scale_weights"] = _stack_grid(prepared, result.scale_weights.numpy(), scales, "scale",
-                                                 "per-cell softmax weight of each scale (radius in cells)")
+        variables["scale_weights"] = _stack_grid(
+            prepared,
+            result.scale_weights.numpy(),
+            scales,
+            "scale",
+            "per-cell softmax weight of each scale (radius in cells)",
+        )
         variables["neighbour_entropy"] = _stack_grid(
-            prepared, result.neighbour_entropy.numpy(), scales, "scale",
-            "entropy of incoming neighbour weights (head mean, last GAT layer) / log(incoming edges); 1 = uniform")
-    variables["probability"] = probability_grid(prepared.scatter(result.probability.numpy()), prepared.template,
-                                                config.variant)
-    return xr.Dataset(variables, attrs={"variant": config.variant, "has_spectral": int(config.uses_spectral),
-                                        "has_spatial": int(config.uses_spatial)})
+            prepared,
+            result.neighbour_entropy.numpy(),
+            scales,
+            "scale",
+            "entropy of incoming neighbour weights (head mean, last GAT layer) / log(incoming edges); 1 = uniform",
+        )
+    variables["probability"] = probability_grid(
+        prepared.scatter(result.probability.numpy()), prepared.template, config.variant
+    )
+    return xr.Dataset(
+        variables,
+        attrs={
+            "variant": config.variant,
+            "has_spectral": int(config.uses_spectral),
+            "has_spatial": int(config.uses_spatial),
+        },
+    )
 
 
 def _stack_grid(prepared, values: np.ndarray, labels, dim: str, description: str) -> xr.DataArray:
@@ -380,8 +481,9 @@ def _stack_grid(prepared, values: np.ndarray, labels, dim: str, description: str
 # ------------------------------------------------------------- attribution_maps
 
 
-def _attribute_nodes(fitted, prepared, nodes, steps=16, batch_size=1024, progress=None, cancel=None,
-                     max_cell_steps: int = 8192):
+def _attribute_nodes(
+    fitted, prepared, nodes, steps=16, batch_size=1024, progress=None, cancel=None, max_cell_steps: int = 8192
+):
     """IG of each node's logit w.r.t. its own features, neighbours at their real values. (nodes, E), |delta|."""
     model = _model(fitted)
     builder = _Subgraphs(model, prepared.graph)
@@ -391,42 +493,77 @@ def _attribute_nodes(fitted, prepared, nodes, steps=16, batch_size=1024, progres
     starts = list(range(0, len(nodes), max(int(batch_size), 1)))
     for i, start in enumerate(starts):
         _check_cancel(cancel)
-        cells = nodes[start:start + batch_size]
+        cells = nodes[start : start + batch_size]
         internal = max(len(cells), (max_cell_steps // len(cells)) * len(cells))
         inputs = prepared.x[torch.from_numpy(cells)].clone()
         if builder.spatial and builder.hops == 1:
             forward = builder.forward_one_hop(prepared.x, cells)
-            attr, delta = _own_feature_ig(model, None, None, torch.arange(len(cells)), inputs, steps, internal,
-                                          forward=forward)
+            attr, delta = _own_feature_ig(
+                model, None, None, torch.arange(len(cells)), inputs, steps, internal, forward=forward
+            )
         else:
             index, edges, positions = builder.build(cells)
             x_sub = prepared.x[index]
             attr, delta = _own_feature_ig(model, x_sub, edges, positions, inputs, steps, internal)
-        out[start:start + len(cells)] = attr.numpy()
-        deltas[start:start + len(cells)] = np.abs(delta.numpy())
+        out[start : start + len(cells)] = attr.numpy()
+        deltas[start : start + len(cells)] = np.abs(delta.numpy())
         if progress is not None:
             progress(i + 1, len(starts))
     return out, deltas
 
 
-def attribution_maps(fitted, prepared, steps: int = 16, batch_size: int = 1024,
-                     progress: Callable[[int, int], None] | None = None,
-                     cancel: threading.Event | None = None) -> xr.DataArray:
+def attribution_maps(
+    fitted,
+    prepared,
+    steps: int = 16,
+    batch_size: int = 1024,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> xr.DataArray:
     """Integrated gradients of every cell's logit w.r.t. its own features, as (element, y, x).
 
     Exact per cell: each cell of a batch gets its own copy of its receptive
     subgraph in which only its own features move along the IG path and its
     neighbours keep their real values (no cross-talk between cells of a
-    batch). Baseline: see the module docstring. ``steps`` Gauss-Legendre
-    steps; attrs give the largest and mean |convergence delta| in logits.
+    batch). Baseline: see the module docstring.
+
+    Parameters
+    ----------
+    fitted : FittedModel
+        The model.
+    prepared : PreparedGrid
+        ``fitted.prepare(grid)``.
+    steps : int
+        Gauss-Legendre steps of the IG path.
+    batch_size : int
+        Cells per IG batch.
+    progress : callable, optional
+        ``progress(done, total)`` after each batch.
+    cancel : threading.Event, optional
+        Checked before each batch; when set, raises
+        :class:`~mstgat_core.errors.Cancelled`.
+
+    Returns
+    -------
+    xr.DataArray
+        ``attribution`` (element, y, x), NaN on cells without data; attrs
+        ``ig_baseline``, ``ig_steps``, ``max_abs_delta`` and ``mean_abs_delta``
+        (|convergence delta| in logits), ``variant``, ``description``.
     """
-    values, deltas = _attribute_nodes(fitted, prepared, np.arange(prepared.graph.num_nodes), steps, batch_size,
-                                      progress, cancel)
-    out = _stack_grid(prepared, values, fitted.elements, "element",
-                      "integrated gradients of the cell's logit w.r.t. its own features")
+    values, deltas = _attribute_nodes(
+        fitted, prepared, np.arange(prepared.graph.num_nodes), steps, batch_size, progress, cancel
+    )
+    out = _stack_grid(
+        prepared, values, fitted.elements, "element", "integrated gradients of the cell's logit w.r.t. its own features"
+    )
     out.name = "attribution"
-    out.attrs.update(ig_baseline=IG_BASELINE, ig_steps=int(steps), max_abs_delta=float(deltas.max()),
-                     mean_abs_delta=float(deltas.mean()), variant=fitted.config.variant)
+    out.attrs.update(
+        ig_baseline=IG_BASELINE,
+        ig_steps=int(steps),
+        max_abs_delta=float(deltas.max()),
+        mean_abs_delta=float(deltas.mean()),
+        variant=fitted.config.variant,
+    )
     return out
 
 
@@ -442,15 +579,45 @@ def _region_nodes(prepared, region) -> np.ndarray:
     return values[mask]  # bool per node
 
 
-def summarise(fitted, prepared, region, maps: xr.Dataset | None = None,
-              attributions: xr.DataArray | None = None) -> dict:
+def summarise(
+    fitted, prepared, region, maps: xr.Dataset | None = None, attributions: xr.DataArray | None = None
+) -> dict:
     """Compare a region (bool (y, x): deposits, a box, a threshold) with the rest of the grid.
 
-    Plain JSON types only. Elements are ranked by mean [CLS] attention
-    (head mean, last layer) inside minus outside the region, and by mean
-    signed IG attribution inside the region (computed for the region cells
-    only when ``attributions`` is not given). ``attention_matrix`` is the
-    mean head-mean last-layer element->element attention over the region.
+    Elements are ranked by mean [CLS] attention (head mean, last layer)
+    inside minus outside the region, and by mean signed IG attribution inside
+    the region. Only cells with data count.
+
+    Parameters
+    ----------
+    fitted : FittedModel
+        The model.
+    prepared : PreparedGrid
+        ``fitted.prepare(grid)``.
+    region : xr.DataArray or array-like
+        ``(ny, nx)`` on the same grid; nonzero, non-NaN cells are inside.
+    maps : xr.Dataset, optional
+        :func:`attention_maps` of ``prepared`` (computed when not given).
+    attributions : xr.DataArray, optional
+        :func:`attribution_maps` of ``prepared`` (default: IG computed for the
+        region's cells only, 16 steps).
+
+    Returns
+    -------
+    dict
+        Plain JSON types: ``n_cells``, ``variant``, ``elements_by_attention``,
+        ``attention_inside``/``attention_outside`` (element -> mean [CLS]
+        attention; outside is 0 when the region holds every cell),
+        ``attention_matrix`` (E x E mean head-mean last-layer element->element
+        attention over the region, rows = queries; None without a spectral
+        branch), ``matrix_elements``, ``scale_weights`` (scale -> mean weight
+        inside), ``elements_by_attribution``, ``attribution_inside``
+        (element -> mean IG inside). Entries of a missing branch are empty.
+
+    Raises
+    ------
+    DataError
+        If ``region`` is not on the data grid or holds no cell with data.
     """
     inside = _region_nodes(prepared, region)
     n_cells = int(inside.sum())
@@ -460,8 +627,16 @@ def summarise(fitted, prepared, region, maps: xr.Dataset | None = None,
     elements = fitted.elements
     maps = maps if maps is not None else attention_maps(fitted, prepared)
     mask = prepared.graph.mask
-    out = {"n_cells": n_cells, "variant": config.variant, "elements_by_attention": [], "attention_inside": {},
-           "attention_outside": {}, "attention_matrix": None, "matrix_elements": elements, "scale_weights": {}}
+    out = {
+        "n_cells": n_cells,
+        "variant": config.variant,
+        "elements_by_attention": [],
+        "attention_inside": {},
+        "attention_outside": {},
+        "attention_matrix": None,
+        "matrix_elements": elements,
+        "scale_weights": {},
+    }
     if "cls_attention" in maps:
         cls = maps["cls_attention"].values[:, mask]  # (E, nodes)
         a_in = cls[:, inside].mean(axis=1)
@@ -500,8 +675,9 @@ def _ranked(values: dict) -> list:
     return sorted(values, key=lambda e: -values[e])
 
 
-def explain_report(fitted, grid: xr.Dataset, row=None, col=None, x=None, y=None, region=None,
-                   top: int = 5) -> tuple[dict, str]:
+def explain_report(
+    fitted, grid: xr.Dataset, row=None, col=None, x=None, y=None, region=None, top: int = 5
+) -> tuple[dict, str]:
     """(JSON-ready dict, text) explaining one cell, or summarising ``region`` when given (for the CLI)."""
     prepared = fitted.prepare(grid)
     top = max(int(top), 1)
@@ -509,11 +685,17 @@ def explain_report(fitted, grid: xr.Dataset, row=None, col=None, x=None, y=None,
         report = summarise(fitted, prepared, region)
         lines = [f"region: {report['n_cells']} cells ({report['variant']})"]
         if report["elements_by_attention"]:
-            lines.append("elements by [CLS] attention, inside minus outside: " + ", ".join(
-                f"{e} {report['attention_inside'][e] - report['attention_outside'][e]:+.4f}"
-                for e in report["elements_by_attention"][:top]))
-        lines.append("elements by attribution (mean IG inside): " + ", ".join(
-            f"{e} {report['attribution_inside'][e]:+.3f}" for e in report["elements_by_attribution"][:top]))
+            lines.append(
+                "elements by [CLS] attention, inside minus outside: "
+                + ", ".join(
+                    f"{e} {report['attention_inside'][e] - report['attention_outside'][e]:+.4f}"
+                    for e in report["elements_by_attention"][:top]
+                )
+            )
+        lines.append(
+            "elements by attribution (mean IG inside): "
+            + ", ".join(f"{e} {report['attribution_inside'][e]:+.3f}" for e in report["elements_by_attribution"][:top])
+        )
         if report["scale_weights"]:
             lines.append("scale weights: " + ", ".join(f"r={s} {w:.3f}" for s, w in report["scale_weights"].items()))
         return report, "\n".join(lines)
@@ -522,21 +704,37 @@ def explain_report(fitted, grid: xr.Dataset, row=None, col=None, x=None, y=None,
     a = ds.attrs
     attribution = {e: float(v) for e, v in zip(fitted.elements, ds["attribution"].values)}
     report = {
-        "row": a["row"], "col": a["col"], "x": a["x"], "y": a["y"], "probability": a["probability"],
-        "variant": a["variant"], "elements_by_attribution": _ranked(attribution), "attribution": attribution,
-        "ig_baseline": a["ig_baseline"], "ig_delta": a["ig_delta"],
-        "elements_by_attention": [], "cls_attention": {}, "scale_weights": {}, "neighbour_weights": {},
+        "row": a["row"],
+        "col": a["col"],
+        "x": a["x"],
+        "y": a["y"],
+        "probability": a["probability"],
+        "variant": a["variant"],
+        "elements_by_attribution": _ranked(attribution),
+        "attribution": attribution,
+        "ig_baseline": a["ig_baseline"],
+        "ig_delta": a["ig_delta"],
+        "elements_by_attention": [],
+        "cls_attention": {},
+        "scale_weights": {},
+        "neighbour_weights": {},
     }
-    lines = [f"cell row {a['row']}, col {a['col']} (x {a['x']:g}, y {a['y']:g}): "
-             f"probability {a['probability']:.4f} ({a['variant']})"]
+    lines = [
+        f"cell row {a['row']}, col {a['col']} (x {a['x']:g}, y {a['y']:g}): "
+        f"probability {a['probability']:.4f} ({a['variant']})"
+    ]
     if "cls_attention_mean" in ds:
         cls = {e: float(v) for e, v in zip(fitted.elements, ds["cls_attention_mean"].values[-1])}
         report["cls_attention"] = cls
         report["elements_by_attention"] = _ranked(cls)
-        lines.append("elements by [CLS] attention (last layer, head mean): " + ", ".join(
-            f"{e} {cls[e]:.3f}" for e in report["elements_by_attention"][:top]))
-    lines.append("elements by attribution (IG): " + ", ".join(
-        f"{e} {attribution[e]:+.3f}" for e in report["elements_by_attribution"][:top]))
+        lines.append(
+            "elements by [CLS] attention (last layer, head mean): "
+            + ", ".join(f"{e} {cls[e]:.3f}" for e in report["elements_by_attention"][:top])
+        )
+    lines.append(
+        "elements by attribution (IG): "
+        + ", ".join(f"{e} {attribution[e]:+.3f}" for e in report["elements_by_attribution"][:top])
+    )
     if "scale_weights" in ds:
         report["scale_weights"] = {str(s): float(w) for s, w in zip(ds["scale"].values, ds["scale_weights"].values)}
         lines.append("scale weights: " + ", ".join(f"r={s} {w:.3f}" for s, w in report["scale_weights"].items()))
@@ -545,8 +743,9 @@ def explain_report(fitted, grid: xr.Dataset, row=None, col=None, x=None, y=None,
             image = weights.sel(scale=scale)
             r = int(scale)
             image = image.sel(dy=slice(-r, r), dx=slice(-r, r)).values
-            report["neighbour_weights"][str(int(scale))] = [[None if np.isnan(v) else float(v) for v in line]
-                                                            for line in image]
+            report["neighbour_weights"][str(int(scale))] = [
+                [None if np.isnan(v) else float(v) for v in line] for line in image
+            ]
             lines.append(f"neighbour weights, scale r={r} (head mean, last GAT layer; rows dy, columns dx):")
             lines += ["  " + " ".join("  .  " if np.isnan(v) else f"{v:.3f}" for v in line) for line in image]
     return report, "\n".join(lines)

@@ -20,7 +20,6 @@ stripped from the element names.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -36,8 +35,8 @@ from affine import Affine
 
 from .errors import DataError, one_line
 from .files import atomic_output
-from .preprocess import valid_mask
 from .points import PointSamples, load_points, points_to_grid, read_csv_points, read_vector
+from .preprocess import valid_mask
 
 __all__ = [
     "load_grid",
@@ -62,7 +61,39 @@ VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb")
 
 
 def load_grid(path, elements=None) -> xr.Dataset:
-    """Load a grid from NetCDF, Zarr, a GeoTIFF (folder, zip or multi-band file)."""
+    """Load a grid from NetCDF, Zarr or GeoTIFF (a folder, a zip or one multi-band file).
+
+    The format is chosen by name: ``*.nc`` NetCDF, ``*.zarr`` Zarr store, any
+    other folder a GeoTIFF folder (one element per file, see the module
+    docstring), ``*.zip`` a zip whose GeoTIFFs sit in one folder, ``*.tif``/``*.tiff``
+    one file whose bands are the elements (named by band description, else
+    ``band_<i>``; a single undescribed band takes the file's stem). NetCDF and
+    Zarr keep only 2-D variables with dims exactly ``("y", "x")`` (``lat``/``lon``
+    dims are renamed to ``y``/``x``) and drop other coordinates. The result is
+    loaded into memory.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, store or folder.
+    elements : sequence of str, optional
+        Keep only these variables, in this order (default: all).
+
+    Returns
+    -------
+    xr.Dataset
+        float32 ``(y, x)`` variables on cell-centre coordinates; nodata and
+        fill values are NaN; the CRS is attached (rioxarray) when the source
+        has one; GeoTIFF band units go to ``attrs["units"]``.
+
+    Raises
+    ------
+    DataError
+        If the path does not exist, the format is unknown or unreadable,
+        GeoTIFF layers are not on one grid (shape, CRS, transform), a zip does
+        not hold its layers in exactly one folder, an element is unknown, no
+        layer is found, or a layer has no finite value.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"file not found: {path}")
@@ -134,7 +165,7 @@ def _tidy_dataset(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _element_name(stem: str, prefix: str) -> str:
-    return stem[len(prefix):] if prefix and stem.startswith(prefix) else stem
+    return stem[len(prefix) :] if prefix and stem.startswith(prefix) else stem
 
 
 def _layer_files(folder: Path) -> dict[str, Path]:
@@ -235,7 +266,28 @@ def _read_multiband_tif(path: Path) -> xr.Dataset:
 
 
 def save_grid(ds: xr.Dataset, path) -> None:
-    """Write a grid to .nc, .zarr or a multi-band .tif, atomically (temp file then rename)."""
+    """Write a grid to NetCDF, Zarr or a multi-band GeoTIFF, atomically.
+
+    The output is written to a temporary path beside ``path`` and renamed
+    (:func:`~mstgat_core.files.atomic_output`): a failure leaves any earlier
+    ``path`` as it was and no partial file.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        A grid of ``(y, x)`` variables; its rioxarray CRS, if any, is written.
+    path : str or path-like
+        The output; its suffix picks the format: ``.nc`` (netCDF4, zlib level
+        4, float32), ``.zarr`` (unconsolidated, source encodings dropped),
+        ``.tif``/``.tiff`` (one float32 band per variable, in order, named by
+        band description, units kept, nodata NaN, deflate). GeoTIFF needs
+        regularly spaced coordinates.
+
+    Raises
+    ------
+    DataError
+        If the suffix is none of these or the output folder does not exist.
+    """
     path = Path(path)
     writers = {".nc": _write_netcdf, ".zarr": _write_zarr, ".tif": _write_tif, ".tiff": _write_tif}
     writer = writers.get(path.suffix.lower())
@@ -248,9 +300,15 @@ def save_grid(ds: xr.Dataset, path) -> None:
 def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
     if ds.rio.crs is not None:
         ds = ds.rio.write_crs(ds.rio.crs)  # makes sure every variable points at spatial_ref
-    encoding = {n: {"zlib": True, "complevel": 4, "dtype": "float32",
-                    "grid_mapping": ds[n].encoding.get("grid_mapping", ds[n].attrs.get("grid_mapping"))}
-                for n in ds.data_vars}
+    encoding = {
+        n: {
+            "zlib": True,
+            "complevel": 4,
+            "dtype": "float32",
+            "grid_mapping": ds[n].encoding.get("grid_mapping", ds[n].attrs.get("grid_mapping")),
+        }
+        for n in ds.data_vars
+    }
     encoding = {n: {k: v for k, v in e.items() if v is not None} for n, e in encoding.items()}
     ds.to_netcdf(path, encoding=encoding, engine="netcdf4")
 
@@ -265,8 +323,17 @@ def _write_zarr(ds: xr.Dataset, path: Path) -> None:
 def _write_tif(ds: xr.Dataset, path: Path) -> None:
     names = list(ds.data_vars)
     ny, nx = ds.sizes["y"], ds.sizes["x"]
-    profile = dict(driver="GTiff", width=nx, height=ny, count=len(names), dtype="float32",
-                   crs=ds.rio.crs, transform=ds.rio.transform(), nodata=np.nan, compress="deflate")
+    profile = dict(
+        driver="GTiff",
+        width=nx,
+        height=ny,
+        count=len(names),
+        dtype="float32",
+        crs=ds.rio.crs,
+        transform=ds.rio.transform(),
+        nodata=np.nan,
+        compress="deflate",
+    )
     with rasterio.open(path, "w", **profile) as dst:
         for i, n in enumerate(names, start=1):
             dst.write(ds[n].values.astype("float32"), i)
@@ -276,7 +343,22 @@ def _write_tif(ds: xr.Dataset, path: Path) -> None:
 
 
 def grid_info(ds: xr.Dataset) -> dict:
-    """Plain-JSON summary of a grid."""
+    """Plain-JSON summary of a grid (what ``mstgat info`` prints).
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        A grid with ``y``/``x`` coordinates.
+
+    Returns
+    -------
+    dict
+        ``elements`` (variable names), ``shape`` ``[ny, nx]``, ``crs`` (string
+        or None), ``cell_size`` ``[abs dx, abs dy]`` in map units,
+        ``valid_cells`` (cells where every variable is finite, see
+        :func:`~mstgat_core.preprocess.valid_mask`) and ``nan_count``
+        (element -> NaN cells).
+    """
     transform = ds.rio.transform()
     crs = ds.rio.crs
     return {
@@ -293,7 +375,35 @@ def grid_info(ds: xr.Dataset) -> dict:
 
 
 def load_deposits(path, crs=None, x_col=None, y_col=None) -> gpd.GeoDataFrame:
-    """Deposits as points from a CSV, a vector file or a raster mask (cells == 1)."""
+    """Read known deposits as points from a CSV, a vector file or a raster mask.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.csv`` (coordinate columns and CRS found as for
+        :func:`~mstgat_core.points.load_points`; other columns kept), a vector
+        file (``.gpkg``, ``.geojson``, ``.json``, ``.shp``, ``.fgb``; non-point
+        geometries become one representative point each) or a ``.tif``/``.tiff``
+        mask (one point at the centre of each cell of band 1 equal to 1,
+        nodata counting as 0; columns ``row``, ``col``; the raster's CRS).
+    crs : str, optional
+        CSV: the CRS of the coordinates (else a ``crs`` column, the column-name
+        suffix or lon/lat). Vector file: used only when the file has none.
+        Ignored for a raster.
+    x_col, y_col : str, optional
+        CSV coordinate columns (default: detected).
+
+    Returns
+    -------
+    gpd.GeoDataFrame
+        Point geometries with their CRS.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, unreadable or of an unknown format, or its
+        coordinates or CRS cannot be found.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"file not found: {path}")
@@ -329,16 +439,40 @@ def _deposits_from_raster(path) -> gpd.GeoDataFrame:
 
 
 def deposit_cells(grid: xr.Dataset, deposits: gpd.GeoDataFrame) -> xr.DataArray:
-    """Boolean DataArray on the grid marking cells that hold at least one deposit.
+    """Mark the grid cells that hold at least one deposit.
 
-    Deposits outside the grid extent (``n_outside``) or on invalid cells
-    (``n_masked``) are dropped; the counts are kept in the attrs.
+    Deposits are reprojected to the grid's CRS when both have one; otherwise
+    their coordinates are taken to be in the grid's. Each point goes to the
+    cell containing it (through the grid's affine transform). Deposits outside
+    the grid extent (``n_outside``) or on invalid cells (``n_masked``, see
+    :func:`~mstgat_core.preprocess.valid_mask`) are dropped; the counts are
+    kept in the attrs.
+
+    Parameters
+    ----------
+    grid : xr.Dataset
+        The survey grid.
+    deposits : gpd.GeoDataFrame
+        Point deposits (see :func:`load_deposits`).
+
+    Returns
+    -------
+    xr.DataArray
+        bool ``(y, x)`` named ``deposits`` on the grid's coordinates (no CRS
+        attached), attrs ``n_deposits``, ``n_inside``, ``n_outside``,
+        ``n_masked``, ``n_cells`` and a one-line ``summary``.
+
+    Raises
+    ------
+    DataError
+        If no deposit falls on a valid cell.
     """
     if grid.rio.crs is not None and deposits.crs is not None:
         deposits = deposits.to_crs(grid.rio.crs)
     ny, nx = grid.sizes["y"], grid.sizes["x"]
-    rows, cols = rasterio.transform.rowcol(grid.rio.transform(), deposits.geometry.x.values,
-                                           deposits.geometry.y.values, op=np.floor)
+    rows, cols = rasterio.transform.rowcol(
+        grid.rio.transform(), deposits.geometry.x.values, deposits.geometry.y.values, op=np.floor
+    )
     rows, cols = np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)
     inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
     valid = valid_mask(grid)
@@ -355,7 +489,8 @@ def deposit_cells(grid: xr.Dataset, deposits: gpd.GeoDataFrame) -> xr.DataArray:
     }
     if attrs["n_inside"] == 0:
         raise DataError(f"none of the {attrs['n_deposits']} deposits falls on a valid cell of the grid")
-    attrs["summary"] = (f"{attrs['n_inside']} of {attrs['n_deposits']} deposits in {attrs['n_cells']} cells; "
-                        f"{attrs['n_outside']} outside the grid, {attrs['n_masked']} on invalid cells")
-    return xr.DataArray(marks, dims=("y", "x"), coords={"y": grid["y"], "x": grid["x"]},
-                        name="deposits", attrs=attrs)
+    attrs["summary"] = (
+        f"{attrs['n_inside']} of {attrs['n_deposits']} deposits in {attrs['n_cells']} cells; "
+        f"{attrs['n_outside']} outside the grid, {attrs['n_masked']} on invalid cells"
+    )
+    return xr.DataArray(marks, dims=("y", "x"), coords={"y": grid["y"], "x": grid["x"]}, name="deposits", attrs=attrs)

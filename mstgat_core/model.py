@@ -13,14 +13,15 @@ as an ablation:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GATv2Conv
 
+from .errors import DataError
 from .graph import GridStencil
 from .grid_attention import grid_gatv2
 
@@ -30,7 +31,38 @@ ATTENTION_FLOATS = 2**22  # floats of attention per spectral batch
 
 @dataclass
 class ModelConfig:
-    """Everything needed to rebuild a model (it is stored in checkpoints)."""
+    """Everything needed to rebuild a model (it is stored in checkpoints).
+
+    Parameters
+    ----------
+    n_elements : int
+        Input features per cell (elements).
+    variant : {"mstgat", "spectral", "spatial", "spatial-single"}
+        See :data:`VARIANTS` and the module docstring.
+    scales : tuple of int
+        Neighbourhood radii in cells, one GAT stack each; ``spatial-single``
+        keeps only the first. Unused by ``spectral``.
+    graph_mode : {"window", "ring"}
+        Neighbours of a scale (see :func:`~mstgat_core.graph.scale_offsets`).
+    d_model, heads, layers, ff_mult : int
+        Spectral Transformer: width, attention heads, encoder layers,
+        feed-forward width as a multiple of ``d_model``.
+    gat_hidden, gat_heads, gat_layers : int
+        Spatial branch: width, GATv2 heads, GATv2 layers per scale. The
+        receptive radius is ``gat_layers x max(scales)`` cells.
+    dropout : float
+        Dropout of activations (Transformer, GAT residuals, head).
+    attention_dropout : float
+        Dropout of attention weights (Transformer and GATv2).
+
+    Raises
+    ------
+    ValueError
+        If ``variant`` is unknown, or ``d_model``/``gat_hidden`` is not divisible
+        by its head count. ``scales`` and ``graph_mode`` are checked only when
+        a graph is built; :func:`~mstgat_core.graph.parse_scales` checks scales
+        given as text.
+    """
 
     n_elements: int
     variant: str = "mstgat"
@@ -48,12 +80,12 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; use one of {', '.join(VARIANTS)}")
+            raise DataError(f"unknown variant {self.variant!r}; use one of {', '.join(VARIANTS)}")
         self.scales = tuple(int(s) for s in self.scales)
         if self.variant == "spatial-single":
             self.scales = self.scales[:1]
         if self.d_model % self.heads or self.gat_hidden % self.gat_heads:
-            raise ValueError("d_model and gat_hidden must be divisible by their head counts")
+            raise DataError("d_model and gat_hidden must be divisible by their head counts")
 
     @property
     def uses_spectral(self) -> bool:
@@ -105,8 +137,8 @@ class AttentionEncoderLayer(nn.Module):
         w, b = self.attn.in_proj_weight, self.attn.in_proj_bias
         queries = x[:, :1] if cls_only else x
         q = F.linear(queries, w[:d], b[:d]).unflatten(-1, (heads, -1)).transpose(1, 2)
-        k = F.linear(x, w[d:2 * d], b[d:2 * d]).unflatten(-1, (heads, -1)).permute(0, 2, 3, 1)
-        v = F.linear(x, w[2 * d:], b[2 * d:]).unflatten(-1, (heads, -1)).transpose(1, 2)
+        k = F.linear(x, w[d : 2 * d], b[d : 2 * d]).unflatten(-1, (heads, -1)).permute(0, 2, 3, 1)
+        v = F.linear(x, w[2 * d :], b[2 * d :]).unflatten(-1, (heads, -1)).transpose(1, 2)
         scores = (q * q.shape[-1] ** -0.5) @ k  # (cells, heads, queries, tokens)
         weights = (scores - scores.amax(dim=-1, keepdim=True)).exp()
         weights = weights / weights.sum(dim=-1, keepdim=True)
@@ -188,7 +220,9 @@ class ScaleStack(nn.Module):
 class MSGAT(nn.Module):
     """Multiscale graph attention: one GAT stack per scale, fused per cell by a softmax over scales."""
 
-    def __init__(self, n_elements: int, n_scales: int, hidden=32, heads=4, layers=2, dropout=0.1, attention_dropout=0.1):
+    def __init__(
+        self, n_elements: int, n_scales: int, hidden=32, heads=4, layers=2, dropout=0.1, attention_dropout=0.1
+    ):
         super().__init__()
         self.input = nn.Sequential(nn.Linear(n_elements, hidden), nn.GELU())
         self.stacks = nn.ModuleList(
@@ -269,7 +303,18 @@ def attention_rollout(attention: torch.Tensor) -> torch.Tensor:
 
 
 class MSTGAT(nn.Module):
-    """Spectral Transformer + MSGAT, fused into one anomaly logit per cell."""
+    """Spectral Transformer + MSGAT, fused into one anomaly logit per cell.
+
+    Only the branches of ``config.variant`` are built (``spectral`` and/or
+    ``spatial`` submodules); their embeddings are concatenated and an MLP
+    ``head`` gives the logit. :meth:`forward` takes edge lists (training,
+    per-edge explanations); :meth:`predict_grid` a whole grid (prediction).
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Variant and sizes; kept as ``self.config``.
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -366,12 +411,24 @@ class MSTGAT(nn.Module):
             ``progress(done, total)`` after each spectral batch and after the
             spatial branch; it may raise (e.g. :class:`~mstgat_core.errors.Cancelled`)
             to stop.
+
+        Returns
+        -------
+        GridPrediction
+            One row per valid cell, in the order of ``x``.
+
+        Raises
+        ------
+        ValueError
+            If the variant has a spatial branch and ``stencil`` is None.
         """
         self.eval()
         c = self.config
         if c.uses_spatial and stencil is None:
             raise ValueError("the spatial branch needs the grid's stencil")
-        chunks = torch.split(torch.arange(x.shape[0]), spectral_batch or self.spectral_batch()) if c.uses_spectral else ()
+        chunks = (
+            torch.split(torch.arange(x.shape[0]), spectral_batch or self.spectral_batch()) if c.uses_spectral else ()
+        )
         total, done = len(chunks) + int(c.uses_spatial), 0
         parts, out = [], {}
         if c.uses_spectral:

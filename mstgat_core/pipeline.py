@@ -10,8 +10,8 @@ the notebooks use. Every prediction goes through :meth:`FittedModel.predict`
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -30,8 +30,9 @@ PROBABILITY_ATTRS = {"long_name": "probability of mineralisation-related anomaly
 
 def grid_array(image, template: xr.DataArray, name: str, **attrs) -> xr.DataArray:
     """A (y, x) array (numpy or dask) on the grid of ``template``, with its CRS."""
-    out = xr.DataArray(image, coords={"y": template["y"].values, "x": template["x"].values}, dims=("y", "x"),
-                       name=name, attrs=attrs)
+    out = xr.DataArray(
+        image, coords={"y": template["y"].values, "x": template["x"].values}, dims=("y", "x"), name=name, attrs=attrs
+    )
     crs = template.rio.crs
     return out.rio.write_crs(crs) if crs is not None else out
 
@@ -240,7 +241,7 @@ def fit(
     FittedModel
     """
     normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
-    config = ModelConfig(n_elements=len(normaliser.elements), **(model_config or {}))
+    config = ModelConfig(**{**(model_config or {}), "n_elements": len(normaliser.elements)})
     train_config = train_config or TrainConfig()
     torch.manual_seed(train_config.seed)
     fitted = FittedModel(MSTGAT(config), normaliser, train_config)
@@ -252,7 +253,12 @@ def fit(
     if len(positives) == 0:
         raise DataError("no deposit falls on a valid cell of the grid: nothing to train on")
     fitted.train_result = train_model(
-        fitted.model, prepared.x, prepared.graph, positives,
-        config=train_config, callback=callback, cancel=cancel,
+        fitted.model,
+        prepared.x,
+        prepared.graph,
+        positives,
+        config=train_config,
+        callback=callback,
+        cancel=cancel,
     )
     return fitted

@@ -4,10 +4,11 @@ Rules (documented here because they change numbers):
 
 * **Coordinates** are found in this order (case-insensitive): ``x``/``y``,
   ``x_<s>``/``y_<s>`` (e.g. ``x_tm35fin``), ``easting``/``northing``,
-  ``lon``/``lat``, ``longitude``/``latitude``. The CRS comes from the file
-  (vector formats), a ``crs`` column, the ``crs=`` argument, the coordinate
-  suffix (:data:`KNOWN_SUFFIX_CRS`, e.g. ``tm35fin`` -> EPSG:3067), or EPSG:4326
-  for lon/lat; otherwise a :class:`DataError` asks for ``--crs``.
+  ``lon``/``lat``, ``longitude``/``latitude``. The CRS of a vector file is its
+  own (``crs=`` only where it has none). For a CSV it is, first found: the
+  ``crs=`` argument, a ``crs`` column, the coordinate suffix
+  (:data:`KNOWN_SUFFIX_CRS`, e.g. ``tm35fin`` -> EPSG:3067), or EPSG:4326 for
+  lon/lat; otherwise a :class:`DataError` asks for ``--crs``.
 * **Elements** are columns named ``<El>_<unit>`` or ``<El>_<unit>_<anything>``
   with a unit in :data:`UNITS` (``Zr_ppm_511`` -> element ``Zr``, unit ``ppm``),
   or the names given in ``elements=``.
@@ -50,7 +51,23 @@ _MISSING_TOKENS = {"", "nan", "na", "n/a", "n.a.", "none", "-", "null"}
 
 @dataclass
 class PointSamples:
-    """Point samples with one float column per element, censored values replaced."""
+    """Point samples with one float column per element, censored values replaced.
+
+    Attributes
+    ----------
+    table : gpd.GeoDataFrame
+        One float64 column per element (NaN = missing) and the point geometry.
+    elements : list of str
+        Element names, in column order.
+    crs : object
+        The samples' CRS (as on ``table``).
+    censored : dict
+        Element -> number of below-detection values replaced.
+    censor_rule : str
+        The rule applied, as its description in :data:`CENSOR_RULES` (not its key).
+    units : dict
+        Element -> unit, for columns named ``<El>_<unit>``.
+    """
 
     table: gpd.GeoDataFrame
     elements: list
@@ -79,7 +96,10 @@ def find_coordinate_columns(columns, x_col=None, y_col=None, source="table"):
             for low, col in lower.items():
                 if low.startswith("x_") and "y_" + low[2:] in lower:
                     return col, lower["y_" + low[2:]]
-    raise DataError(f"{source}: no coordinate columns found (expected x/y, x_*/y_*, easting/northing or lon/lat; use --x-col/--y-col)")
+    raise DataError(
+        f"{source}: no coordinate columns found "
+        "(expected x/y, x_*/y_*, easting/northing or lon/lat; use --x-col/--y-col)"
+    )
 
 
 def resolve_crs(crs, x_col, y_col, source="table"):
@@ -167,7 +187,37 @@ def replace_censored(numbers, censored, limits, rule: str) -> pd.Series:
 
 
 def load_points(path, x_col=None, y_col=None, crs=None, elements=None, censor="half") -> PointSamples:
-    """Read point samples from CSV or any OGR point file (GPKG, GeoJSON, ...)."""
+    """Read point samples from a CSV or any OGR point file (GPKG, GeoJSON, ...).
+
+    Coordinates, CRS, element columns and below-detection values follow the
+    rules in the module docstring. Sentinels (:data:`SENTINELS`) and empty or
+    ``NA``-like entries become NaN; rows are kept.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.csv``, or a vector file holding point geometries only.
+    x_col, y_col : str, optional
+        CSV coordinate columns (default: detected; give both or neither).
+    crs : str, optional
+        CRS of a CSV's coordinates, or of a vector file that has none.
+    elements : list of str, optional
+        Element names or column names to read (default: every ``<El>_<unit>``
+        column).
+    censor : {"half", "dl", "nan"}
+        Replacement of below-detection values (see :data:`CENSOR_RULES`).
+
+    Returns
+    -------
+    PointSamples
+
+    Raises
+    ------
+    DataError
+        If the file is missing or unreadable, the censor rule is unknown,
+        coordinates, CRS or element columns cannot be found, a value is not a
+        number, or a vector file holds non-point geometries.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"file not found: {path}")
@@ -183,9 +233,14 @@ def load_points(path, x_col=None, y_col=None, crs=None, elements=None, censor="h
         data[element] = replace_censored(numbers, censored, limits, censor).astype("float64").values
         counts[element] = int(censored.sum())
     table = gpd.GeoDataFrame(data, geometry=frame.geometry.values, crs=frame.crs)
-    return PointSamples(table=table, elements=list(chosen), crs=frame.crs, censored=counts,
-                        censor_rule=CENSOR_RULES[censor],
-                        units={e: u for e, (_, u) in chosen.items() if u})
+    return PointSamples(
+        table=table,
+        elements=list(chosen),
+        crs=frame.crs,
+        censored=counts,
+        censor_rule=CENSOR_RULES[censor],
+        units={e: u for e, (_, u) in chosen.items() if u},
+    )
 
 
 def read_vector(path: Path, crs=None) -> gpd.GeoDataFrame:
@@ -261,12 +316,46 @@ def idw(tree: cKDTree, values: np.ndarray, targets: np.ndarray, k: int, power: f
         return np.nansum(weights * np.nan_to_num(neighbour_values), axis=1) / total
 
 
-def points_to_grid(samples: PointSamples, cell_size: float, method="idw", max_distance=None,
-                   power=2.0, k=12) -> xr.Dataset:
+def points_to_grid(
+    samples: PointSamples, cell_size: float, method="idw", max_distance=None, power=2.0, k=12
+) -> xr.Dataset:
     """Interpolate point samples onto a regular grid (no log transform applied).
 
-    Cells whose centre is farther than ``max_distance`` from every sample are NaN;
-    the default is :func:`default_max_distance`.
+    The grid covers the samples' extent, snapped to multiples of
+    ``cell_size``. Each element is interpolated from the samples where it is
+    not NaN: ``idw`` weights the ``k`` nearest samples by distance to the
+    ``-power``, skipping NaNs (NaN if all ``k`` are NaN); ``nearest`` takes
+    the nearest sample, NaN if that sample has none. Cells whose centre is
+    farther than ``max_distance`` from every sample are NaN in all elements.
+
+    Parameters
+    ----------
+    samples : PointSamples
+        From :func:`load_points`.
+    cell_size : float
+        Cell side in map units of the samples' CRS.
+    method : {"idw", "nearest"}
+        See :data:`GRIDDING_METHODS`.
+    max_distance : float, optional
+        Masking distance in map units (default :func:`default_max_distance`:
+        the larger of 2 cells and twice the median sample spacing).
+    power : float
+        IDW exponent.
+    k : int
+        Samples per IDW estimate.
+
+    Returns
+    -------
+    xr.Dataset
+        float32 ``(y, x)`` per element on cell-centre coordinates (``y``
+        descending, north up), ``units`` attrs where known, dataset attrs
+        ``gridding``, ``max_distance`` and ``cell_size``; the samples' CRS
+        attached as an authority code where there is one.
+
+    Raises
+    ------
+    DataError
+        If ``method`` is unknown or ``cell_size`` is not positive.
     """
     if method not in GRIDDING_METHODS:
         raise DataError(f"unknown gridding method {method!r} (use {' or '.join(GRIDDING_METHODS)})")
@@ -281,8 +370,8 @@ def points_to_grid(samples: PointSamples, cell_size: float, method="idw", max_di
     tree = cKDTree(xy)
     result = np.empty((len(targets), len(samples.elements)), dtype="float32")
     for start in range(0, len(targets), 200_000):  # bounded memory on large grids
-        chunk = targets[start:start + 200_000]
-        result[start:start + len(chunk)] = idw(tree, values, chunk, 1 if method == "nearest" else k, power)
+        chunk = targets[start : start + 200_000]
+        result[start : start + len(chunk)] = idw(tree, values, chunk, 1 if method == "nearest" else k, power)
     limit = default_max_distance(xy, cell_size) if max_distance is None else float(max_distance)
     nearest, _ = tree.query(targets, k=1)
     result[nearest > limit] = np.nan

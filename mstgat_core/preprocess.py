@@ -30,7 +30,25 @@ def _elements(ds: xr.Dataset, elements) -> list:
 
 
 def valid_mask(ds: xr.Dataset, elements=None) -> np.ndarray:
-    """Bool (ny, nx): cells where every selected element is finite."""
+    """Cells where every selected element is finite: the graph nodes.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        A grid of ``(y, x)`` variables.
+    elements : sequence of str, optional
+        The elements to check (default: every variable).
+
+    Returns
+    -------
+    np.ndarray
+        bool ``(ny, nx)``.
+
+    Raises
+    ------
+    DataError
+        If an element is not in ``ds``.
+    """
     names = _elements(ds, elements)
     mask = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool)
     for e in names:
@@ -48,7 +66,37 @@ def cell_matrix(ds: xr.Dataset, elements=None, mask=None):
 
 
 class Normaliser:
-    """Fitted transform (none/log/clr) followed by robust scaling (median, IQR/1.349)."""
+    """Fitted transform (none/log/clr) followed by robust scaling (median, IQR/1.349).
+
+    :meth:`fit` computes per element, over all valid cells: the floor (half
+    the smallest positive value, 1e-6 if none) that values are clipped to
+    before a log; then the centre (median) and scale (IQR/1.349, falling back
+    to MAD x 1.4826, the standard deviation, then 1) of the transformed
+    values. CLR is taken over the selected elements only. The statistics are
+    stored (:meth:`to_dict`) so later grids and tiles are scaled identically.
+
+    Parameters
+    ----------
+    transform : {"clr", "log", "none"}
+        See :data:`TRANSFORMS`.
+    scaling : {"robust", "none"}
+        ``"none"`` keeps the transformed values (centre 0, scale 1).
+    elements : sequence of str, optional
+        The elements, in order (default: every variable of the grid given to
+        :meth:`fit`).
+
+    Attributes
+    ----------
+    transform_name, scaling, elements
+        As given (``elements`` set by :meth:`fit` when None).
+    floor, centre, scale : np.ndarray or None
+        float64 per element; None until fitted.
+
+    Raises
+    ------
+    DataError
+        If ``transform`` or ``scaling`` is unknown.
+    """
 
     def __init__(self, transform="clr", scaling="robust", elements=None):
         if transform not in TRANSFORMS:
@@ -64,9 +112,10 @@ class Normaliser:
 
     @property
     def fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`from_dict` with statistics) has set the statistics."""
         return self.centre is not None
 
-    def fit(self, ds: xr.Dataset, mask=None) -> "Normaliser":
+    def fit(self, ds: xr.Dataset, mask=None) -> Normaliser:
         """Compute floors, centres and scales once over all valid cells."""
         self.elements = _elements(ds, self.elements)
         values, _ = cell_matrix(ds, self.elements, mask)
@@ -115,14 +164,22 @@ class Normaliser:
 
     def to_dict(self) -> dict:
         """Plain-JSON description (lists and floats) for checkpoints."""
+
         def listed(a):
             return None if a is None else [float(v) for v in a]
 
-        return {"transform": self.transform_name, "scaling": self.scaling, "elements": self.elements,
-                "floor": listed(self.floor), "centre": listed(self.centre), "scale": listed(self.scale)}
+        return {
+            "transform": self.transform_name,
+            "scaling": self.scaling,
+            "elements": self.elements,
+            "floor": listed(self.floor),
+            "centre": listed(self.centre),
+            "scale": listed(self.scale),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Normaliser":
+    def from_dict(cls, d: dict) -> Normaliser:
+        """Rebuild a normaliser from :meth:`to_dict` output."""
         norm = cls(d["transform"], d["scaling"], d["elements"])
         for key in ("floor", "centre", "scale"):
             setattr(norm, key, None if d.get(key) is None else np.asarray(d[key], dtype="float64"))

@@ -21,8 +21,38 @@ from scipy import ndimage
 
 from .errors import DataError
 
-ELEMENT_NAMES = ["Li", "Be", "Nb", "Sn", "W", "Cu", "Pb", "Zn", "As", "Sb", "Au", "Ag", "Mo", "Bi",
-                 "Ni", "Co", "Cr", "V", "Ba", "Sr", "Zr", "Y", "La", "Th", "U", "Mn", "Ti", "P", "F", "B"]
+ELEMENT_NAMES = [
+    "Li",
+    "Be",
+    "Nb",
+    "Sn",
+    "W",
+    "Cu",
+    "Pb",
+    "Zn",
+    "As",
+    "Sb",
+    "Au",
+    "Ag",
+    "Mo",
+    "Bi",
+    "Ni",
+    "Co",
+    "Cr",
+    "V",
+    "Ba",
+    "Sr",
+    "Zr",
+    "Y",
+    "La",
+    "Th",
+    "U",
+    "Mn",
+    "Ti",
+    "P",
+    "F",
+    "B",
+]
 N_FACTORS = 3
 ENRICHMENT_LOG = 1.3  # peak enrichment factor exp(1.3) ~ 3.7x
 ORIGIN = (400_000.0, 2_600_000.0)  # west, south edge of the grid in map units
@@ -30,6 +60,24 @@ ORIGIN = (400_000.0, 2_600_000.0)  # west, south edge of the grid in map units
 
 @dataclass
 class Scenario:
+    """What :func:`make_scenario` returns.
+
+    Attributes
+    ----------
+    grid : xr.Dataset
+        float32 element values (``units`` ppm), NaN outside the surveyed area.
+    deposits : gpd.GeoDataFrame
+        Points with columns ``row``, ``col`` (their cell), ``anomaly`` (name of
+        the hosting anomaly), ``x``, ``y``.
+    truth : dict
+        ``anomalies`` (per anomaly: ``name``, ``elements``, ``scale``,
+        ``centres`` as ``[row, col]``, ``hosts_deposits``), ``elements``,
+        ``seed``, ``shape``.
+    anomaly_mask : np.ndarray
+        bool ``(ny, nx)``: surveyed cells within ``scale`` cells of the centre
+        of a deposit-hosting anomaly.
+    """
+
     grid: xr.Dataset
     deposits: gpd.GeoDataFrame
     truth: dict
@@ -89,7 +137,7 @@ def survey_boundary(rng, shape) -> np.ndarray:
     yy = (np.arange(ny, dtype=np.float32)[:, None] - (ny - 1) / 2) / (ny / 2)
     xx = (np.arange(nx, dtype=np.float32)[None, :] - (nx - 1) / 2) / (nx / 2)
     wobble = smooth_field(rng, shape, sigma=max(min(shape) / 12, 1.0))
-    return np.sqrt(xx ** 2 + yy ** 2) ** 4 < 1.0 + 0.15 * wobble  # squarish, ragged edge
+    return np.sqrt(xx**2 + yy**2) ** 4 < 1.0 + 0.15 * wobble  # squarish, ragged edge
 
 
 def background(rng, shape, names) -> np.ndarray:
@@ -149,9 +197,47 @@ def deposit_counts(rng, n_hosts: int, n_deposits) -> np.ndarray:
     return 1 + np.bincount(rng.integers(0, n_hosts, n_deposits - n_hosts), minlength=n_hosts)
 
 
-def make_scenario(shape=(64, 64), n_elements=10, anomalies=None, n_deposits=None, seed=0,
-                  cell_size=1000.0, crs="EPSG:32650") -> Scenario:
-    """A synthetic grid, its deposits and the truth that produced them."""
+def make_scenario(
+    shape=(64, 64), n_elements=10, anomalies=None, n_deposits=None, seed=0, cell_size=1000.0, crs="EPSG:32650"
+) -> Scenario:
+    """A synthetic grid, its deposits and the truth that produced them.
+
+    See the module docstring for the model. Deposits lie within ``0.4 x
+    scale`` cells of the centres of anomalies with ``hosts_deposits``.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Grid rows and columns.
+    n_elements : int
+        Number of elements, named from :data:`ELEMENT_NAMES` (then ``E31``, ...).
+    anomalies : list of dict, optional
+        Each with ``elements`` (names), ``scale`` (gaussian radius in cells),
+        ``n`` (count), optional ``name`` and ``hosts_deposits`` (default True).
+        Default: an ore anomaly on the first 3 elements (scale 3, 6 of them)
+        and a decoy on the 4th and 5th (scale 2, 4 of them, no deposits).
+    n_deposits : int, optional
+        Total deposits, at least one per hosting anomaly (default: 1 to 3 per
+        hosting anomaly).
+    seed : int
+        Seed of every random draw.
+    cell_size : float
+        Cell side in map units.
+    crs : str
+        CRS of the grid and the deposits; the grid's south-west corner is
+        :data:`ORIGIN`.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    DataError
+        If the default anomalies get fewer than 5 elements, an anomaly names an
+        unknown element, anomalies do not fit in the surveyed area, or
+        ``n_deposits`` is below the number of hosting anomalies.
+    """
     rng = np.random.default_rng(seed)
     shape = tuple(int(v) for v in shape)
     names = element_names(n_elements)
@@ -173,8 +259,15 @@ def make_scenario(shape=(64, 64), n_elements=10, anomalies=None, n_deposits=None
             if hosts:
                 anomaly_mask[window] |= footprint
                 hosted.append((centre, a["scale"], a.get("name", f"anomaly_{i + 1}")))
-        truth_anomalies.append({"name": a.get("name", f"anomaly_{i + 1}"), "elements": list(a["elements"]),
-                                "scale": a["scale"], "centres": centres, "hosts_deposits": hosts})
+        truth_anomalies.append(
+            {
+                "name": a.get("name", f"anomaly_{i + 1}"),
+                "elements": list(a["elements"]),
+                "scale": a["scale"],
+                "centres": centres,
+                "hosts_deposits": hosts,
+            }
+        )
     values = np.exp(logs, out=logs)
     values[:, ~surveyed] = np.nan
     grid = _grid(values, names, cell_size, crs)
@@ -199,8 +292,7 @@ def _deposits(rng, hosted, n_deposits, grid, cell, crs) -> gpd.GeoDataFrame:
     rows = []
     for (centre, scale, name), count in zip(hosted, counts):
         for r, c in deposits_in(rng, centre, scale, int(count)):
-            rows.append({"row": int(np.floor(r)), "col": int(np.floor(c)), "anomaly": name,
-                         "fr": r, "fc": c})
+            rows.append({"row": int(np.floor(r)), "col": int(np.floor(c)), "anomaly": name, "fr": r, "fc": c})
     table = pd.DataFrame(rows, columns=["row", "col", "anomaly", "fr", "fc"])
     west = float(grid["x"][0]) - cell / 2
     north = float(grid["y"][0]) + cell / 2

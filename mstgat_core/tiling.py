@@ -20,8 +20,8 @@ This module only cuts grids into tiles; it imports no model code.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .errors import DataError
 from .graph import receptive_radius

@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -21,14 +21,48 @@ from scipy.spatial import cKDTree
 from sklearn.cluster import KMeans
 from sklearn.metrics import roc_auc_score
 
-from .errors import Cancelled
+from .errors import Cancelled, DataError
 from .graph import GridGraph, receptive_subgraph
 from .model import MSTGAT
 
 
 @dataclass
 class TrainConfig:
-    """Training protocol (stored in checkpoints)."""
+    """Training protocol (stored in checkpoints); see the module docstring.
+
+    Distances are in cells (Euclidean between cell centres unless stated).
+
+    Parameters
+    ----------
+    epochs : int
+        Most epochs; all of them when ``validation_fraction`` is 0.
+    steps_per_epoch : int
+        AdamW steps per epoch; each uses every training positive and a fresh
+        draw of negatives.
+    lr, weight_decay : float
+        AdamW learning rate and weight decay.
+    patience : int
+        Stop after this many epochs without a better validation score
+        (ROC-AUC rounded to 4 places, then lower loss).
+    min_epochs : int
+        Never stop early before this epoch.
+    negatives_per_positive : int
+        Negatives per step: this many per training positive, at least 64, at
+        most the whole pool. The loss weights the two classes equally.
+    min_negative_distance : float
+        Negatives are at least this far from every positive.
+    positive_radius : int
+        Also count cells within this Chebyshev radius of a training positive
+        as positives (0: off).
+    validation_fraction : float
+        Share of positives held out, as one spatial cluster, for early
+        stopping; the best epoch's weights are restored. 0: no validation.
+    max_validation_negatives : int
+        Cap on the validation negatives (a seeded subsample).
+    seed : int
+        Seeds torch (dropout; the weights' initialisation in
+        :func:`~mstgat_core.pipeline.fit`), the negative draws and the validation split.
+    """
 
     epochs: int = 100
     steps_per_epoch: int = 8
@@ -151,10 +185,10 @@ def train_model(
     rng = np.random.default_rng(config.seed)
     positives = np.asarray(positives, dtype=np.int64)
     if len(positives) == 0:
-        raise ValueError("training needs at least one positive (deposit) cell")
+        raise DataError("training needs at least one positive (deposit) cell")
     pool = negative_pool(rows, cols, positives, config.min_negative_distance, negative_candidates)
     if len(pool) == 0:
-        raise ValueError("no cell is far enough from the deposits to serve as a negative")
+        raise DataError("no cell is far enough from the deposits to serve as a negative")
     validate = config.validation_fraction > 0
     if validate:
         train_pos, train_neg, val_pos, val_neg = validation_split(
@@ -225,7 +259,7 @@ class Batch:
     positions: torch.Tensor
 
     @classmethod
-    def of(cls, model: MSTGAT, x: torch.Tensor, graph: GridGraph, nodes) -> "Batch":
+    def of(cls, model: MSTGAT, x: torch.Tensor, graph: GridGraph, nodes) -> Batch:
         if not model.config.uses_spatial:
             nodes = torch.as_tensor(nodes, dtype=torch.long)
             return cls(x[nodes], None, torch.arange(len(nodes)))

@@ -30,13 +30,12 @@
 # %%
 import os
 import time
+import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
-import warnings
-
 import torch
 
 warnings.filterwarnings("ignore", message="Determinant has increased")  # sklearn MinCovDet (Mahalanobis baseline)
@@ -188,6 +187,7 @@ plt.tight_layout()
 
 # %%
 from IPython.display import Markdown
+
 Markdown(report_markdown(report).split("Protocol:")[0])
 
 # %% [markdown]

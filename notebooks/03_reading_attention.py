@@ -33,13 +33,12 @@
 # %%
 import os
 import time
+import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
-import warnings
-
 import torch
 
 warnings.filterwarnings("ignore", message="Determinant has increased")  # sklearn MinCovDet (Mahalanobis baseline)
@@ -324,7 +323,12 @@ def predict_cells(x):
 
 nodes = np.flatnonzero(cells.values[prepared.graph.mask])
 base = predict_cells(prepared.x)
-logit = lambda p: np.log(np.clip(p, 1e-7, 1 - 1e-7) / np.clip(1 - p, 1e-7, 1))
+
+
+def logit(p):
+    return np.log(np.clip(p, 1e-7, 1 - 1e-7) / np.clip(1 - p, 1e-7, 1))
+
+
 drop = {}
 for i, e in enumerate(elements):
     x = prepared.x.clone()

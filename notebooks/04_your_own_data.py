@@ -32,13 +32,12 @@
 # %%
 import os
 import time
+import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
-import warnings
-
 import torch
 
 warnings.filterwarnings("ignore", message="Determinant has increased")  # sklearn MinCovDet (Mahalanobis baseline)
@@ -141,6 +140,7 @@ deposits[["Name", "Commodity", "Ocurrence_"]].head(13)
 
 # %%
 from sklearn.metrics import roc_auc_score
+
 from mstgat_core.preprocess import valid_mask
 
 mask = valid_mask(grid)
@@ -194,7 +194,9 @@ pd.DataFrame({m: {"ROC-AUC": f"{r['roc_auc_mean']:.3f} ± {r['roc_auc_std']:.3f}
 
 # %%
 import tempfile
+
 import rasterio
+
 from mstgat_core import load_checkpoint, save_checkpoint
 
 out_dir = Path(tempfile.mkdtemp(prefix="mstgat-lapland-"))

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import geopandas as gpd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from mstgat_core import io
 
-from mstgat_core import io  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "south-china-li"
 ASSETS = ROOT / "assets"
@@ -44,8 +43,10 @@ def main(source=DEFAULT_SOURCE) -> None:
     deposits_table(deposits).to_csv(ASSETS / "south_china_li_deposits.csv", index=False)
     shutil.copyfile(source / "LICENSE", ASSETS / "LICENSE-south-china-li.txt")
     info = io.grid_info(grid)
-    print(f"{len(info['elements'])} elements, {info['shape']}, {info['valid_cells']} valid cells; "
-          f"{cells.attrs['summary']}")
+    print(
+        f"{len(info['elements'])} elements, {info['shape']}, {info['valid_cells']} valid cells; "
+        f"{cells.attrs['summary']}"
+    )
 
 
 if __name__ == "__main__":

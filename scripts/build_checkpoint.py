@@ -31,12 +31,22 @@ def main() -> int:
 
     from mstgat_core.cli import main as mstgat
 
-    return mstgat([
-        "train", str(ROOT / "assets" / "south_china_li.nc"),
-        "--deposits", str(ROOT / "assets" / "south_china_li_deposits.csv"),
-        "--out", args.out, "--seed", str(args.seed), "--epochs", str(args.epochs),
-        "--validation-fraction", "0",
-    ])
+    return mstgat(
+        [
+            "train",
+            str(ROOT / "assets" / "south_china_li.nc"),
+            "--deposits",
+            str(ROOT / "assets" / "south_china_li_deposits.csv"),
+            "--out",
+            args.out,
+            "--seed",
+            str(args.seed),
+            "--epochs",
+            str(args.epochs),
+            "--validation-fraction",
+            "0",
+        ]
+    )
 
 
 if __name__ == "__main__":

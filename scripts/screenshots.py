@@ -1,6 +1,6 @@
 """Screenshots of the dashboard for the docs: ``python scripts/screenshots.py [--epochs N]``.
 
-Starts ``panel serve app.py`` (``tests.ui.helpers.serve_app``, as the browser tests do), drives it
+Starts ``panel serve app.py`` (``mstgat_core.dashboard.browser.serve_app``, as the browser tests do), drives it
 with playwright and the system chromium, and writes PNGs into docs/screenshots/:
 
 * map_explanation.png - the map and the explanation of a clicked cell;
@@ -18,18 +18,23 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.ui.helpers import (  # noqa: E402
-    CHROMIUM_ARGS, header_text, map_canvas, open_app, serve_app, status_text, wait_text,
+from mstgat_core.dashboard.browser import (
+    CHROMIUM_ARGS,
+    ROOT,
+    header_text,
+    map_canvas,
+    open_app,
+    serve_app,
+    status_text,
+    wait_text,
 )
 
 OUT = ROOT / "docs" / "screenshots"
+
+
 def set_int(page, css, value):
     box = page.locator(f"{css} input").first
     box.fill(str(value))

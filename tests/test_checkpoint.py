@@ -1,8 +1,5 @@
 import pickle
-import subprocess
-import sys
 
-import numpy as np
 import pytest
 import torch
 import xarray as xr
@@ -61,15 +58,27 @@ def test_missing_elements_are_named(fitted_and_grid):
 
 
 def test_tampered_metadata_is_refused(fitted_and_grid, tmp_path):
-    from safetensors.torch import save_file
     import json
+
+    from safetensors.torch import save_file
 
     fitted, _ = fitted_and_grid
     tensors = {k: v.contiguous() for k, v in fitted.model.state_dict().items()}
     bad = tmp_path / "bad.safetensors"
-    save_file(tensors, bad, metadata={"mstgat": json.dumps({"format": "mstgat-checkpoint", "format_version": 1,
-                                                             "model_config": {"n_elements": 6, "evil": 1},
-                                                             "normaliser": {"elements": ["a"] * 6}})})
+    save_file(
+        tensors,
+        bad,
+        metadata={
+            "mstgat": json.dumps(
+                {
+                    "format": "mstgat-checkpoint",
+                    "format_version": 1,
+                    "model_config": {"n_elements": 6, "evil": 1},
+                    "normaliser": {"elements": ["a"] * 6},
+                }
+            )
+        },
+    )
     with pytest.raises(DataError, match="invalid model config"):
         load_checkpoint(bad)
     save_file(tensors, bad)  # a plain safetensors file with no MSTGAT metadata

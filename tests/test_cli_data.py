@@ -49,16 +49,40 @@ def test_info_points_json(capsys, shared_data):
 
 def test_grid_command(capsys, shared_data, tmp_path):
     out_path = tmp_path / "till.nc"
-    code, out, _ = run(capsys, "grid", shared_data / "lapland-till" / "till_geochem_511p.csv",
-                       "--cell-size", 2000, "--out", out_path, "--elements", "Cu", "Zr")
+    code, out, _ = run(
+        capsys,
+        "grid",
+        shared_data / "lapland-till" / "till_geochem_511p.csv",
+        "--cell-size",
+        2000,
+        "--out",
+        out_path,
+        "--elements",
+        "Cu",
+        "Zr",
+    )
     assert code == 0 and out_path.exists()
     grid = io.load_grid(out_path)
     assert list(grid.data_vars) == ["Cu", "Zr"] and io.grid_info(grid)["crs"] == "EPSG:3067"
 
 
 def test_synth_command_outputs_load_back(capsys, tmp_path):
-    code, _, _ = run(capsys, "synth", tmp_path / "s.nc", "--shape", 64, 64, "--seed", 5, "--n-elements", 8,
-                     "--deposits-out", tmp_path / "d.csv", "--truth-out", tmp_path / "t.json")
+    code, _, _ = run(
+        capsys,
+        "synth",
+        tmp_path / "s.nc",
+        "--shape",
+        64,
+        64,
+        "--seed",
+        5,
+        "--n-elements",
+        8,
+        "--deposits-out",
+        tmp_path / "d.csv",
+        "--truth-out",
+        tmp_path / "t.json",
+    )
     assert code == 0
     grid = io.load_grid(tmp_path / "s.nc")
     assert len(grid.data_vars) == 8
@@ -69,8 +93,9 @@ def test_synth_command_outputs_load_back(capsys, tmp_path):
 
 
 def test_module_entry_point(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "mstgat_core", "info", tmp_path / "missing.nc"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mstgat_core", "info", tmp_path / "missing.nc"], capture_output=True, text=True
+    )
     assert_one_line_error(result.returncode, result.stderr)
 
 
@@ -102,8 +127,7 @@ def test_csv_without_coordinates_writes_nothing(capsys, tmp_path):
 def test_unparseable_values_write_nothing(capsys, tmp_path):
     (tmp_path / "s.csv").write_text("x,y,Cu_ppm\n0,0,1\n10,10,n/d?\n")
     out_path = tmp_path / "g.nc"
-    code, _, err = run(capsys, "grid", tmp_path / "s.csv", "--cell-size", 5, "--crs", "EPSG:32650",
-                       "--out", out_path)
+    code, _, err = run(capsys, "grid", tmp_path / "s.csv", "--cell-size", 5, "--crs", "EPSG:32650", "--out", out_path)
     assert_one_line_error(code, err)
     assert "Cu_ppm" in err and not out_path.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]
@@ -130,7 +154,8 @@ def test_all_nan_layer(capsys, small_scenario, tmp_path):
 
 @pytest.mark.parametrize("target", ["missing-folder/out.nc"])
 def test_unwritable_output(capsys, small_scenario, tmp_path, target):
-    code, _, err = run(capsys, "synth", tmp_path / target, "--deposits-out", tmp_path / "d.csv",
-                       "--truth-out", tmp_path / "t.json")
+    code, _, err = run(
+        capsys, "synth", tmp_path / target, "--deposits-out", tmp_path / "d.csv", "--truth-out", tmp_path / "t.json"
+    )
     assert_one_line_error(code, err)
     assert list(tmp_path.iterdir()) == []

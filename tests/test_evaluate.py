@@ -194,7 +194,12 @@ def test_cross_validate_arrays_orders_methods_and_is_json():
     calls = []
     report = cross_validate_arrays(
         {"random": _random, "oracle": _oracle, "best_single_element": baseline_method("best_single_element")},
-        X, rows, cols, pos, n_folds=3, seeds=(0, 1),
+        X,
+        rows,
+        cols,
+        pos,
+        n_folds=3,
+        seeds=(0, 1),
         progress=lambda done, total, message: calls.append((done, total)),
     )
     json.dumps(report)
@@ -204,7 +209,14 @@ def test_cross_validate_arrays_orders_methods_and_is_json():
     assert results["oracle"]["success_rate_auc_mean"] > results["random"]["success_rate_auc_mean"]
     assert len(results["oracle"]["folds"]) == 6
     assert set(results["oracle"]["folds"][0]) == {
-        "seed", "fold", "roc_auc", "pr_auc", "success_rate_auc", "n_test_pos", "n_test_neg", "seconds"
+        "seed",
+        "fold",
+        "roc_auc",
+        "pr_auc",
+        "success_rate_auc",
+        "n_test_pos",
+        "n_test_neg",
+        "seconds",
     }
     for curve, (x, y) in (("roc_curve", ("fpr", "tpr")), ("success_curve", ("area", "captured"))):
         points = results["oracle"][curve]
@@ -223,8 +235,15 @@ def test_cross_validate_arrays_can_be_cancelled():
     cancel = threading.Event()
     with pytest.raises(Cancelled):
         cross_validate_arrays(
-            {"oracle": _oracle}, X, rows, cols, pos, n_folds=3, seeds=(0,),
-            progress=lambda done, total, message: cancel.set(), cancel=cancel,
+            {"oracle": _oracle},
+            X,
+            rows,
+            cols,
+            pos,
+            n_folds=3,
+            seeds=(0,),
+            progress=lambda done, total, message: cancel.set(),
+            cancel=cancel,
         )
     cancel.set()
     with pytest.raises(Cancelled):

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from mstgat_core.graph import build_graph, node_index_image, receptive_radius, receptive_subgraph, scale_offsets
 

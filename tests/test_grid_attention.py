@@ -7,7 +7,7 @@ from torch_geometric.nn import GATv2Conv
 
 from mstgat_core.graph import build_graph
 from mstgat_core.grid_attention import grid_gatv2
-from mstgat_core.model import VARIANTS, MSTGAT, AttentionEncoderLayer, ModelConfig
+from mstgat_core.model import MSTGAT, VARIANTS, AttentionEncoderLayer, ModelConfig
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import torch
-import xarray as xr
 
 from mstgat_core import interpret
 from mstgat_core.errors import Cancelled, DataError
@@ -70,7 +69,7 @@ def interior_cell(prepared, margin):
     rows, cols = prepared.graph.rows_cols
     mask = prepared.graph.mask
     for r, c in zip(rows, cols):
-        window = mask[max(r - margin, 0): r + margin + 1, max(c - margin, 0): c + margin + 1]
+        window = mask[max(r - margin, 0) : r + margin + 1, max(c - margin, 0) : c + margin + 1]
         if window.shape == (2 * margin + 1, 2 * margin + 1) and window.all():
             return int(r), int(c)
     raise AssertionError("no interior cell")
@@ -104,8 +103,9 @@ def test_explain_cell_equals_full_grid_pass(scenario, trained, gat_layers):
         np.testing.assert_allclose(ds["element_attention"].values, details.element_attention[node].numpy(), atol=1e-5)
         np.testing.assert_allclose(ds["scale_weights"].values, details.scale_weights[node].numpy(), atol=1e-5)
         radius = max(config.scales)
-        expected = full_neighbour_weights(details, prepared, node, row, col, radius, config.scales,
-                                          config.gat_layers, config.gat_heads)
+        expected = full_neighbour_weights(
+            details, prepared, node, row, col, radius, config.scales, config.gat_layers, config.gat_heads
+        )
         np.testing.assert_allclose(ds["neighbour_weights"].values, expected, atol=1e-5)
         assert ds["neighbour_weights"].sizes["gat_layer"] == gat_layers
 
@@ -172,7 +172,8 @@ def test_attention_maps_match_model_and_explain_cell(trained):
     w = ds["neighbour_weights"].isel(gat_layer=-1).mean("gat_head").sel(scale=2).values
     w = w[np.isfinite(w)]
     assert float(maps["neighbour_entropy"].sel(scale=2)[24, 24]) == pytest.approx(
-        -(w * np.log(w)).sum() / np.log(w.size), abs=1e-4)
+        -(w * np.log(w)).sum() / np.log(w.size), abs=1e-4
+    )
     cancel = __import__("threading").Event()
     cancel.set()
     with pytest.raises(Cancelled):
@@ -236,7 +237,6 @@ def test_cli_explain(tmp_path, scenario, trained):
     table = scenario.deposits.drop(columns="geometry")
     table["crs"] = scenario.grid.rio.crs.to_string()
     table.to_csv(deposits, index=False)
-    return_codes = {}
     import contextlib
     import io as stdio
 

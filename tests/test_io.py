@@ -9,7 +9,6 @@ from mstgat_core import io
 from mstgat_core.errors import DataError
 from mstgat_core.preprocess import valid_mask
 
-
 # --------------------------------------------------------------- real data
 
 
@@ -83,8 +82,9 @@ def test_lapland_grid_and_deposits(lapland, shared_data):
     mask = valid_mask(grid)
     assert 0 < mask.sum() < mask.size  # far cells are masked
     # every cell holding a sample is finite
-    rows, cols = rasterio.transform.rowcol(grid.rio.transform(), lapland.table.geometry.x.values,
-                                           lapland.table.geometry.y.values, op=np.floor)
+    rows, cols = rasterio.transform.rowcol(
+        grid.rio.transform(), lapland.table.geometry.x.values, lapland.table.geometry.y.values, op=np.floor
+    )
     assert mask[np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)].all()
     deposits = io.load_deposits(shared_data / "lapland-till" / "IOCG_Deps_Prosp_Occs.csv")
     cells = io.deposit_cells(grid, deposits)
@@ -202,10 +202,13 @@ CENSOR_CSV = """x,y,Cu_ppm,Cu_T,Pb_ppm,Zn_ppm,As_ppb_icp
 """
 
 
-@pytest.mark.parametrize("rule, cu, pb, zn", [
-    ("half", [10, 1, 2, 4], [0.25, 7, 8, 0.5], [5, 1, 6, 9]),
-    ("dl", [10, 2, 4, 4], [0.5, 7, 8, 1], [5, 2, 6, 9]),
-])
+@pytest.mark.parametrize(
+    "rule, cu, pb, zn",
+    [
+        ("half", [10, 1, 2, 4], [0.25, 7, 8, 0.5], [5, 1, 6, 9]),
+        ("dl", [10, 2, 4, 4], [0.5, 7, 8, 1], [5, 2, 6, 9]),
+    ],
+)
 def test_every_censored_form(tmp_path, rule, cu, pb, zn):
     path = tmp_path / "s.csv"
     path.write_text(CENSOR_CSV)
@@ -273,8 +276,16 @@ def test_deposit_raster_mask(tmp_path, small_scenario):
     ds = small_scenario.grid
     mask = np.full((ds.sizes["y"], ds.sizes["x"]), 3, dtype="uint8")
     mask[10, 12] = 1
-    profile = dict(driver="GTiff", width=mask.shape[1], height=mask.shape[0], count=1, dtype="uint8",
-                   crs=ds.rio.crs, transform=ds.rio.transform(), nodata=3)
+    profile = dict(
+        driver="GTiff",
+        width=mask.shape[1],
+        height=mask.shape[0],
+        count=1,
+        dtype="uint8",
+        crs=ds.rio.crs,
+        transform=ds.rio.transform(),
+        nodata=3,
+    )
     with rasterio.open(tmp_path / "dep.tif", "w", **profile) as dst:
         dst.write(mask, 1)
     deposits = io.load_deposits(tmp_path / "dep.tif")

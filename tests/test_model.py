@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mstgat_core.graph import build_graph, receptive_subgraph
-from mstgat_core.model import VARIANTS, MSTGAT, ModelConfig
+from mstgat_core.model import MSTGAT, VARIANTS, ModelConfig
 
 
 @pytest.fixture

@@ -79,8 +79,10 @@ def test_notebook_and_source_hold_the_same_cells(stem):
         return
     for i, (a, b) in enumerate(zip(source, notebook)):
         if a != b:
-            pytest.fail(f"{py.name} and {ipynb.name} differ at cell {i} ({a[0]} in .py, {b[0]} in .ipynb):\n"
-                        f"--- .py\n{a[1][:400]}\n--- .ipynb\n{b[1][:400]}\nrun: {SYNC}")
+            pytest.fail(
+                f"{py.name} and {ipynb.name} differ at cell {i} ({a[0]} in .py, {b[0]} in .ipynb):\n"
+                f"--- .py\n{a[1][:400]}\n--- .ipynb\n{b[1][:400]}\nrun: {SYNC}"
+            )
     pytest.fail(f"{py.name} has {len(source)} cells, {ipynb.name} {len(notebook)}: run: {SYNC}")
 
 

@@ -31,8 +31,13 @@ def scale_weights_inside_ore(settings: dict, seed: int) -> np.ndarray:
     names = element_names(8)
     scenario = make_scenario(shape=(72, 72), n_elements=8, anomalies=scale_anomalies(names, **settings), seed=seed)
     deposits = io.deposit_cells(scenario.grid, scenario.deposits)
-    fitted = fit(scenario.grid, deposits, {"scales": SCALES, "graph_mode": "ring"},
-                 TrainConfig(epochs=40, seed=0, validation_fraction=0), transform="log")
+    fitted = fit(
+        scenario.grid,
+        deposits,
+        {"scales": SCALES, "graph_mode": "ring"},
+        TrainConfig(epochs=40, seed=0, validation_fraction=0),
+        transform="log",
+    )
     prepared = fitted.prepare(scenario.grid)
     weights = attention_maps(fitted, prepared)["scale_weights"].values  # (scale, y, x)
     return weights[:, scenario.anomaly_mask & prepared.graph.mask].mean(axis=1)

@@ -40,7 +40,9 @@ def test_deposits_lie_inside_hosting_anomalies():
         assert cells.attrs["n_inside"] == len(s.deposits)
         assert not (cells.values & ~s.anomaly_mask).any()
         centres = np.array(ore["centres"])
-        gap = np.hypot(s.deposits["row"].values[:, None] - centres[:, 0], s.deposits["col"].values[:, None] - centres[:, 1])
+        gap = np.hypot(
+            s.deposits["row"].values[:, None] - centres[:, 0], s.deposits["col"].values[:, None] - centres[:, 1]
+        )
         assert (gap.min(axis=1) <= ore["scale"]).all()
 
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 import xarray as xr
 
+from mstgat_core.distributed import predict_distributed
 from mstgat_core.errors import Cancelled
 from mstgat_core.io import save_grid
 from mstgat_core.model import MSTGAT, ModelConfig
 from mstgat_core.pipeline import FittedModel
 from mstgat_core.preprocess import Normaliser
 from mstgat_core.synthetic import make_scenario
-from mstgat_core.distributed import predict_distributed
 from mstgat_core.tiling import halo_of, iter_tiles
 
 torch.set_num_threads(1)
@@ -47,12 +47,16 @@ def test_mask_is_irregular(grid):
     assert not valid[:, 0].all() and not valid[0, :].all()
 
 
-@pytest.mark.parametrize("config", [
-    {"variant": "mstgat", "scales": (1, 2, 3)},
-    {"variant": "mstgat", "scales": (1, 2, 3), "gat_layers": 2},
-    {"variant": "spectral"},
-    {"variant": "spatial", "scales": (1, 4), "graph_mode": "ring"},
-], ids=["mstgat", "mstgat-2layers", "spectral", "spatial-ring"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"variant": "mstgat", "scales": (1, 2, 3)},
+        {"variant": "mstgat", "scales": (1, 2, 3), "gat_layers": 2},
+        {"variant": "spectral"},
+        {"variant": "spatial", "scales": (1, 4), "graph_mode": "ring"},
+    ],
+    ids=["mstgat", "mstgat-2layers", "spectral", "spatial-ring"],
+)
 @pytest.mark.parametrize("tile", [17, 23])
 def test_tiled_equals_whole_grid(grid, config, tile):
     fitted = fitted_model(grid, **config)
@@ -120,16 +124,23 @@ def test_dask_equals_single_process(grid, tmp_path):
     save_grid(grid, tmp_path / "grid.zarr")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         seen = []
-        out = predict_distributed(fitted, tmp_path / "grid.nc", tmp_path / "p.zarr", tile=23,
-                                  scheduler=cluster.scheduler_address, progress=lambda d, n: seen.append((d, n)))
+        out = predict_distributed(
+            fitted,
+            tmp_path / "grid.nc",
+            tmp_path / "p.zarr",
+            tile=23,
+            scheduler=cluster.scheduler_address,
+            progress=lambda d, n: seen.append((d, n)),
+        )
         assert out == (tmp_path / "p.zarr").resolve()
         assert seen[-1] == (12, 12)
         result = xr.open_zarr(out, decode_coords="all", consolidated=False)["probability"].load()
         assert_same(result, whole)
         assert result.rio.crs == grid.rio.crs
 
-        out = predict_distributed(fitted, tmp_path / "grid.zarr", tmp_path / "p.nc", tile=23,
-                                  scheduler=cluster.scheduler_address)
+        out = predict_distributed(
+            fitted, tmp_path / "grid.zarr", tmp_path / "p.nc", tile=23, scheduler=cluster.scheduler_address
+        )
         with xr.open_dataset(out, decode_coords="all") as nc:
             assert_same(nc["probability"].load(), whole)
             assert nc.rio.crs == grid.rio.crs

@@ -47,8 +47,9 @@ def test_training_is_deterministic_for_a_seed(small_scenario):
 def test_planted_anomalies_are_recovered_on_held_out_folds():
     scenario = make_scenario(shape=(72, 72), n_elements=8, seed=11)
     deposits = deposit_cells(scenario.grid, scenario.deposits)
-    report = cross_validate(scenario.grid, deposits, ["mstgat", "best_single_element"], n_folds=3,
-                                  seeds=(0,), train_config=QUICK)
+    report = cross_validate(
+        scenario.grid, deposits, ["mstgat", "best_single_element"], n_folds=3, seeds=(0,), train_config=QUICK
+    )
     result = report["results"]["mstgat"]
     assert result["roc_auc_mean"] >= 0.9, result
     assert report["protocol"]["n_pos"] == int(deposits.values.sum())

@@ -3,7 +3,9 @@
 * :mod:`.state` - Panel-free per-session state (param) calling the library;
 * :mod:`.plots` - HoloViews figures from xarray/pandas;
 * :mod:`.views` - :func:`create_app`, the per-session Panel layout;
-* :mod:`.learn` - teaching text.
+* :mod:`.learn` - teaching text;
+* :mod:`.browser` - serve the dashboard and drive it in a browser (playwright), for the
+  browser tests and ``scripts/screenshots.py``; imports no Panel.
 """
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import holoviews as hv
 import numpy as np
 import pandas as pd
-import holoviews as hv
 import xarray as xr
 
 TOP = 15
 
 
 def empty(text: str = "", height: int = 200) -> hv.Text:
-    return hv.Text(0, 0, text).opts(xaxis=None, yaxis=None, toolbar=None, height=height, responsive=True,
-                                    show_frame=False)
+    return hv.Text(0, 0, text).opts(
+        xaxis=None, yaxis=None, toolbar=None, height=height, responsive=True, show_frame=False
+    )
 
 
 def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis") -> hv.Image:
@@ -23,12 +24,16 @@ def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis") -> hv
         da = da.isel(y=slice(None, None, -1))
     name = str(da.name or "value")
     values = np.asarray(da.values, dtype=np.float32)
-    img = hv.Image((da["x"].values, da["y"].values, values), kdims=["x", "y"], vdims=[hv.Dimension("value", label=name)])
+    img = hv.Image(
+        (da["x"].values, da["y"].values, values), kdims=["x", "y"], vdims=[hv.Dimension("value", label=name)]
+    )
     finite = values[np.isfinite(values)]
     clim = (float(np.nanpercentile(finite, 1)), float(np.nanpercentile(finite, 99))) if finite.size else (0, 1)
     if clim[0] == clim[1]:
         clim = (clim[0], clim[0] + 1e-9)
-    return img.opts(cmap=cmap, colorbar=True, clim=clim, title=title, tools=["hover"], clipping_colors={"NaN": (0, 0, 0, 0)})
+    return img.opts(
+        cmap=cmap, colorbar=True, clim=clim, title=title, tools=["hover"], clipping_colors={"NaN": (0, 0, 0, 0)}
+    )
 
 
 def zones(probability: xr.DataArray | None, threshold: float):
@@ -36,7 +41,8 @@ def zones(probability: xr.DataArray | None, threshold: float):
         return hv.Contours([]).opts(line_color="white")
     img = image(probability)
     return hv.operation.contours(img, levels=[float(threshold)], filled=False, overlaid=False).opts(
-        line_color="white", line_width=1.5, cmap=["white"], colorbar=False, show_legend=False)
+        line_color="white", line_width=1.5, cmap=["white"], colorbar=False, show_legend=False
+    )
 
 
 def deposit_points(gdf, crs=None) -> hv.Points:
@@ -46,7 +52,8 @@ def deposit_points(gdf, crs=None) -> hv.Points:
         gdf = gdf.to_crs(crs)
     df = pd.DataFrame({"x": gdf.geometry.x.values, "y": gdf.geometry.y.values})
     return hv.Points(df, kdims=["x", "y"], label="deposits").opts(
-        color="red", marker="triangle", size=9, line_color="white", tools=["hover"])
+        color="red", marker="triangle", size=9, line_color="white", tools=["hover"]
+    )
 
 
 def _bars(series: pd.Series, title: str, label: str, color="#3b6ea5", signed=False) -> hv.Bars:
@@ -58,7 +65,8 @@ def _bars(series: pd.Series, title: str, label: str, color="#3b6ea5", signed=Fal
     series = series.iloc[:TOP]
     df = pd.DataFrame({"element": [str(i) for i in series.index], label: series.values})
     bars = hv.Bars(df, kdims=["element"], vdims=[label]).opts(
-        title=title, color=color, xrotation=45, height=260, responsive=True, tools=["hover"], default_tools=[])
+        title=title, color=color, xrotation=45, height=260, responsive=True, tools=["hover"], default_tools=[]
+    )
     if signed:
         bars = bars.opts(color=hv.dim(label).categorize({}, default="#3b6ea5") if False else "#7a4ea5")
     return bars
@@ -97,8 +105,15 @@ def attention_heatmap(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
     df = pd.DataFrame(rows, columns=["key", "query", "attention"])
     return hv.HeatMap(df, kdims=["key", "query"], vdims=["attention"]).opts(
         title=f"element x element attention (layer {lay}, head {head}); rows = queries",
-        cmap="magma", colorbar=True, xrotation=90, tools=["hover"], height=420, responsive=True,
-        invert_yaxis=True, fontsize={"xticks": 7, "yticks": 7})
+        cmap="magma",
+        colorbar=True,
+        xrotation=90,
+        tools=["hover"],
+        height=420,
+        responsive=True,
+        invert_yaxis=True,
+        fontsize={"xticks": 7, "yticks": 7},
+    )
 
 
 def neighbour_images(exp: xr.Dataset, head: str) -> list:
@@ -119,12 +134,25 @@ def neighbour_images(exp: xr.Dataset, head: str) -> list:
         sub = nw.sel(scale=s)
         r = int(s)
         sub = sub.sel(dy=slice(-r, r), dx=slice(-r, r))
-        rows = [(int(dx), int(dy), float(v)) for dy, row in zip(sub["dy"].values, sub.values)
-                for dx, v in zip(sub["dx"].values, row)]
+        rows = [
+            (int(dx), int(dy), float(v))
+            for dy, row in zip(sub["dy"].values, sub.values)
+            for dx, v in zip(sub["dx"].values, row)
+        ]
         df = pd.DataFrame(rows, columns=["dx", "dy", "weight"])
-        out.append(hv.HeatMap(df, kdims=["dx", "dy"], vdims=["weight"]).opts(
-            title=f"scale {r}: neighbour weights", cmap="viridis", clim=(0, vmax), colorbar=True,
-            tools=["hover"], width=190, height=180, invert_yaxis=True, clipping_colors={"NaN": "lightgrey"}))
+        out.append(
+            hv.HeatMap(df, kdims=["dx", "dy"], vdims=["weight"]).opts(
+                title=f"scale {r}: neighbour weights",
+                cmap="viridis",
+                clim=(0, vmax),
+                colorbar=True,
+                tools=["hover"],
+                width=190,
+                height=180,
+                invert_yaxis=True,
+                clipping_colors={"NaN": "lightgrey"},
+            )
+        )
     return out
 
 
@@ -135,8 +163,9 @@ def scale_bars(exp: xr.Dataset) -> hv.Element:
         return empty("no GAT branch in this model variant")
     sw = exp["scale_weights"]
     df = pd.DataFrame({"scale": [str(int(s)) for s in sw["scale"].values], "weight": sw.values})
-    return hv.Bars(df, kdims=["scale"], vdims=["weight"]).opts(title="scale weights", color="#5a9e6f",
-                                                              height=260, width=260, tools=["hover"], ylim=(0, 1))
+    return hv.Bars(df, kdims=["scale"], vdims=["weight"]).opts(
+        title="scale weights", color="#5a9e6f", height=260, width=260, tools=["hover"], ylim=(0, 1)
+    )
 
 
 def attribution_bars(exp: xr.Dataset) -> hv.Element:
@@ -145,9 +174,12 @@ def attribution_bars(exp: xr.Dataset) -> hv.Element:
     if exp is None or "attribution" not in exp:
         return empty("no attribution")
     delta = exp.attrs.get("ig_delta", float("nan"))
-    return _bars(exp["attribution"].to_series(),
-                 f"integrated gradients (logit), top {TOP} by |value|; delta {delta:.2g}", "attribution",
-                 signed=True)
+    return _bars(
+        exp["attribution"].to_series(),
+        f"integrated gradients (logit), top {TOP} by |value|; delta {delta:.2g}",
+        "attribution",
+        signed=True,
+    )
 
 
 def training_curves(history: list) -> hv.Element:
@@ -168,8 +200,9 @@ def roc_curves(report: dict | None) -> hv.Element:
         if c.get("fpr") is not None:
             curves.append(hv.Curve((c["fpr"], c["tpr"]), "false positive rate", "true positive rate", label=m))
     curves.append(hv.Curve(([0, 1], [0, 1])).opts(color="grey", line_dash="dashed"))
-    return hv.Overlay(curves).opts(title="ROC (pooled held-out folds)", height=360, responsive=True,
-                                   legend_position="bottom_right")
+    return hv.Overlay(curves).opts(
+        title="ROC (pooled held-out folds)", height=360, responsive=True, legend_position="bottom_right"
+    )
 
 
 def success_curves(report: dict | None) -> hv.Element:
@@ -181,8 +214,9 @@ def success_curves(report: dict | None) -> hv.Element:
         if c.get("area") is not None:
             curves.append(hv.Curve((c["area"], c["captured"]), "fraction of area", "fraction of deposits", label=m))
     curves.append(hv.Curve(([0, 1], [0, 1])).opts(color="grey", line_dash="dashed"))
-    return hv.Overlay(curves).opts(title="success-rate curves", height=360, responsive=True,
-                                   legend_position="bottom_right")
+    return hv.Overlay(curves).opts(
+        title="success-rate curves", height=360, responsive=True, legend_position="bottom_right"
+    )
 
 
 def histogram(da: xr.DataArray | None) -> hv.Element:
@@ -194,7 +228,8 @@ def histogram(da: xr.DataArray | None) -> hv.Element:
         return empty("no positive values")
     freq, edges = np.histogram(np.log10(v), bins=50)
     return hv.Histogram((edges, freq), kdims=[f"log10 {da.name}"], vdims=["cells"]).opts(
-        height=300, responsive=True, title=f"{da.name}: distribution (log10)", tools=["hover"])
+        height=300, responsive=True, title=f"{da.name}: distribution (log10)", tools=["hover"]
+    )
 
 
 def correlation(ds: xr.Dataset | None, elements: list) -> hv.Element:
@@ -207,8 +242,16 @@ def correlation(ds: xr.Dataset | None, elements: list) -> hv.Element:
     rows = [(a, b, float(corr[i, j])) for i, a in enumerate(elements) for j, b in enumerate(elements)]
     df = pd.DataFrame(rows, columns=["a", "b", "r"])
     return hv.HeatMap(df, kdims=["a", "b"], vdims=["r"]).opts(
-        cmap="RdBu_r", clim=(-1, 1), colorbar=True, xrotation=90, height=520, responsive=True,
-        tools=["hover"], title="correlation of log10 values", fontsize={"xticks": 7, "yticks": 7})
+        cmap="RdBu_r",
+        clim=(-1, 1),
+        colorbar=True,
+        xrotation=90,
+        height=520,
+        responsive=True,
+        tools=["hover"],
+        title="correlation of log10 values",
+        fontsize={"xticks": 7, "yticks": 7},
+    )
 
 
 def matrix_heatmap(summary: dict | None) -> hv.Element:
@@ -221,5 +264,13 @@ def matrix_heatmap(summary: dict | None) -> hv.Element:
     rows = [(labels[j], labels[i], float(m[i, j])) for i in range(m.shape[0]) for j in range(m.shape[1])]
     df = pd.DataFrame(rows, columns=["key", "query", "attention"])
     return hv.HeatMap(df, kdims=["key", "query"], vdims=["attention"]).opts(
-        cmap="magma", colorbar=True, xrotation=90, height=380, responsive=True, invert_yaxis=True,
-        title="mean element attention in the region", tools=["hover"], fontsize={"xticks": 7, "yticks": 7})
+        cmap="magma",
+        colorbar=True,
+        xrotation=90,
+        height=380,
+        responsive=True,
+        invert_yaxis=True,
+        title="mean element attention in the region",
+        tools=["hover"],
+        fontsize={"xticks": 7, "yticks": 7},
+    )

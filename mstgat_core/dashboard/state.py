@@ -82,21 +82,22 @@ class Session(param.Parameterized):
     gat_head = param.Selector(default="mean", objects=["mean"], label="GAT head")
 
     # ---- cross-validation
-    cv_methods = param.ListSelector(default=["mstgat", "best_single_element", "mahalanobis"], objects=list(METHODS),
-                                    label="Methods")
+    cv_methods = param.ListSelector(
+        default=["mstgat", "best_single_element", "mahalanobis"], objects=list(METHODS), label="Methods"
+    )
     cv_folds = param.Integer(default=3, bounds=(2, 10), label="Folds")
     cv_seeds = param.Integer(default=1, bounds=(1, 5), label="Seeds")
     cv_epochs = param.Integer(default=30, bounds=(1, 1000), label="Epochs per neural fit")
 
     # ---- results (set by the methods below)
     ds = param.Parameter(default=None, precedence=-1)
-    deposits = param.Parameter(default=None, precedence=-1)       # GeoDataFrame
-    deposit_mask = param.Parameter(default=None, precedence=-1)   # DataArray bool (y, x)
+    deposits = param.Parameter(default=None, precedence=-1)  # GeoDataFrame
+    deposit_mask = param.Parameter(default=None, precedence=-1)  # DataArray bool (y, x)
     fitted = param.Parameter(default=None, precedence=-1)
     prepared = param.Parameter(default=None, precedence=-1)
     probability = param.Parameter(default=None, precedence=-1)
-    maps = param.Parameter(default=None, precedence=-1)           # attention_maps Dataset
-    attributions = param.Parameter(default=None, precedence=-1)   # DataArray (element, y, x)
+    maps = param.Parameter(default=None, precedence=-1)  # attention_maps Dataset
+    attributions = param.Parameter(default=None, precedence=-1)  # DataArray (element, y, x)
     explanation = param.Parameter(default=None, precedence=-1)
     region_summary = param.Parameter(default=None, precedence=-1)
     cv_report = param.Parameter(default=None, precedence=-1)
@@ -105,11 +106,11 @@ class Session(param.Parameterized):
     model_label = param.String(default="no model", precedence=-1)
     status = param.String(default="", precedence=-1)
     error = param.String(default="", precedence=-1)
-    busy = param.String(default="", precedence=-1)   # name of the running job, "" if idle
+    busy = param.String(default="", precedence=-1)  # name of the running job, "" if idle
     progress = param.Integer(default=0, precedence=-1)
     progress_max = param.Integer(default=1, precedence=-1)
     progress_text = param.String(default="", precedence=-1)
-    version = param.Integer(default=0, precedence=-1)   # bumped when map layers change
+    version = param.Integer(default=0, precedence=-1)  # bumped when map layers change
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -185,8 +186,11 @@ class Session(param.Parameterized):
             self.layer = opts[0] if opts else None
         self.param.explore_element.objects = self.grid_elements
         if self.explore_element not in self.grid_elements:
-            self.explore_element = (DEMO_ELEMENT if DEMO_ELEMENT in self.grid_elements
-                                    else (self.grid_elements[0] if self.grid_elements else None))
+            self.explore_element = (
+                DEMO_ELEMENT
+                if DEMO_ELEMENT in self.grid_elements
+                else (self.grid_elements[0] if self.grid_elements else None)
+            )
         self.version += 1
 
     # ------------------------------------------------------------------ data
@@ -221,8 +225,11 @@ class Session(param.Parameterized):
                 self.fitted = None
                 self.model_label = "no model"
                 self.error = f"the current model does not fit these data: {one_line(exc)}"
-        prefer = "probability" if self.probability is not None else (
-            f"element: {DEMO_ELEMENT}" if DEMO_ELEMENT in ds.data_vars else None)
+        prefer = (
+            "probability"
+            if self.probability is not None
+            else (f"element: {DEMO_ELEMENT}" if DEMO_ELEMENT in ds.data_vars else None)
+        )
         self.refresh_layers(prefer)
 
     def load_demo(self):
@@ -233,14 +240,17 @@ class Session(param.Parameterized):
                 self.load_checkpoint_file(DEMO_CHECKPOINT, label="bundled South China checkpoint")
             except DataError as exc:
                 self.error = f"bundled checkpoint: {one_line(exc)}"
-        self.status = f"loaded {self.data_label}" + ("" if self.fitted else " - no model yet: train one in the Model tab")
+        self.status = f"loaded {self.data_label}" + (
+            "" if self.fitted else " - no model yet: train one in the Model tab"
+        )
 
     def load_synthetic(self):
         sc = synthetic_scenario(self.synth_rows, self.synth_cols, self.synth_seed)
         self.fitted = None
         self.model_label = "no model"
-        self.set_data(sc.grid, sc.deposits,
-                      f"synthetic scenario {self.synth_rows}x{self.synth_cols}, seed {self.synth_seed}")
+        self.set_data(
+            sc.grid, sc.deposits, f"synthetic scenario {self.synth_rows}x{self.synth_cols}, seed {self.synth_seed}"
+        )
         self.status = f"loaded {self.data_label}"
 
     def save_upload(self, files: dict) -> list[Path]:
@@ -360,13 +370,23 @@ class Session(param.Parameterized):
             raise DataError("the Transformer width must be a multiple of 4 (the head count)")
         train_config = TrainConfig(epochs=self.epochs, seed=self.seed, min_epochs=min(30, self.epochs))
         self.cancel_event.clear()
-        fitted = fit(self.ds, self.deposit_mask, model_config, train_config, transform=self.transform,
-                     elements=list(self.elements), callback=on_epoch, cancel=self.cancel_event)
+        fitted = fit(
+            self.ds,
+            self.deposit_mask,
+            model_config,
+            train_config,
+            transform=self.transform,
+            elements=list(self.elements),
+            callback=on_epoch,
+            cancel=self.cancel_event,
+        )
         self.apply_model(fitted, f"trained {self.variant} ({len(fitted.train_result.history)} epochs)")
         self.refresh_layers("probability")
         res = fitted.train_result
-        self.status = (f"trained {self.variant}: {len(res.history)} epochs, best validation AUC "
-                       f"{res.best_val_auc:.3f} at epoch {res.best_epoch}, {res.seconds:.0f} s")
+        self.status = (
+            f"trained {self.variant}: {len(res.history)} epochs, best validation AUC "
+            f"{res.best_val_auc:.3f} at epoch {res.best_epoch}, {res.seconds:.0f} s"
+        )
         return fitted
 
     # ------------------------------------------------------------------ interpretation
@@ -418,8 +438,9 @@ class Session(param.Parameterized):
         if self.fitted is None:
             raise DataError("no model yet")
         self.cancel_event.clear()
-        attr = interpret.attribution_maps(self.fitted, self.prepared, steps=8, progress=progress,
-                                          cancel=self.cancel_event)
+        attr = interpret.attribution_maps(
+            self.fitted, self.prepared, steps=8, progress=progress, cancel=self.cancel_event
+        )
         self.attributions = attr
         self.refresh_layers(f"attribution: {attr['element'].values[0]}")
         return attr
@@ -438,8 +459,9 @@ class Session(param.Parameterized):
         region = np.outer(iny, inx) & self.prepared.graph.mask
         if not region.any():
             raise DataError("the selected box holds no valid cell")
-        summary = interpret.summarise(self.fitted, self.prepared, region, maps=self.maps,
-                                     attributions=self.attributions)
+        summary = interpret.summarise(
+            self.fitted, self.prepared, region, maps=self.maps, attributions=self.attributions
+        )
         summary["n_cells"] = int(region.sum())
         summary["mean_probability"] = float(np.nanmean(self.probability.values[region]))
         return summary
@@ -458,10 +480,19 @@ class Session(param.Parameterized):
         self.cancel_event.clear()
         model_config = {"scales": parse_scales(self.scales), "d_model": self.d_model}
         train_config = TrainConfig(epochs=self.cv_epochs, min_epochs=min(30, self.cv_epochs))
-        report = cross_validate_grid(self.ds, self.deposit_mask, list(self.cv_methods), n_folds=self.cv_folds,
-                                      seeds=tuple(range(self.cv_seeds)), model_config=model_config,
-                                      train_config=train_config, transform=self.transform,
-                                      elements=list(self.elements), progress=progress, cancel=self.cancel_event)
+        report = cross_validate_grid(
+            self.ds,
+            self.deposit_mask,
+            list(self.cv_methods),
+            n_folds=self.cv_folds,
+            seeds=tuple(range(self.cv_seeds)),
+            model_config=model_config,
+            train_config=train_config,
+            transform=self.transform,
+            elements=list(self.elements),
+            progress=progress,
+            cancel=self.cancel_event,
+        )
         self.cv_report = report
         return report
 
@@ -472,9 +503,15 @@ class Session(param.Parameterized):
             return pd.DataFrame()
         rows = []
         for method, r in self.cv_report.get("results", {}).items():
-            rows.append({"method": method,
-                         "ROC AUC": r.get("roc_auc_mean"), "ROC AUC sd": r.get("roc_auc_std"),
-                         "PR AUC": r.get("pr_auc_mean"), "success-rate AUC": r.get("success_rate_auc_mean")})
+            rows.append(
+                {
+                    "method": method,
+                    "ROC AUC": r.get("roc_auc_mean"),
+                    "ROC AUC sd": r.get("roc_auc_std"),
+                    "PR AUC": r.get("pr_auc_mean"),
+                    "success-rate AUC": r.get("success_rate_auc_mean"),
+                }
+            )
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ exports
@@ -523,8 +560,12 @@ class Session(param.Parameterized):
         fig, ax = plt.subplots(figsize=(7, 7), dpi=120)
         xs, ys = da["x"].values, da["y"].values
         extent = [xs.min(), xs.max(), ys.min(), ys.max()]
-        img = ax.imshow(np.asarray(da.values, dtype=float), extent=extent, origin="upper" if ys[0] > ys[-1] else "lower",
-                        cmap="viridis")
+        img = ax.imshow(
+            np.asarray(da.values, dtype=float),
+            extent=extent,
+            origin="upper" if ys[0] > ys[-1] else "lower",
+            cmap="viridis",
+        )
         fig.colorbar(img, ax=ax, shrink=0.7, label=self.layer)
         if self.deposits is not None and self.show_deposits:
             dep = self.deposits.to_crs(self.ds.rio.crs) if self.ds.rio.crs is not None else self.deposits
@@ -549,7 +590,7 @@ def synthetic_scenario(rows: int, cols: int, seed: int = 0):
     from ..synthetic import default_anomalies, element_names, make_scenario
 
     base = default_anomalies(element_names(10))
-    frac = min(1.0, rows * cols / 64 ** 2)
+    frac = min(1.0, rows * cols / 64**2)
     counts = [max(1, int(round(a["n"] * frac))) for a in base]
     while True:
         anomalies = [dict(a, n=n) for a, n in zip(base, counts)]
@@ -557,8 +598,10 @@ def synthetic_scenario(rows: int, cols: int, seed: int = 0):
             return make_scenario(shape=(rows, cols), anomalies=anomalies, seed=seed)
         except DataError as exc:
             if "no room" not in str(exc) or counts == [1, 1]:
-                raise DataError(f"a {rows} x {cols} grid is too small for a synthetic scenario "
-                                f"({one_line(exc)}); use at least 32 x 32") from None
+                raise DataError(
+                    f"a {rows} x {cols} grid is too small for a synthetic scenario "
+                    f"({one_line(exc)}); use at least 32 x 32"
+                ) from None
             counts = [max(1, n - 1) for n in counts]
 
 

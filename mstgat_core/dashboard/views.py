@@ -74,8 +74,7 @@ class Jobs:
             last = logs[-1]
             s.progress_max = max(int(s.epochs), 1)
             s.progress = min(last.epoch, s.progress_max)
-            s.progress_text = (f"{name}: epoch {last.epoch}/{s.epochs}, loss {last.loss:.4f}, "
-                               f"val AUC {last.val_auc:.3f}")
+            s.progress_text = f"{name}: epoch {last.epoch}/{s.epochs}, loss {last.loss:.4f}, val AUC {last.val_auc:.3f}"
         elif history is None:
             s.progress_max, s.progress = box["total"], min(box["done"], box["total"])
             s.progress_text = f"{name}: {box['done']}/{box['total']} {box['msg']}".strip()
@@ -84,8 +83,9 @@ class Jobs:
 
 
 def _alert(session: Session) -> pn.pane.Alert:
-    alert = pn.pane.Alert("", alert_type="danger", visible=False, name="error", css_classes=["mstgat-error"],
-                          sizing_mode="stretch_width")
+    alert = pn.pane.Alert(
+        "", alert_type="danger", visible=False, name="error", css_classes=["mstgat-error"], sizing_mode="stretch_width"
+    )
 
     def show(event=None):
         alert.object = f"**Error:** {session.error}" if session.error else ""
@@ -107,8 +107,8 @@ def map_panel(session: Session, jobs: Jobs):
     def render_image(layer, version):
         da = session.layer_data(layer)
         return plots.image(da, title=layer or "no data").opts(
-            data_aspect=1, frame_width=420, tools=["hover", "tap", "box_select"],
-            framewise=True)  # new data (demo -> synthetic -> upload) must reset the axis ranges
+            data_aspect=1, frame_width=420, tools=["hover", "tap", "box_select"], framewise=True
+        )  # new data (demo -> synthetic -> upload) must reset the axis ranges
 
     def render_zones(threshold, show_zones, version):
         if show_zones and session.probability is not None:
@@ -123,13 +123,21 @@ def map_panel(session: Session, jobs: Jobs):
         if explanation is None:
             return hv.Points([], kdims=["x", "y"])
         return hv.Points([(explanation.attrs["x"], explanation.attrs["y"])], kdims=["x", "y"]).opts(
-            marker="square", size=14, fill_alpha=0, line_color="cyan", line_width=3)
+            marker="square", size=14, fill_alpha=0, line_color="cyan", line_width=3
+        )
 
     img = hv.DynamicMap(pn.bind(render_image, layer=session.param.layer, version=session.param.version))
-    zones = hv.DynamicMap(pn.bind(render_zones, threshold=session.param.threshold,
-                                  show_zones=session.param.show_zones, version=session.param.version))
-    deposits = hv.DynamicMap(pn.bind(render_deposits, show_deposits=session.param.show_deposits,
-                                     version=session.param.version))
+    zones = hv.DynamicMap(
+        pn.bind(
+            render_zones,
+            threshold=session.param.threshold,
+            show_zones=session.param.show_zones,
+            version=session.param.version,
+        )
+    )
+    deposits = hv.DynamicMap(
+        pn.bind(render_deposits, show_deposits=session.param.show_deposits, version=session.param.version)
+    )
     selected = hv.DynamicMap(pn.bind(marker, explanation=session.param.explanation))
 
     tap = hv.streams.Tap(source=img, x=None, y=None)
@@ -141,9 +149,10 @@ def map_panel(session: Session, jobs: Jobs):
         t0 = time.perf_counter()
         exp = await jobs.run("explaining the cell", session.explain_at, x, y)
         if exp is not None:
-            session.explanation = exp   # assigned on the event loop, not in the worker thread
-            session.status = (f"explained row {exp.attrs['row']}, col {exp.attrs['col']} "
-                              f"in {time.perf_counter() - t0:.1f} s")
+            session.explanation = exp  # assigned on the event loop, not in the worker thread
+            session.status = (
+                f"explained row {exp.attrs['row']}, col {exp.attrs['col']} in {time.perf_counter() - t0:.1f} s"
+            )
 
     async def on_box(bounds):
         if bounds is None:
@@ -179,20 +188,31 @@ def explanation_panel(session: Session):
         if exp is None:
             return "### Explanation\nClick a cell of the map to explain it; drag a box (box-select tool) for a region."
         a = exp.attrs
-        return (f"### Cell row {a['row']}, col {a['col']} · probability {a['probability']:.4g}\n"
-                f"x = {a['x']:.0f}, y = {a['y']:.0f} · variant {a.get('variant', '?')} · "
-                f"IG convergence delta {a.get('ig_delta', float('nan')):.2g}")
+        return (
+            f"### Cell row {a['row']}, col {a['col']} · probability {a['probability']:.4g}\n"
+            f"x = {a['x']:.0f}, y = {a['y']:.0f} · variant {a.get('variant', '?')} · "
+            f"IG convergence delta {a.get('ig_delta', float('nan')):.2g}"
+        )
 
-    head = pn.pane.Markdown(pn.bind(header, session.param.explanation, session.param.fitted, session.param.busy),
-                            name="explanation-header", css_classes=["mstgat-explain-header"],
-                            sizing_mode="stretch_width")
-    controls = pn.Row(pn.widgets.Select.from_param(session.param.att_layer, width=140),
-                      pn.widgets.Select.from_param(session.param.att_head, width=140),
-                      pn.widgets.Select.from_param(session.param.gat_head, width=140))
-    bars = pn.pane.HoloViews(pn.bind(plots.cls_bars, session.param.explanation, session.param.att_layer,
-                                     session.param.att_head), sizing_mode="stretch_width")
-    heat = pn.pane.HoloViews(pn.bind(plots.attention_heatmap, session.param.explanation, session.param.att_layer,
-                                     session.param.att_head), sizing_mode="stretch_width")
+    head = pn.pane.Markdown(
+        pn.bind(header, session.param.explanation, session.param.fitted, session.param.busy),
+        name="explanation-header",
+        css_classes=["mstgat-explain-header"],
+        sizing_mode="stretch_width",
+    )
+    controls = pn.Row(
+        pn.widgets.Select.from_param(session.param.att_layer, width=140),
+        pn.widgets.Select.from_param(session.param.att_head, width=140),
+        pn.widgets.Select.from_param(session.param.gat_head, width=140),
+    )
+    bars = pn.pane.HoloViews(
+        pn.bind(plots.cls_bars, session.param.explanation, session.param.att_layer, session.param.att_head),
+        sizing_mode="stretch_width",
+    )
+    heat = pn.pane.HoloViews(
+        pn.bind(plots.attention_heatmap, session.param.explanation, session.param.att_layer, session.param.att_head),
+        sizing_mode="stretch_width",
+    )
 
     def neighbours(exp, head):
         return pn.Row(*[pn.pane.HoloViews(p) for p in plots.neighbour_images(exp, head)])
@@ -200,32 +220,50 @@ def explanation_panel(session: Session):
     nb = pn.panel(pn.bind(neighbours, session.param.explanation, session.param.gat_head))
     scales = pn.pane.HoloViews(pn.bind(plots.scale_bars, session.param.explanation))
     ig = pn.pane.HoloViews(pn.bind(plots.attribution_bars, session.param.explanation), sizing_mode="stretch_width")
-    return pn.Column(head, controls, bars, heat, pn.pane.Markdown("**GAT neighbour weights into the cell "
-                     "(last GAT layer, one heatmap per scale; grey = no edge)**"), nb,
-                     pn.Row(scales, ig, sizing_mode="stretch_width"),
-                     sizing_mode="stretch_width", css_classes=["mstgat-explanation"])
+    return pn.Column(
+        head,
+        controls,
+        bars,
+        heat,
+        pn.pane.Markdown(
+            "**GAT neighbour weights into the cell (last GAT layer, one heatmap per scale; grey = no edge)**"
+        ),
+        nb,
+        pn.Row(scales, ig, sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+        css_classes=["mstgat-explanation"],
+    )
 
 
 def region_panel(session: Session):
     def text(summary):
         if not summary:
             return "Select a region with the box-select tool to summarise it."
-        lines = [f"**Region:** {summary.get('n_cells', '?')} cells, mean probability "
-                 f"{summary.get('mean_probability', float('nan')):.3f}"]
+        lines = [
+            f"**Region:** {summary.get('n_cells', '?')} cells, mean probability "
+            f"{summary.get('mean_probability', float('nan')):.3f}"
+        ]
         if summary.get("elements_by_attention"):
-            lines.append("Elements with more [CLS] attention inside than outside: "
-                         + ", ".join(summary["elements_by_attention"][:8]))
+            lines.append(
+                "Elements with more [CLS] attention inside than outside: "
+                + ", ".join(summary["elements_by_attention"][:8])
+            )
         if summary.get("elements_by_attribution"):
-            lines.append("Elements with the largest mean attribution inside: "
-                         + ", ".join(summary["elements_by_attribution"][:8]))
+            lines.append(
+                "Elements with the largest mean attribution inside: "
+                + ", ".join(summary["elements_by_attribution"][:8])
+            )
         if summary.get("scale_weights"):
-            lines.append("Mean scale weights: " + ", ".join(f"{k}: {float(v):.2f}"
-                                                           for k, v in summary["scale_weights"].items()))
+            lines.append(
+                "Mean scale weights: " + ", ".join(f"{k}: {float(v):.2f}" for k, v in summary["scale_weights"].items())
+            )
         return "\n\n".join(lines)
 
-    return pn.Column(pn.pane.Markdown(pn.bind(text, session.param.region_summary), css_classes=["mstgat-region"]),
-                     pn.pane.HoloViews(pn.bind(plots.matrix_heatmap, session.param.region_summary),
-                                       sizing_mode="stretch_width"), sizing_mode="stretch_width")
+    return pn.Column(
+        pn.pane.Markdown(pn.bind(text, session.param.region_summary), css_classes=["mstgat-region"]),
+        pn.pane.HoloViews(pn.bind(plots.matrix_heatmap, session.param.region_summary), sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )
 
 
 def create_app():
@@ -244,17 +282,20 @@ def create_app():
             except DataError as exc:
                 session.error = f"bundled checkpoint: {one_line(exc)}"
         session.status = f"loaded {session.data_label}" + (
-            f" with {session.model_label}" if session.fitted else " - no model yet: train one in the Model tab")
+            f" with {session.model_label}" if session.fitted else " - no model yet: train one in the Model tab"
+        )
     except Exception as exc:
         session.fail(exc)
     session.status += f" ({time.perf_counter() - t_start:.1f} s)"
 
     # ------------------------------------------------------------ data card
     source = pn.widgets.Select.from_param(session.param.source, name="Data source", css_classes=["mstgat-source"])
-    synth = pn.Column(pn.widgets.IntInput.from_param(session.param.synth_rows),
-                      pn.widgets.IntInput.from_param(session.param.synth_cols),
-                      pn.widgets.IntInput.from_param(session.param.synth_seed),
-                      visible=pn.bind(lambda s: s == SOURCES[1], session.param.source))
+    synth = pn.Column(
+        pn.widgets.IntInput.from_param(session.param.synth_rows),
+        pn.widgets.IntInput.from_param(session.param.synth_cols),
+        pn.widgets.IntInput.from_param(session.param.synth_seed),
+        visible=pn.bind(lambda s: s == SOURCES[1], session.param.source),
+    )
     load_btn = pn.widgets.Button(name="Load data", button_type="primary", css_classes=["mstgat-load"])
 
     async def do_load(event=None):
@@ -266,10 +307,17 @@ def create_app():
             session.error = "drop a grid file below to load your own data"
 
     load_btn.on_click(do_load)
-    grid_drop = pn.widgets.FileDropper(name="grid", multiple=False, chunk_size=4_000_000, max_file_size="500MB",
-                                       css_classes=["mstgat-grid-upload"], sizing_mode="stretch_width")
-    dep_drop = pn.widgets.FileDropper(name="deposits", multiple=False, css_classes=["mstgat-deposit-upload"],
-                                      sizing_mode="stretch_width")
+    grid_drop = pn.widgets.FileDropper(
+        name="grid",
+        multiple=False,
+        chunk_size=4_000_000,
+        max_file_size="500MB",
+        css_classes=["mstgat-grid-upload"],
+        sizing_mode="stretch_width",
+    )
+    dep_drop = pn.widgets.FileDropper(
+        name="deposits", multiple=False, css_classes=["mstgat-deposit-upload"], sizing_mode="stretch_width"
+    )
 
     async def on_grid(event):
         if event.new:
@@ -282,13 +330,21 @@ def create_app():
     grid_drop.param.watch(on_grid, "value")
     dep_drop.param.watch(on_deps, "value")
     data_card = pn.Card(
-        source, synth, load_btn,
-        pn.pane.Markdown("**Your data.** Grid: NetCDF, zip of GeoTIFFs, multi-band GeoTIFF, or CSV/GPKG points "
-                         "(gridded with the cell size below)."),
-        pn.widgets.FloatInput.from_param(session.param.cell_size), grid_drop,
-        pn.pane.Markdown("Deposits: CSV (x, y columns), GPKG or GeoJSON points."), dep_drop,
+        source,
+        synth,
+        load_btn,
+        pn.pane.Markdown(
+            "**Your data.** Grid: NetCDF, zip of GeoTIFFs, multi-band GeoTIFF, or CSV/GPKG points "
+            "(gridded with the cell size below)."
+        ),
+        pn.widgets.FloatInput.from_param(session.param.cell_size),
+        grid_drop,
+        pn.pane.Markdown("Deposits: CSV (x, y columns), GPKG or GeoJSON points."),
+        dep_drop,
         pn.widgets.Select.from_param(session.param.transform),
-        title="Data", sizing_mode="stretch_width")
+        title="Data",
+        sizing_mode="stretch_width",
+    )
 
     # ------------------------------------------------------------ model card
     train_btn = pn.widgets.Button(name="Train", button_type="primary", css_classes=["mstgat-train"])
@@ -302,8 +358,9 @@ def create_app():
         await jobs.run("training", session.train, history=history, on_epoch=history.append)
 
     train_btn.on_click(do_train)
-    ckpt_drop = pn.widgets.FileDropper(name="checkpoint", multiple=False, css_classes=["mstgat-ckpt-upload"],
-                                       sizing_mode="stretch_width")
+    ckpt_drop = pn.widgets.FileDropper(
+        name="checkpoint", multiple=False, css_classes=["mstgat-ckpt-upload"], sizing_mode="stretch_width"
+    )
 
     async def on_ckpt(event):
         if event.new:
@@ -326,10 +383,17 @@ def create_app():
         pn.widgets.IntInput.from_param(session.param.seed),
         pn.widgets.IntInput.from_param(session.param.d_model),
         pn.Row(train_btn, cancel_btn),
-        pn.pane.Markdown("Load a checkpoint (.safetensors):"), ckpt_drop,
-        pn.widgets.FileDownload(callback=ckpt_download, filename="mstgat_model.safetensors",
-                                label="Download checkpoint", button_type="light"),
-        title="Model", sizing_mode="stretch_width")
+        pn.pane.Markdown("Load a checkpoint (.safetensors):"),
+        ckpt_drop,
+        pn.widgets.FileDownload(
+            callback=ckpt_download,
+            filename="mstgat_model.safetensors",
+            label="Download checkpoint",
+            button_type="light",
+        ),
+        title="Model",
+        sizing_mode="stretch_width",
+    )
 
     # ------------------------------------------------------------ export card
     def downloader(func, *args):
@@ -339,33 +403,67 @@ def create_app():
             except Exception as exc:
                 session.fail(exc)
                 return None
+
         return cb
 
     export_card = pn.Card(
-        pn.widgets.FileDownload(callback=downloader(session.export_layers, "tif"), filename="mstgat_maps.tif",
-                                label="Maps as GeoTIFF", button_type="light"),
-        pn.widgets.FileDownload(callback=downloader(session.export_layers, "nc"), filename="mstgat_maps.nc",
-                                label="Maps as NetCDF", button_type="light"),
-        pn.widgets.FileDownload(callback=downloader(session.export_png), filename="mstgat_map.png",
-                                label="Current map as PNG", button_type="light"),
-        pn.widgets.FileDownload(callback=downloader(session.export_cv_csv), filename="mstgat_evaluation.csv",
-                                label="Evaluation table CSV", button_type="light"),
-        title="Export", sizing_mode="stretch_width", collapsed=True)
+        pn.widgets.FileDownload(
+            callback=downloader(session.export_layers, "tif"),
+            filename="mstgat_maps.tif",
+            label="Maps as GeoTIFF",
+            button_type="light",
+        ),
+        pn.widgets.FileDownload(
+            callback=downloader(session.export_layers, "nc"),
+            filename="mstgat_maps.nc",
+            label="Maps as NetCDF",
+            button_type="light",
+        ),
+        pn.widgets.FileDownload(
+            callback=downloader(session.export_png),
+            filename="mstgat_map.png",
+            label="Current map as PNG",
+            button_type="light",
+        ),
+        pn.widgets.FileDownload(
+            callback=downloader(session.export_cv_csv),
+            filename="mstgat_evaluation.csv",
+            label="Evaluation table CSV",
+            button_type="light",
+        ),
+        title="Export",
+        sizing_mode="stretch_width",
+        collapsed=True,
+    )
 
     # ------------------------------------------------------------ status bar
-    status = pn.pane.Markdown(pn.bind(lambda d, s: f"**{d}** · {s}", session.param.data_label, session.param.status),
-                              name="status", css_classes=["mstgat-status"], sizing_mode="stretch_width")
-    progress = pn.widgets.Progress(value=session.param.progress, max=session.param.progress_max,
-                                   sizing_mode="stretch_width", bar_color="primary", height=12)
-    progress_text = pn.pane.Markdown(pn.bind(lambda t, b: t if (t or b) else "", session.param.progress_text,
-                                             session.param.busy), name="progress", css_classes=["mstgat-progress"],
-                                     sizing_mode="stretch_width")
+    status = pn.pane.Markdown(
+        pn.bind(lambda d, s: f"**{d}** · {s}", session.param.data_label, session.param.status),
+        name="status",
+        css_classes=["mstgat-status"],
+        sizing_mode="stretch_width",
+    )
+    progress = pn.widgets.Progress(
+        value=session.param.progress,
+        max=session.param.progress_max,
+        sizing_mode="stretch_width",
+        bar_color="primary",
+        height=12,
+    )
+    progress_text = pn.pane.Markdown(
+        pn.bind(lambda t, b: t if (t or b) else "", session.param.progress_text, session.param.busy),
+        name="progress",
+        css_classes=["mstgat-progress"],
+        sizing_mode="stretch_width",
+    )
     alert = _alert(session)
     if session.error:
         alert.object, alert.visible = f"**Error:** {session.error}", True
 
     # ------------------------------------------------------------ map tab
-    layer_sel = pn.widgets.Select.from_param(session.param.layer, name="Map layer", width=260, css_classes=["mstgat-layer"])
+    layer_sel = pn.widgets.Select.from_param(
+        session.param.layer, name="Map layer", width=260, css_classes=["mstgat-layer"]
+    )
     map_controls = pn.Row(
         layer_sel,
         pn.widgets.FloatSlider.from_param(session.param.threshold, width=220),
@@ -388,35 +486,57 @@ def create_app():
     map_tab = pn.Row(
         pn.Column(map_controls, pn.Row(maps_btn, attr_btn), the_map, region_panel(session), width=720),
         pn.Column(explanation_panel(session), sizing_mode="stretch_width"),
-        sizing_mode="stretch_width", name="Map & explanation")
+        sizing_mode="stretch_width",
+        name="Map & explanation",
+    )
 
     # ------------------------------------------------------------ data explorer tab
     def element_map(element, version):
         da = session.ds[element] if (session.ds is not None and element in session.ds) else None
-        return (plots.image(da, title=f"{element}") * plots.deposit_points(
-            session.deposits, session.ds.rio.crs if session.ds is not None else None)).opts(
-            hv.opts.Image(data_aspect=1, frame_height=420, cmap="viridis", logz=False))
+        return (
+            plots.image(da, title=f"{element}")
+            * plots.deposit_points(session.deposits, session.ds.rio.crs if session.ds is not None else None)
+        ).opts(hv.opts.Image(data_aspect=1, frame_height=420, cmap="viridis", logz=False))
 
     def hist(element, version):
         return plots.histogram(session.ds[element] if (session.ds is not None and element in session.ds) else None)
 
     explore_tab = pn.Column(
-        pn.Row(pn.widgets.Select.from_param(session.param.explore_element, width=200),
-               pn.widgets.MultiChoice.from_param(session.param.elements, sizing_mode="stretch_width")),
-        pn.Row(pn.pane.HoloViews(pn.bind(element_map, session.param.explore_element, session.param.version)),
-               pn.pane.HoloViews(pn.bind(hist, session.param.explore_element, session.param.version),
-                                 sizing_mode="stretch_width"), sizing_mode="stretch_width"),
-        pn.pane.HoloViews(pn.bind(lambda els, v: plots.correlation(session.ds, list(els)[:60]),
-                                  session.param.elements, session.param.version), sizing_mode="stretch_width"),
-        name="Data", sizing_mode="stretch_width")
+        pn.Row(
+            pn.widgets.Select.from_param(session.param.explore_element, width=200),
+            pn.widgets.MultiChoice.from_param(session.param.elements, sizing_mode="stretch_width"),
+        ),
+        pn.Row(
+            pn.pane.HoloViews(pn.bind(element_map, session.param.explore_element, session.param.version)),
+            pn.pane.HoloViews(
+                pn.bind(hist, session.param.explore_element, session.param.version), sizing_mode="stretch_width"
+            ),
+            sizing_mode="stretch_width",
+        ),
+        pn.pane.HoloViews(
+            pn.bind(
+                lambda els, v: plots.correlation(session.ds, list(els)[:60]),
+                session.param.elements,
+                session.param.version,
+            ),
+            sizing_mode="stretch_width",
+        ),
+        name="Data",
+        sizing_mode="stretch_width",
+    )
 
     # ------------------------------------------------------------ training tab
     train_tab = pn.Column(
-        pn.pane.Markdown("### Training\nLoss and validation ROC-AUC (spatially separated inner split) per epoch. "
-                         "The best epoch's weights are kept."),
-        pn.pane.HoloViews(pn.bind(plots.training_curves, session.param.history), sizing_mode="stretch_width",
-                          name="training-curves"),
-        name="Training", sizing_mode="stretch_width")
+        pn.pane.Markdown(
+            "### Training\nLoss and validation ROC-AUC (spatially separated inner split) per epoch. "
+            "The best epoch's weights are kept."
+        ),
+        pn.pane.HoloViews(
+            pn.bind(plots.training_curves, session.param.history), sizing_mode="stretch_width", name="training-curves"
+        ),
+        name="Training",
+        sizing_mode="stretch_width",
+    )
 
     # ------------------------------------------------------------ evaluation tab
     cv_btn = pn.widgets.Button(name="Run cross-validation", button_type="primary", css_classes=["mstgat-cv-run"])
@@ -432,18 +552,29 @@ def create_app():
             "### Spatial cross-validation\nHeld-out folds are spatial blocks separated by a buffer, so a model "
             "cannot score well by memorising the neighbourhood of training deposits. The defaults are small "
             "for interactivity (**3 folds x 1 seed**, short training); use the CLI (`mstgat evaluate`) for the "
-            "full protocol (5 folds x 3 seeds)."),
-        pn.Row(pn.widgets.MultiChoice.from_param(session.param.cv_methods, width=420),
-               pn.widgets.IntInput.from_param(session.param.cv_folds, width=100),
-               pn.widgets.IntInput.from_param(session.param.cv_seeds, width=100),
-               pn.widgets.IntInput.from_param(session.param.cv_epochs, width=160, css_classes=["mstgat-cv-epochs"]),
-               cv_btn),
-        pn.Row(pn.pane.HoloViews(pn.bind(plots.roc_curves, session.param.cv_report), sizing_mode="stretch_width"),
-               pn.pane.HoloViews(pn.bind(plots.success_curves, session.param.cv_report),
-                                 sizing_mode="stretch_width"), sizing_mode="stretch_width"),
-        pn.pane.DataFrame(pn.bind(lambda r: session.cv_table(), session.param.cv_report), float_format="{:.3f}".format,
-                          sizing_mode="stretch_width", name="cv-table"),
-        name="Evaluation", sizing_mode="stretch_width")
+            "full protocol (5 folds x 3 seeds)."
+        ),
+        pn.Row(
+            pn.widgets.MultiChoice.from_param(session.param.cv_methods, width=420),
+            pn.widgets.IntInput.from_param(session.param.cv_folds, width=100),
+            pn.widgets.IntInput.from_param(session.param.cv_seeds, width=100),
+            pn.widgets.IntInput.from_param(session.param.cv_epochs, width=160, css_classes=["mstgat-cv-epochs"]),
+            cv_btn,
+        ),
+        pn.Row(
+            pn.pane.HoloViews(pn.bind(plots.roc_curves, session.param.cv_report), sizing_mode="stretch_width"),
+            pn.pane.HoloViews(pn.bind(plots.success_curves, session.param.cv_report), sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        ),
+        pn.pane.DataFrame(
+            pn.bind(lambda r: session.cv_table(), session.param.cv_report),
+            float_format="{:.3f}".format,
+            sizing_mode="stretch_width",
+            name="cv-table",
+        ),
+        name="Evaluation",
+        sizing_mode="stretch_width",
+    )
 
     learn_tab = pn.pane.Markdown(LEARN_TEXT, name="Learn", sizing_mode="stretch_width", max_width=900)
 
@@ -453,7 +584,8 @@ def create_app():
         title="MSTGAT Explorer",
         sidebar=[data_card, model_card, export_card],
         main=[pn.Column(alert, status, pn.Row(progress), progress_text, tabs, sizing_mode="stretch_width")],
-        sidebar_width=340, accent="#3b6ea5",
+        sidebar_width=340,
+        accent="#3b6ea5",
     )
     pn.state.on_session_destroyed(lambda ctx: session.cleanup())
     template.session = session  # handy for tests / notebooks

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from mstgat_core.dashboard.browser import LONG, header_text, map_canvas, open_app, status_text, text_of, wait_text
+
 from .conftest import TIMINGS
-from .helpers import LONG, header_text, map_canvas, open_app, status_text, text_of, wait_text
 
 pytestmark = pytest.mark.ui
 
@@ -42,8 +43,10 @@ def test_app_loads_demo_and_renders_map(page, app_url):
     open_app(page, app_url)
     TIMINGS["page_to_map_s"] = time.perf_counter() - t0
     TIMINGS["serve_to_first_map_s"] = time.perf_counter() - TIMINGS["server_start"]
-    print(f"\nserver start -> first rendered map: {TIMINGS['serve_to_first_map_s']:.1f} s "
-          f"(page load -> map {TIMINGS['page_to_map_s']:.1f} s)")
+    print(
+        f"\nserver start -> first rendered map: {TIMINGS['serve_to_first_map_s']:.1f} s "
+        f"(page load -> map {TIMINGS['page_to_map_s']:.1f} s)"
+    )
     assert "South China demo" in status_text(page)
     layer = page.locator(".mstgat-layer select").first.input_value()
     assert layer in ("probability", "element: Li")
@@ -64,8 +67,10 @@ def explain_click(page, fx, fy, previous, timeout_s=150):
         if err_loc.is_visible() and re.search("no data|outside the grid", text_of(page, ".mstgat-error")):
             return None, text_of(page, ".mstgat-error")
         page.wait_for_timeout(100)
-    raise AssertionError(f"no explanation {timeout_s} s after clicking at ({fx}, {fy}); header {text!r}; "
-                         f"status {status_text(page)!r}; error {text_of(page, '.mstgat-error')!r}")
+    raise AssertionError(
+        f"no explanation {timeout_s} s after clicking at ({fx}, {fy}); header {text!r}; "
+        f"status {status_text(page)!r}; error {text_of(page, '.mstgat-error')!r}"
+    )
 
 
 def test_two_clicks_give_two_explanations(page, app_url):
@@ -136,8 +141,10 @@ def test_sessions_are_isolated(browser, app_url):
         assert "South China demo" in status_text(b)
         assert "synthetic" not in status_text(b)
         assert b.locator(".mstgat-layer select").first.input_value() == layer_b
-        assert b.locator(".mstgat-source select").first.input_value() != a.locator(
-            ".mstgat-source select").first.input_value()
+        assert (
+            b.locator(".mstgat-source select").first.input_value()
+            != a.locator(".mstgat-source select").first.input_value()
+        )
     finally:
         a.context.close()
         b.context.close()

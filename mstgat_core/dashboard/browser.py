@@ -1,4 +1,9 @@
-"""Small page helpers shared by the browser tests and scripts/screenshots.py."""
+"""Drive the dashboard in a real browser: serve it, open it, read its text.
+
+Used by the browser tests (``tests/ui``) and ``scripts/screenshots.py``. Needs
+playwright and a system chromium (``CHROMIUM_ARGS`` are the flags that work
+in containers); nothing here imports Panel.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,14 @@ from pathlib import Path
 LONG = 180_000  # ms; the test machines are small and shared
 
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-dev-shm-usage"]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout holding app.py
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-dev-shm-usage",
+]
 
 
 def free_port() -> int:
@@ -33,9 +43,26 @@ def serve_app(log_path: Path, timeout: float = 240):
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "panel", "serve", "app.py", "--port", str(port), "--address", "127.0.0.1",
-             "--allow-websocket-origin", f"127.0.0.1:{port}", "--num-procs", "1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "panel",
+                "serve",
+                "app.py",
+                "--port",
+                str(port),
+                "--address",
+                "127.0.0.1",
+                "--allow-websocket-origin",
+                f"127.0.0.1:{port}",
+                "--num-procs",
+                "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}/app"
         try:
             deadline = time.time() + timeout
@@ -94,8 +121,6 @@ def header_text(page) -> str:
 def wait_text(page, selector, pattern, timeout=LONG):
     """Wait until the element's text matches the regex ``pattern``; return the text."""
     rx = re.compile(pattern)
-    import time
-
     deadline = time.time() + timeout / 1000
     text = ""
     while time.time() < deadline:
@@ -111,8 +136,9 @@ def wait_text(page, selector, pattern, timeout=LONG):
         status = text_of(page, ".mstgat-status")[:300]
     except Exception:
         err = status = "?"
-    raise AssertionError(f"{selector!r} never matched {pattern!r}; last text: {text[:300]!r}; "
-                         f"status: {status!r}; error: {err!r}")
+    raise AssertionError(
+        f"{selector!r} never matched {pattern!r}; last text: {text[:300]!r}; status: {status!r}; error: {err!r}"
+    )
 
 
 def select_option(page, label_text, option):

@@ -1,0 +1,170 @@
+"""The package's shape: public API, no import cycles, one home per helper, CLI help."""
+
+import ast
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mstgat_core
+from mstgat_core import cli
+from mstgat_core.errors import DataError, one_line
+from mstgat_core.files import atomic_output, write_text_atomically
+from mstgat_core.graph import MAX_SCALE, parse_scales
+
+PACKAGE = Path(mstgat_core.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Modules of mstgat_core that ``path`` imports anywhere (top level or inside functions)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("mstgat_core")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("mstgat_core"):
+                continue
+            for alias in node.names:  # `from . import io` imports the module mstgat_core.io
+                candidate = f"{target}.{alias.name}"
+                found.add(
+                    candidate if (PACKAGE.parent / candidate.replace(".", "/")).with_suffix(".py").exists() else target
+                )
+    return found - {name}
+
+
+def import_graph() -> dict[str, set[str]]:
+    return {module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py")}
+
+
+def test_import_graph_has_no_cycle():
+    graph = import_graph()
+    assert "mstgat_core.pipeline" in graph["mstgat_core.distributed"]  # the parser sees real edges
+    assert "mstgat_core.tiling" in graph["mstgat_core.pipeline"]
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(module, path):
+        state[module] = 1
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                cycle = path[path.index(target) :] + [target]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target, path + [target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+def test_library_never_imports_the_ui():
+    ui = ("panel", "holoviews", "bokeh", "playwright")
+    for path in PACKAGE.rglob("*.py"):
+        if "dashboard" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            )
+            assert not [n for n in names if n.split(".")[0] in ui], f"{path.name} imports {names}"
+
+
+def test_public_api_resolves_and_is_documented():
+    for name in mstgat_core.__all__:
+        value = getattr(mstgat_core, name)
+        if inspect.isfunction(value) or inspect.isclass(value):
+            assert value.__doc__, f"{name} has no docstring"
+    for name in ("fit", "cross_validate", "FittedModel", "explain_cell", "load_grid", "load_checkpoint"):
+        assert "Parameters\n" in inspect.getdoc(getattr(mstgat_core, name)), f"{name}: no numpydoc Parameters"
+    assert mstgat_core.cross_validate.__name__ == "cross_validate_grid"
+    with pytest.raises(AttributeError):
+        mstgat_core.no_such_name  # noqa: B018
+
+
+def test_import_is_light():
+    """``import mstgat_core`` does not pay for torch until a name that needs it is used."""
+    code = "import sys, mstgat_core; print('torch' in sys.modules); mstgat_core.fit; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
+
+
+def test_every_cli_option_has_help():
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(commands) == set(cli.COMMANDS)
+    for name, sub in commands.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"mstgat {name}: {action.option_strings or action.dest} has no help"
+    text = commands["evaluate"].format_help()
+    assert "(default: 5)" in text and "(default: clr)" in text
+
+
+def test_cli_choices_come_from_the_library():
+    from mstgat_core.crossval import METHODS
+    from mstgat_core.model import VARIANTS
+    from mstgat_core.preprocess import TRANSFORMS
+
+    commands = next(a for a in cli.build_parser()._actions if a.dest == "command").choices
+    choices = {a.dest: a for a in commands["train"]._actions}
+    assert tuple(choices["variant"].choices) == VARIANTS
+    assert tuple(choices["transform"].choices) == TRANSFORMS
+    evaluate = {a.dest: a for a in commands["evaluate"]._actions}
+    assert evaluate["methods"].default == ",".join(METHODS)
+
+
+@pytest.mark.parametrize(
+    "text, expected", [("1,2,3", (1, 2, 3)), (" 3 ; 1 ", (3, 1)), ("2,", (2,)), (f"1,{MAX_SCALE}", (1, MAX_SCALE))]
+)
+def test_parse_scales(text, expected):
+    assert parse_scales(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "0", "-1", "1,x", "1.5", "1,1", str(MAX_SCALE + 1)])
+def test_parse_scales_refuses(text):
+    with pytest.raises(DataError):
+        parse_scales(text)
+
+
+def test_one_line():
+    assert one_line(ValueError("\n  first   line \nsecond")) == "first line"
+    assert one_line(KeyError()) == "KeyError"
+
+
+def test_atomic_output_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    write_text_atomically(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    write_text_atomically(target, "new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_output_replaces_a_folder(tmp_path):
+    target = tmp_path / "store.zarr"
+    (target / "old").mkdir(parents=True)
+    with atomic_output(target) as tmp:
+        (tmp / "new").mkdir(parents=True)
+    assert [p.name for p in target.iterdir()] == ["new"]
+    with pytest.raises(DataError, match="output folder does not exist"):
+        with atomic_output(tmp_path / "missing" / "x.txt"):
+            pass
