@@ -16,10 +16,11 @@ import json
 import sys
 from pathlib import Path
 
-from .crossval import METHODS
+from .crossval import DEFAULT_METHODS, METHODS
 from .errors import DataError, one_line
-from .evaluate import FOLD_METHODS
+from .evaluate import REPORT_SEEDS
 from .files import write_text_atomically
+from .folds import FOLD_METHODS
 from .graph import parse_scales
 from .model import VARIANTS
 from .points import CENSOR_RULES, GRIDDING_METHODS
@@ -321,17 +322,70 @@ def add_evaluate_args(p):
     p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
     p.add_argument("--out", required=True, help="report (.json)")
     p.add_argument("--markdown", help="also write the table as markdown to this file")
-    p.add_argument("--folds", type=int, default=5, help="spatial folds per seed")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
-    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods to compare")
-    p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells of the neural methods")
+    p.add_argument("--folds", default="5", help="spatial folds per seed, or 'loco' to leave one deposit cluster out")
+    p.add_argument(
+        "--seeds",
+        default=",".join(map(str, REPORT_SEEDS)),
+        help="comma-separated seeds (seed 0 was used when the default settings were chosen)",
+    )
+    p.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_METHODS),
+        help=f"comma-separated methods to compare, the first is the reference; from {', '.join(METHODS)}",
+    )
+    p.add_argument(
+        "--scales",
+        default="1,2,3",
+        help="neighbourhood radii in cells of the neural methods and of the _context baselines",
+    )
     p.add_argument("--epochs", type=int, default=100, help="most training epochs per neural fit")
-    p.add_argument("--fold-method", choices=FOLD_METHODS, default="blocks", help="how test regions are drawn")
+    p.add_argument(
+        "--fold-method",
+        choices=[m for m in FOLD_METHODS if m != "loco"],
+        default="clusters",
+        help="whole deposit clusters per fold, or square blocks (the older protocol)",
+    )
+    p.add_argument(
+        "--buffer",
+        type=float,
+        help="cells around the test region whose labels are dropped from training "
+        "(default: the receptive radius + 1, 4 for scales 1,2,3)",
+    )
+    p.add_argument(
+        "--link-distance",
+        type=float,
+        help="deposit cells closer than this (cells) form one cluster "
+        "(default: the receptive diameter, 7 for scales 1,2,3)",
+    )
     p.add_argument(
         "--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling"
     )
     p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
     p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
+
+
+def parse_folds(text) -> int | str:
+    """``--folds``: a whole number of folds (at least 2) or ``loco``."""
+    if str(text).strip().lower() == "loco":
+        return "loco"
+    try:
+        folds = int(text)
+    except ValueError:
+        raise DataError(f"--folds must be a whole number or 'loco', got {text!r}") from None
+    if folds < 2:
+        raise DataError(f"--folds must be at least 2 (or 'loco'), got {folds}")
+    return folds
+
+
+def parse_seeds(text) -> tuple[int, ...]:
+    """``--seeds``: comma-separated whole numbers."""
+    try:
+        seeds = tuple(int(s) for s in str(text).split(",") if s.strip())
+    except ValueError:
+        raise DataError(f"--seeds must be whole numbers separated by commas, got {text!r}") from None
+    if not seeds:
+        raise DataError("--seeds needs at least one seed")
+    return seeds
 
 
 def cmd_evaluate(args) -> int:
@@ -342,6 +396,8 @@ def cmd_evaluate(args) -> int:
     from .train import TrainConfig
 
     scales = parse_scales(args.scales)
+    folds = parse_folds(args.folds)
+    seeds = parse_seeds(args.seeds)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for target in filter(None, (args.out, args.markdown)):
         _check_output_folder(target)
@@ -358,12 +414,14 @@ def cmd_evaluate(args) -> int:
             grid,
             deposits,
             methods,
-            n_folds=args.folds,
-            seeds=range(args.seeds),
+            folds=folds,
+            seeds=seeds,
             model_config={"scales": scales},
             train_config=TrainConfig(epochs=args.epochs),
             transform=args.transform,
             fold_method=args.fold_method,
+            buffer=args.buffer,
+            link_distance=args.link_distance,
             progress=progress,
         )
     report["protocol"]["data"] = str(args.data)
@@ -373,6 +431,45 @@ def cmd_evaluate(args) -> int:
     if args.markdown:
         write_text_atomically(args.markdown, table)
     print(table)
+    return 0
+
+
+# ----------------------------------------------------------------------- benchmark
+
+
+def add_benchmark_args(p):
+    p.add_argument("--suite", default="default", help="default (South China, Lapland, synthetic) or quick (CI)")
+    p.add_argument("--out", required=True, help="folder for one JSON report per dataset")
+    p.add_argument("--markdown", help="regenerate the tables between the benchmark markers of this markdown file")
+    p.add_argument("--datasets", help="comma-separated datasets of the suite to run (default: all)")
+
+
+def cmd_benchmark(args) -> int:
+    from tqdm import tqdm
+
+    from .benchmark import run_suite, select
+
+    if args.markdown:
+        _check_output_folder(args.markdown)
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else None
+    select(args.suite, datasets)  # an unknown suite or dataset fails here, before any work
+    with tqdm(desc="benchmark", unit="fit", file=sys.stderr) as bar:
+
+        def progress(dataset, done, total, message):
+            bar.set_description(dataset)
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(message)
+            bar.refresh()
+
+        run_suite(
+            args.suite,
+            args.out,
+            markdown=args.markdown,
+            datasets=datasets,
+            progress=progress,
+            log=lambda line: tqdm.write(line, file=sys.stderr),
+        )
     return 0
 
 
@@ -420,6 +517,7 @@ COMMANDS = {
     "train": (add_train_args, cmd_train, "train MSTGAT or a variant on a grid and its deposits"),
     "predict": (add_predict_args, cmd_predict, "map anomaly probability with a trained model"),
     "evaluate": (add_evaluate_args, cmd_evaluate, "spatially cross-validate MSTGAT, ablations and baselines"),
+    "benchmark": (add_benchmark_args, cmd_benchmark, "run the published comparison on every dataset of a suite"),
     "explain": (add_explain_args, cmd_explain, "explain one cell or the deposit cells with a trained model"),
 }
 

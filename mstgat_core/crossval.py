@@ -1,8 +1,18 @@
 """Cross-validate MSTGAT, its ablations and the baselines on one grid.
 
-Glue between :mod:`evaluate` (folds, metrics, reports), :mod:`baselines` and
-the neural models of :mod:`model`/:mod:`train`. The normaliser is fitted once
-on the whole grid: it uses no labels, so it leaks none.
+Glue between :mod:`folds` and :mod:`evaluate` (folds, metrics, reports),
+:mod:`baselines` and the neural models of :mod:`model`/:mod:`train`. The
+normaliser is fitted once on the whole grid: it uses no labels, so it leaks
+none. Baselines whose name ends in ``_context`` see the cell plus the mean and
+max of every element over the model's windows
+(:func:`~mstgat_core.neighbourhood.neighbourhood_features`): the same
+information as MSTGAT's spatial branch.
+
+Nothing here is tuned on test folds: the model and training settings are the
+frozen defaults of :class:`~mstgat_core.model.ModelConfig` and
+:class:`~mstgat_core.train.TrainConfig` (early stopping reads an inner split of
+the *training* labels only), and the baselines use the fixed settings of
+:mod:`~mstgat_core.baselines`.
 """
 
 from __future__ import annotations
@@ -15,13 +25,17 @@ import xarray as xr
 
 from .baselines import BASELINES
 from .errors import DataError
-from .evaluate import baseline_method, cross_validate_arrays
+from .evaluate import REPORT_SEEDS, baseline_method, cross_validate_arrays
+from .folds import FoldSettings
 from .graph import build_graph
 from .model import MSTGAT, VARIANTS, ModelConfig
+from .neighbourhood import neighbourhood_features
 from .preprocess import Normaliser, valid_mask
 from .train import TrainConfig, train_model
 
 METHODS = VARIANTS + tuple(BASELINES)  # every method a cross-validation can compare
+# what `mstgat evaluate` and the benchmark compare by default: the model, its ablations and every baseline
+DEFAULT_METHODS = ("mstgat", "spectral", "spatial", *BASELINES)
 
 
 def neural_method(
@@ -55,24 +69,58 @@ def neural_method(
     return fit_predict
 
 
+def on_features(fit_predict, features: np.ndarray):
+    """``fit_predict`` fed ``features`` instead of the matrix the cross-validation passes."""
+
+    def run(X, fold, seed):
+        return fit_predict(features, fold, seed)
+
+    run.__name__ = fit_predict.__name__
+    return run
+
+
+def method_runners(methods, mask, X, model_config: dict | None = None, train_config: TrainConfig | None = None):
+    """name -> ``fit_predict(X, fold, seed)`` for every method (neighbourhood features built once if needed)."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise DataError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    scales = ModelConfig(
+        n_elements=X.shape[1], **{k: v for k, v in (model_config or {}).items() if k not in ("n_elements", "variant")}
+    ).scales
+    context = None
+    runners = {}
+    for m in methods:
+        if m in VARIANTS:
+            runners[m] = neural_method(mask, m, model_config, train_config)
+        elif BASELINES[m].uses_context:
+            if context is None:
+                context = neighbourhood_features(X, mask, scales)
+            runners[m] = on_features(baseline_method(m), context)
+        else:
+            runners[m] = baseline_method(m)
+    return runners
+
+
 def cross_validate_grid(
     ds: xr.Dataset,
     deposits: xr.DataArray,
-    methods=METHODS,
-    n_folds: int = 5,
-    seeds=(0, 1, 2),
+    methods=DEFAULT_METHODS,
+    folds: int | str = 5,
+    seeds=REPORT_SEEDS,
     model_config: dict | None = None,
     train_config: TrainConfig | None = None,
     transform: str = "clr",
     elements=None,
-    fold_method: str = "blocks",
+    fold_method: str = "clusters",
+    buffer: float | None = None,
+    link_distance: float | None = None,
     progress=None,
     cancel=None,
 ) -> dict:
     """Spatially cross-validate MSTGAT, its ablations and the baselines on one grid.
 
-    The grid-level entry (what the CLI, dashboard and notebooks call); the
-    folds, metrics and report come from
+    The grid-level entry (what the CLI, dashboard, benchmark and notebooks
+    call); the folds, metrics and report come from
     :func:`~mstgat_core.evaluate.cross_validate_arrays`, which works on a
     feature matrix and node ids.
 
@@ -83,13 +131,18 @@ def cross_validate_grid(
     deposits : xr.DataArray
         Bool (y, x) deposit cells on the same grid (the positives).
     methods : sequence of str
-        Names from :data:`METHODS` (model variants and baselines).
-    n_folds : int
-        Spatial folds per seed.
+        Names from :data:`METHODS` (model variants and baselines); the first
+        is the reference of the paired comparison when it is ``mstgat``.
+    folds : int or "loco"
+        Folds per seed, or ``"loco"`` to leave one deposit cluster out in turn.
     seeds : sequence of int
-        One fold layout and one set of fits per seed.
+        One fold assignment and one set of fits per seed (default 1, 2, 3:
+        seed 0 was used when the default settings were chosen).
     model_config : dict, optional
-        Fields of :class:`~mstgat_core.model.ModelConfig` for the neural methods.
+        Fields of :class:`~mstgat_core.model.ModelConfig` for the neural
+        methods; its ``scales`` and ``gat_layers`` also set the neighbourhood
+        features of the ``_context`` baselines and the default link distance
+        and buffer.
     train_config : TrainConfig, optional
         Training protocol of the neural methods.
     transform : {"clr", "log", "none"}
@@ -97,8 +150,11 @@ def cross_validate_grid(
         once on the whole grid).
     elements : list of str, optional
         Use only these elements.
-    fold_method : {"blocks", "clusters"}
-        How test regions are drawn (see :func:`~mstgat_core.evaluate.spatial_folds`).
+    fold_method : {"clusters", "blocks"}
+        Whole deposit clusters (default) or square blocks (the older protocol).
+    buffer, link_distance : float, optional
+        In cells; default from the model's receptive field (see
+        :meth:`~mstgat_core.folds.FoldSettings.for_model`).
     progress : callable, optional
         ``progress(done, total, message)`` after each fit.
     cancel : threading.Event, optional
@@ -107,12 +163,18 @@ def cross_validate_grid(
     Returns
     -------
     dict
-        ``{"protocol": ..., "results": {method: summary, per-fold rows, curves}}``,
-        plain JSON types (see :func:`~mstgat_core.evaluate.report_markdown`).
+        ``protocol``, ``results`` and ``comparison`` (plain JSON types; see
+        :func:`~mstgat_core.evaluate.cross_validate_arrays` and
+        :func:`~mstgat_core.evaluate.report_markdown`).
+
+    Raises
+    ------
+    DataError
+        Unknown method, deposit grid of another shape, no deposit on a valid
+        cell, fewer deposit clusters than folds, or a buffer that leaves a fold
+        without training labels.
     """
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise DataError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    train_config = train_config or TrainConfig()
     normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
     mask = valid_mask(ds, normaliser.elements)
     X = normaliser.transform(ds, mask)
@@ -120,34 +182,26 @@ def cross_validate_grid(
     if labels.shape != mask.shape:
         raise DataError(f"deposit grid {labels.shape} does not match the data grid {mask.shape}")
     positives = np.flatnonzero(labels[mask])
-    if len(positives) < n_folds:
-        raise DataError(f"{len(positives)} deposit cells are too few for {n_folds} spatial folds")
-    rows, cols = np.nonzero(mask)
-    train_config = train_config or TrainConfig()
-    runners = {
-        m: neural_method(mask, m, model_config, train_config) if m in VARIANTS else baseline_method(m) for m in methods
-    }
-    report = cross_validate_arrays(
-        runners,
-        X,
-        rows,
-        cols,
-        positives,
-        n_folds=n_folds,
-        seeds=tuple(seeds),
-        fold_method=fold_method,
-        progress=progress,
-        cancel=cancel,
+    config = ModelConfig(**{**(model_config or {}), "n_elements": X.shape[1], "variant": "mstgat"})
+    loco = str(folds).lower() == "loco"
+    settings = FoldSettings.for_model(
+        config.scales,
+        config.gat_layers,
+        method="loco" if loco else fold_method,
+        n_folds=None if loco else int(folds),
+        buffer=buffer,
+        link_distance=link_distance,
         min_neg_distance=train_config.min_negative_distance,
+    )
+    rows, cols = np.nonzero(mask)
+    runners = method_runners(methods, mask, X, model_config, train_config)
+    report = cross_validate_arrays(
+        runners, X, rows, cols, positives, settings=settings, seeds=tuple(seeds), progress=progress, cancel=cancel
     )
     report["protocol"].update(
         transform=transform,
         elements=normaliser.elements,
-        model_config={
-            k: v
-            for k, v in ModelConfig(n_elements=len(normaliser.elements), **(model_config or {})).to_dict().items()
-            if k != "variant"
-        },
+        model_config={k: v for k, v in config.to_dict().items() if k != "variant"},
         train_config=train_config.to_dict(),
     )
     return report

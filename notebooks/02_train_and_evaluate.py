@@ -79,13 +79,13 @@ if QUICK:
     MODEL_CONFIG = {"d_model": 16, "gat_hidden": 16}
     TRAIN = TrainConfig(epochs=3, steps_per_epoch=2, min_epochs=1, patience=2)
     RUN_METHODS = ("mstgat", "spectral", "spatial-single", "best_single_element", "mahalanobis", "isolation_forest")
-    N_FOLDS, SEEDS = 3, (0,)
+    N_FOLDS, SEEDS = 3, (1,)
 else:
     ELEMENTS = None          # all 39
     MODEL_CONFIG = {}        # the defaults (see mstgat_core.model.ModelConfig)
     TRAIN = TrainConfig()    # the defaults (see mstgat_core.train.TrainConfig)
     RUN_METHODS = METHODS    # all of them
-    N_FOLDS, SEEDS = 5, (0, 1, 2)
+    N_FOLDS, SEEDS = 5, (1, 2, 3)  # seed 0 was used when the default settings were chosen
 
 ds = load_grid(ASSETS / "south_china_li.nc", elements=ELEMENTS)
 deposits = load_deposits(ASSETS / "south_china_li_deposits.csv")
@@ -135,11 +135,20 @@ def progress(done, total, message):
     print(f"[{done}/{total}] {message}")
 
 t = time.perf_counter()
-report = cross_validate(ds, cells, methods=RUN_METHODS, n_folds=N_FOLDS, seeds=SEEDS,
+report = cross_validate(ds, cells, methods=RUN_METHODS, folds=N_FOLDS, seeds=SEEDS,
                         model_config=MODEL_CONFIG, train_config=TRAIN, progress=progress)
 print(f"cross-validation took {time.perf_counter() - t:.0f} s")
 protocol = report["protocol"]
-{k: protocol[k] for k in ("fold_method", "n_folds", "seeds", "block_size", "n_nodes", "n_pos", "n_folds_skipped")}
+{k: protocol[k] for k in ("method", "n_folds", "link_distance", "buffer", "seeds", "n_nodes", "n_deposit_cells",
+                          "n_clusters", "folds_used")}
+
+# %% [markdown]
+# Every test deposit cell, its cluster and its distance (cells) to the nearest *training* deposit cell:
+# with whole clusters per fold and a buffer, none is a next-door neighbour of a training deposit.
+
+# %%
+pd.DataFrame([dict(seed=s, fold=i, **d) for s, folds in protocol["folds"].items()
+              for i, f in enumerate(folds) for d in f["test_deposits"]]).head(12)
 
 # %% [markdown]
 # ## The comparison table
@@ -149,7 +158,8 @@ results = report["results"]
 table = pd.DataFrame({
     m: {"ROC-AUC": f"{r['roc_auc_mean']:.3f} ± {r['roc_auc_std']:.3f}",
         "PR-AUC": f"{r['pr_auc_mean']:.3f} ± {r['pr_auc_std']:.3f}",
-        "success-rate AUC": f"{r['success_rate_auc_mean']:.3f} ± {r['success_rate_auc_std']:.3f}",
+        "PR-AUC chance (prevalence)": f"{np.mean([row['prevalence'] for row in r['folds']]):.4f}",
+        "deposit cells in top 10 % of area": f"{r['capture_10_mean']:.2f}",
         "roc_mean": r["roc_auc_mean"]}
     for m, r in results.items()
 }).T.sort_values("roc_mean", ascending=False).drop(columns="roc_mean")
@@ -188,28 +198,34 @@ plt.tight_layout()
 # %%
 from IPython.display import Markdown
 
-Markdown(report_markdown(report).split("Protocol:")[0])
+Markdown(report_markdown(report).split("Protocol:")[0])  # with the paired comparison against MSTGAT
 
 # %% [markdown]
 # ## How to read these results
 #
-# - **Spatial cross-validation.** The grid is cut into spatial blocks assigned to folds; each fold's
-#   model is trained without the held-out blocks' deposits and scored on held-out deposit cells
-#   against held-out background cells. Training negatives are kept away from the test deposits.
+# - **Spatial cross-validation.** Deposit cells closer than the model's receptive diameter (7 cells for
+#   scales 1, 2, 3) form one cluster, and a cluster is never split between folds; every other cell joins
+#   the fold of its nearest deposit. Every training label (positive or negative) within the buffer
+#   (the receptive radius + 1 = 4 cells) of the test region is dropped. Each fold's model is trained on
+#   the rest and scored on held-out deposit cells against held-out background cells. Training negatives
+#   are chosen by the *training* deposits only (at least 3 cells from each); using the test deposits'
+#   locations to choose them would leak the answer.
 # - **Why random splits would inflate the AUC.** Neighbouring cells carry nearly the same values
 #   (the grids are interpolated and geology is spatially continuous). With a random per-cell split,
 #   a held-out deposit usually has a training deposit next door, so the model scores it by
 #   remembering the neighbourhood, not by recognising the signature. Spatial blocks remove that
 #   shortcut; expect lower, more honest numbers.
-# - **mean ± std over folds (and seeds).** With ~20 deposits each fold holds only a handful of
-#   positives, so per-fold AUCs scatter widely (see the per-fold plot). Differences between methods
-#   smaller than the spread are not evidence that one is better. More seeds re-draw the blocks and
-#   re-initialise the networks.
+# - **mean ± std over folds (and seeds).** With ~20 deposit cells each fold holds only a handful of
+#   them, so per-fold AUCs scatter widely (see the per-fold plot); the folds of different seeds reuse the
+#   same cells, so the ± is not an error bar. Compare methods with the paired table: per-fold wins and
+#   losses, a Wilcoxon signed-rank p, and a 95 % interval of the mean ROC-AUC difference from a bootstrap
+#   over deposit clusters (the independent units). Seeds re-draw the fold assignment and re-initialise
+#   the networks; seed 0 was used when the default settings were chosen, so reports use seeds 1-3.
 # - **ROC-AUC vs PR-AUC.** ROC-AUC is the chance that a random held-out deposit cell outscores a random
-#   background cell. PR-AUC depends on the rarity of positives and is small in absolute terms here;
-#   compare it between methods, not with 1.
+#   background cell (chance: 0.5). PR-AUC's chance level is the prevalence, the share of deposit cells
+#   among the scored cells (about 0.001-0.002 here, printed beside it); compare it with that, not with 1.
 # - **Success-rate curve.** Sort the cells by score, flag the top x % of the area and count the share of
-#   held-out deposits inside it. A curve that climbs steeply at the left captures many deposits in a
+#   held-out deposit cells inside it (the table gives the top 1, 5, 10 and 20 %). A curve that climbs steeply at the left captures many deposits in a
 #   small exploration area, which is what matters when fieldwork is paid by the square kilometre.
 #   The diagonal is a random ranking.
 # - **Ablations.** If `mstgat` does not beat `spectral` and `spatial`, the fusion is not earning its

@@ -179,7 +179,7 @@ from mstgat_core import cross_validate
 
 RUN_METHODS = ("mstgat", "best_single_element", "mahalanobis") if QUICK else (
     "mstgat", "spectral", "spatial", "best_single_element", "mahalanobis", "random_forest")
-report = cross_validate(grid, cells, methods=RUN_METHODS, n_folds=3, seeds=(0,) if QUICK else (0, 1, 2),
+report = cross_validate(grid, cells, methods=RUN_METHODS, folds=3, seeds=(1,) if QUICK else (1, 2, 3),
                         model_config=MODEL_CONFIG, train_config=TRAIN)
 pd.DataFrame({m: {"ROC-AUC": f"{r['roc_auc_mean']:.3f} ± {r['roc_auc_std']:.3f}",
                   "success-rate AUC": f"{r['success_rate_auc_mean']:.3f} ± {r['success_rate_auc_std']:.3f}"}

@@ -117,7 +117,7 @@ def test_every_cli_option_has_help():
 
 
 def test_cli_choices_come_from_the_library():
-    from mstgat_core.crossval import METHODS
+    from mstgat_core.crossval import DEFAULT_METHODS, METHODS
     from mstgat_core.model import VARIANTS
     from mstgat_core.preprocess import TRANSFORMS
 
@@ -126,7 +126,7 @@ def test_cli_choices_come_from_the_library():
     assert tuple(choices["variant"].choices) == VARIANTS
     assert tuple(choices["transform"].choices) == TRANSFORMS
     evaluate = {a.dest: a for a in commands["evaluate"]._actions}
-    assert evaluate["methods"].default == ",".join(METHODS)
+    assert evaluate["methods"].default == ",".join(DEFAULT_METHODS) and set(DEFAULT_METHODS) <= set(METHODS)
 
 
 @pytest.mark.parametrize(

@@ -8,18 +8,24 @@ import pytest
 from scipy.spatial.distance import cdist
 from scipy.stats import rankdata
 
-from mstgat_core.errors import DataError
+from mstgat_core.errors import Cancelled, DataError
 from mstgat_core.evaluate import (
-    Cancelled,
     baseline_method,
     cross_validate_arrays,
     pr_auc,
     report_markdown,
     roc_auc,
-    spatial_folds,
     success_rate_auc,
     success_rate_curve,
 )
+from mstgat_core.folds import FoldSettings, spatial_folds
+
+
+def folds_of(rows, cols, pos, seed=0, **settings):
+    """Folds with plain-blocking defaults (no buffer; scattered deposits are single-cell clusters)."""
+    options = {"method": "blocks", "n_folds": 4, "buffer": 0.0, "link_distance": 1.0, **settings}
+    return spatial_folds(rows, cols, pos, FoldSettings(**options), seed=seed)
+
 
 # ---------------------------------------------------------------- metrics
 
@@ -95,7 +101,7 @@ def _coords(rows, cols, nodes):
 def test_folds_keep_test_labels_out_of_training(method, seed):
     rows, cols, pos = _survey()
     min_neg_distance = 3
-    folds = spatial_folds(rows, cols, pos, n_folds=4, seed=seed, method=method, min_neg_distance=min_neg_distance)
+    folds = folds_of(rows, cols, pos, seed=seed, method=method, min_neg_distance=min_neg_distance)
     assert len(folds) == 4
     for fold in folds:
         region = fold.test_region
@@ -116,7 +122,7 @@ def test_folds_keep_test_labels_out_of_training(method, seed):
 def test_training_negatives_ignore_test_positives():
     """A training cell next to a test deposit stays a candidate negative: only training deposits decide."""
     rows, cols, pos = _survey()
-    for fold in spatial_folds(rows, cols, pos, n_folds=4, seed=0):
+    for fold in folds_of(rows, cols, pos):
         outside = np.flatnonzero(~fold.test_region & ~np.isin(np.arange(len(rows)), pos))
         gap = cdist(_coords(rows, cols, outside), _coords(rows, cols, fold.train_pos)).min(axis=1)
         assert set(fold.train_neg_pool) == set(outside[gap >= 3])
@@ -124,7 +130,7 @@ def test_training_negatives_ignore_test_positives():
 
 def test_buffer_keeps_training_away_from_test_region():
     rows, cols, pos = _survey()
-    for fold in spatial_folds(rows, cols, pos, n_folds=4, seed=0, buffer=4):
+    for fold in folds_of(rows, cols, pos, buffer=4):
         region = _coords(rows, cols, np.flatnonzero(fold.test_region))
         for train_nodes in (fold.train_pos, fold.train_neg_pool):
             assert cdist(_coords(rows, cols, train_nodes), region).min() > 4
@@ -132,9 +138,9 @@ def test_buffer_keeps_training_away_from_test_region():
 
 def test_folds_are_deterministic_by_seed_and_spread_deposits():
     rows, cols, pos = _survey()
-    first = spatial_folds(rows, cols, pos, n_folds=4, seed=5, block_size=8)
-    again = spatial_folds(rows, cols, pos, n_folds=4, seed=5, block_size=8)
-    other = spatial_folds(rows, cols, pos, n_folds=4, seed=6, block_size=8)
+    first = folds_of(rows, cols, pos, seed=5, block_size=8)
+    again = folds_of(rows, cols, pos, seed=5, block_size=8)
+    other = folds_of(rows, cols, pos, seed=6, block_size=8)
     assert all(np.array_equal(a.test_region, b.test_region) for a, b in zip(first, again))
     assert not all(np.array_equal(a.test_region, b.test_region) for a, b in zip(first, other))
     counts = [len(fold.test_pos) for fold in first]
@@ -145,7 +151,7 @@ def test_blocks_are_whole_squares():
     """Some shift of a 10-cell lattice puts every block wholly in one fold."""
     rows, cols, pos = _survey()
     block_size = 10
-    folds = spatial_folds(rows, cols, pos, n_folds=3, seed=0, block_size=block_size)
+    folds = folds_of(rows, cols, pos, n_folds=3, block_size=block_size)
     fold_of_node = np.argmax([fold.test_region for fold in folds], axis=0)
 
     def blocks_are_pure(shift_row, shift_col):
@@ -158,16 +164,24 @@ def test_blocks_are_whole_squares():
 
 def test_folds_without_test_positives_are_skipped_with_warning():
     rows, cols, _ = _survey()
-    pos = np.array([0, 1])  # two adjacent deposits: one block, so at most one usable fold
-    with pytest.warns(UserWarning, match="skipped"):
-        folds = spatial_folds(rows, cols, pos, n_folds=4, seed=0)
-    assert len(folds) == 1
+    corners = [(12, 0), (59, 0), (0, 49), (59, 49)]  # four deposits far apart: at most four deposit blocks
+    pos = np.array([np.flatnonzero((rows == r) & (cols == c))[0] for r, c in corners[:3]])
+    with pytest.warns(UserWarning, match="no test deposit; skipped"):
+        folds = folds_of(rows, cols, pos, n_folds=4, block_size=10)
+    assert len(folds) == 3
+
+
+def test_a_fold_holding_every_deposit_is_an_error():
+    rows, cols, _ = _survey()
+    pos = np.array([0, 1])  # two adjacent deposits: one block, so no training positive in its fold
+    with pytest.raises(DataError, match="no training positives"):
+        folds_of(rows, cols, pos)
 
 
 def test_bad_fold_method_is_a_data_error():
     rows, cols, pos = _survey()
     with pytest.raises(DataError):
-        spatial_folds(rows, cols, pos, method="random")
+        folds_of(rows, cols, pos, method="random")
 
 
 # ---------------------------------------------------------------- cross-validation
@@ -192,14 +206,16 @@ def _random(X, fold, seed):
 def test_cross_validate_arrays_orders_methods_and_is_json():
     X, rows, cols, pos = _planted_problem()
     calls = []
+    settings = FoldSettings(n_folds=3, link_distance=1.0, buffer=2.0)
     report = cross_validate_arrays(
-        {"random": _random, "oracle": _oracle, "best_single_element": baseline_method("best_single_element")},
+        {"oracle": _oracle, "random": _random, "best_single_element": baseline_method("best_single_element")},
         X,
         rows,
         cols,
         pos,
-        n_folds=3,
+        settings=settings,
         seeds=(0, 1),
+        reference="oracle",
         progress=lambda done, total, message: calls.append((done, total)),
     )
     json.dumps(report)
@@ -208,26 +224,40 @@ def test_cross_validate_arrays_orders_methods_and_is_json():
     assert results["best_single_element"]["roc_auc_mean"] == pytest.approx(results["oracle"]["roc_auc_mean"])
     assert results["oracle"]["success_rate_auc_mean"] > results["random"]["success_rate_auc_mean"]
     assert len(results["oracle"]["folds"]) == 6
-    assert set(results["oracle"]["folds"][0]) == {
+    row = results["oracle"]["folds"][0]
+    assert set(row) == {
         "seed",
         "fold",
         "roc_auc",
         "pr_auc",
+        "prevalence",
         "success_rate_auc",
+        "capture",
+        "clusters",
         "n_test_pos",
         "n_test_neg",
         "seconds",
     }
+    assert row["prevalence"] == pytest.approx(row["n_test_pos"] / (row["n_test_pos"] + row["n_test_neg"]))
+    assert set(row["capture"]) == {"1", "5", "10", "20"}
+    assert results["oracle"]["capture_20_mean"] > results["random"]["capture_20_mean"]
+    # every test deposit is a one-cell cluster here (link distance 1): one per-cluster AUC each
+    assert len(row["clusters"]) == row["n_test_pos"]
     for curve, (x, y) in (("roc_curve", ("fpr", "tpr")), ("success_curve", ("area", "captured"))):
         points = results["oracle"][curve]
         assert len(points[x]) == len(points[y]) <= 101
         assert points[x][0] == 0 and points[x][-1] == 1
     assert calls == [(done, 18) for done in range(1, 19)]
     protocol = report["protocol"]
-    assert protocol["n_nodes"] == len(rows) and protocol["n_pos"] == len(pos)
-    assert protocol["n_folds_skipped"] == 0
+    assert protocol["n_nodes"] == len(rows) and protocol["n_deposit_cells"] == len(pos)
+    assert protocol["buffer"] == 2.0 and protocol["method"] == "clusters"
+    deposits = [d for fold in protocol["folds"]["0"] for d in fold["test_deposits"]]
+    assert len(deposits) == len(pos) and min(d["distance_to_training"] for d in deposits) > 2.0
+    assert report["comparison"]["random"]["verdict"] == "beats"
+    assert report["comparison"]["random"]["roc_auc"]["wins"] == 6
     table = report_markdown(report)
     assert table.index("| oracle") < table.index("| random")
+    assert "PR-AUC (chance)" in table and "Paired against oracle" in table
 
 
 def test_cross_validate_arrays_can_be_cancelled():
@@ -240,14 +270,23 @@ def test_cross_validate_arrays_can_be_cancelled():
             rows,
             cols,
             pos,
-            n_folds=3,
+            FoldSettings(n_folds=3, link_distance=1.0),
             seeds=(0,),
             progress=lambda done, total, message: cancel.set(),
             cancel=cancel,
         )
     cancel.set()
     with pytest.raises(Cancelled):
-        cross_validate_arrays({"oracle": _oracle}, X, rows, cols, pos, n_folds=3, seeds=(0,), cancel=cancel)
+        cross_validate_arrays(
+            {"oracle": _oracle},
+            X,
+            rows,
+            cols,
+            pos,
+            FoldSettings(n_folds=3, link_distance=1.0),
+            seeds=(0,),
+            cancel=cancel,
+        )
 
 
 def test_unknown_baseline_is_a_data_error():

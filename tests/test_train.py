@@ -48,11 +48,12 @@ def test_planted_anomalies_are_recovered_on_held_out_folds():
     scenario = make_scenario(shape=(72, 72), n_elements=8, seed=11)
     deposits = deposit_cells(scenario.grid, scenario.deposits)
     report = cross_validate(
-        scenario.grid, deposits, ["mstgat", "best_single_element"], n_folds=3, seeds=(0,), train_config=QUICK
+        scenario.grid, deposits, ["mstgat", "best_single_element"], folds=3, seeds=(0,), train_config=QUICK
     )
     result = report["results"]["mstgat"]
     assert result["roc_auc_mean"] >= 0.9, result
-    assert report["protocol"]["n_pos"] == int(deposits.values.sum())
+    assert report["protocol"]["n_deposit_cells"] == int(deposits.values.sum())
+    assert report["comparison"]["best_single_element"]["roc_auc"]["n"] == len(result["folds"])
 
 
 def test_refit_without_validation_runs_every_epoch(small_scenario):

@@ -28,13 +28,9 @@ from ..crossval import METHODS
 from ..errors import Cancelled, DataError, one_line
 from ..graph import parse_scales
 from ..model import VARIANTS
+from ..paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
 from ..preprocess import TRANSFORMS
 
-ROOT = Path(__file__).resolve().parents[2]
-ASSETS = ROOT / "assets"
-DEMO_GRID = ASSETS / "south_china_li.nc"
-DEMO_DEPOSITS = ASSETS / "south_china_li_deposits.csv"
-DEMO_CHECKPOINT = ASSETS / "mstgat_south_china.safetensors"
 DEMO_ELEMENT = "Li"
 
 SOURCES = ["South China demo", "Synthetic scenario", "Uploaded files"]
@@ -484,8 +480,8 @@ class Session(param.Parameterized):
             self.ds,
             self.deposit_mask,
             list(self.cv_methods),
-            n_folds=self.cv_folds,
-            seeds=tuple(range(self.cv_seeds)),
+            folds=self.cv_folds,
+            seeds=tuple(range(1, self.cv_seeds + 1)),
             model_config=model_config,
             train_config=train_config,
             transform=self.transform,

@@ -16,9 +16,10 @@ import numpy as np
 import panel as pn
 
 from ..errors import DataError, one_line
+from ..paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
 from . import plots
 from .learn import LEARN_TEXT
-from .state import DEMO_DEPOSITS, DEMO_GRID, SOURCES, Session, load_demo_cached
+from .state import SOURCES, Session, load_demo_cached
 
 hv.extension("bokeh", logo=False)
 
@@ -274,8 +275,6 @@ def create_app():
     try:
         ds, deposits = cached_demo(str(DEMO_GRID), str(DEMO_DEPOSITS))
         session.set_data(ds, deposits, "South China demo (Li, 39 elements)")
-        from .state import DEMO_CHECKPOINT
-
         if DEMO_CHECKPOINT.exists():
             try:
                 session.load_checkpoint_file(DEMO_CHECKPOINT, label="bundled South China checkpoint")

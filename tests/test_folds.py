@@ -1,0 +1,138 @@
+"""Spatial folds: whole deposit clusters, a buffer, leave-one-cluster-out; checked by brute force."""
+
+import numpy as np
+import pytest
+
+from mstgat_core.errors import DataError
+from mstgat_core.folds import FoldSettings, deposit_clusters, spatial_folds
+
+
+def clustered_grid(seed=0, shape=(40, 50)):
+    """Nodes of an irregular mask and deposits in tight clusters (like real deposits)."""
+    rng = np.random.default_rng(seed)
+    mask = np.ones(shape, dtype=bool)
+    mask[:8, :10] = False  # a missing corner
+    mask[20:24, 15:30] = False  # a hole
+    rows, cols = np.nonzero(mask)
+    centres = [(5, 30), (12, 5), (30, 8), (33, 40), (16, 44), (28, 25), (38, 2)]
+    pos = []
+    for r, c in centres:
+        for _ in range(rng.integers(1, 4)):
+            rr, cc = r + rng.integers(-1, 2), c + rng.integers(-1, 2)
+            hit = np.flatnonzero((rows == rr) & (cols == cc))
+            pos.extend(hit.tolist())
+    return rows, cols, np.unique(pos)
+
+
+def brute_clusters(rows, cols, pos, link):
+    """Connected components of 'closer than link' by breadth-first search."""
+    coords = np.column_stack([rows[pos], cols[pos]]).astype(float)
+    dist = np.hypot(*(coords[:, None, :] - coords[None, :, :]).transpose(2, 0, 1))
+    label = -np.ones(len(pos), int)
+    current = 0
+    for start in range(len(pos)):
+        if label[start] >= 0:
+            continue
+        stack = [start]
+        label[start] = current
+        while stack:
+            i = stack.pop()
+            for j in np.flatnonzero((dist[i] < link) & (label < 0)):
+                label[j] = current
+                stack.append(j)
+        current += 1
+    return label
+
+
+@pytest.mark.parametrize("link", [1.5, 3.0, 7.0, 20.0])
+def test_clusters_are_single_linkage(link):
+    rows, cols, pos = clustered_grid()
+    got = deposit_clusters(rows, cols, pos, link)
+    expected = brute_clusters(rows, cols, pos, link)
+    # same partition (ids may differ): the pairs that share a cluster agree
+    assert np.array_equal(got[:, None] == got[None, :], expected[:, None] == expected[None, :])
+    assert got[0] == 0 and set(got) == set(range(got.max() + 1))
+
+
+@pytest.mark.parametrize("method", ["clusters", "loco", "blocks"])
+@pytest.mark.parametrize("buffer", [0.0, 2.0, 4.0])
+def test_no_training_label_within_the_buffer(method, buffer):
+    rows, cols, pos = clustered_grid()
+    settings = FoldSettings(method=method, n_folds=3, link_distance=7.0, buffer=buffer, block_size=10)
+    folds = spatial_folds(rows, cols, pos, settings, seed=1)
+    assert folds
+    coords = np.column_stack([rows, cols]).astype(float)
+    for fold in folds:
+        test = coords[fold.test_region]
+        train = coords[np.concatenate([fold.train_pos, fold.train_neg_pool])]
+        nearest = np.sqrt(((train[:, None, :] - test[None, :, :]) ** 2).sum(-1)).min(axis=1)
+        assert (nearest > buffer).all()
+        assert not fold.test_region[fold.train_pos].any() and not fold.test_region[fold.train_neg_pool].any()
+        outside = ~fold.test_region
+        dropped = outside.sum() - len(
+            np.setdiff1d(
+                np.flatnonzero(outside),
+                np.flatnonzero(np.sqrt(((coords[:, None, :] - test[None, :, :]) ** 2).sum(-1)).min(axis=1) <= buffer),
+            )
+        )
+        assert fold.buffer_dropped == dropped
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_clusters_are_never_split(seed):
+    rows, cols, pos = clustered_grid(seed)
+    settings = FoldSettings(n_folds=3, link_distance=7.0, buffer=4.0)
+    clusters = deposit_clusters(rows, cols, pos, 7.0)
+    folds = spatial_folds(rows, cols, pos, settings, seed=seed)
+    seen = np.zeros(len(pos), int)
+    for fold in folds:
+        held = np.isin(pos, fold.test_pos)
+        seen += held
+        for cluster in np.unique(clusters[held]):
+            assert held[clusters == cluster].all(), "a cluster is split across folds"
+        assert np.array_equal(fold.test_clusters, clusters[np.searchsorted(pos, fold.test_pos)])
+        # a test deposit is farther from every training deposit than the link distance
+        assert (fold.test_pos_distance >= 7.0).all()
+    assert (seen == 1).all()  # every deposit is tested exactly once per seed
+    regions = np.sum([f.test_region for f in folds], axis=0)
+    assert (regions == 1).all()  # regions cover every node once
+
+
+def test_leave_one_cluster_out():
+    rows, cols, pos = clustered_grid()
+    clusters = deposit_clusters(rows, cols, pos, 7.0)
+    folds = spatial_folds(rows, cols, pos, FoldSettings(method="loco", link_distance=7.0, buffer=4.0), seed=0)
+    assert len(folds) == clusters.max() + 1
+    for k, fold in enumerate(folds):
+        assert np.array_equal(fold.test_pos, pos[clusters == k])
+    again = spatial_folds(rows, cols, pos, FoldSettings(method="loco", link_distance=7.0, buffer=4.0), seed=5)
+    assert all(np.array_equal(a.test_pos, b.test_pos) for a, b in zip(folds, again))
+
+
+def test_seed_changes_the_assignment_not_the_clusters():
+    rows, cols, pos = clustered_grid()
+    settings = FoldSettings(n_folds=3, link_distance=7.0, buffer=4.0)
+    a = [tuple(f.test_pos) for f in spatial_folds(rows, cols, pos, settings, seed=0)]
+    b = [tuple(f.test_pos) for f in spatial_folds(rows, cols, pos, settings, seed=0)]
+    c = {tuple(f.test_pos) for s in range(1, 6) for f in spatial_folds(rows, cols, pos, settings, seed=s)}
+    assert a == b and c - set(a)
+
+
+def test_defaults_follow_the_receptive_field():
+    settings = FoldSettings.for_model((1, 2, 3), hops=1)
+    assert (settings.link_distance, settings.buffer) == (7.0, 4.0)
+    settings = FoldSettings.for_model((1, 4), hops=2, buffer=2)
+    assert (settings.link_distance, settings.buffer) == (17.0, 2)
+
+
+def test_bad_requests_are_one_line_errors():
+    rows, cols, pos = clustered_grid()
+    n = deposit_clusters(rows, cols, pos, 7.0).max() + 1
+    with pytest.raises(DataError, match=f"{n} deposit clusters cannot fill 20 folds: use --folds {n} or --folds loco"):
+        spatial_folds(rows, cols, pos, FoldSettings(n_folds=20, link_distance=7.0))
+    with pytest.raises(DataError, match="no training"):
+        spatial_folds(rows, cols, pos, FoldSettings(n_folds=2, link_distance=7.0, buffer=60.0))
+    with pytest.raises(DataError, match="unknown fold method"):
+        FoldSettings(method="random")
+    with pytest.raises(DataError, match="at least one deposit"):
+        spatial_folds(rows, cols, [], FoldSettings())
