@@ -28,46 +28,14 @@
 # it takes a long time on a laptop CPU.
 
 # %%
-import os
 import time
-import warnings
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
+from nbsetup import ASSETS, QUICK, ROOT, T0, show_map
 
-warnings.filterwarnings("ignore", message="Determinant has increased")  # sklearn MinCovDet (Mahalanobis baseline)
-QUICK = os.environ.get("MSTGAT_QUICK", "0").lower() not in ("", "0", "false", "no")
-if QUICK:
-    torch.set_num_threads(1)  # quick mode runs in CI, notebooks in parallel on small shared machines
-T0 = time.perf_counter()
-
-
-def find_up(relative):
-    """First existing ``relative`` path in the working folder or any folder above it."""
-    for base in [Path.cwd(), *Path.cwd().parents]:
-        if (base / relative).exists():
-            return (base / relative).resolve()
-    raise FileNotFoundError(f"{relative} not found above {Path.cwd()}")
-
-
-ROOT = find_up("mstgat_core").parent  # the repository root
-ASSETS = ROOT / "assets"
 print("quick mode" if QUICK else "full mode", "| repository:", ROOT)
-
-
-def show_map(da, ax, title=None, cmap="viridis", deposits=None, **kw):
-    """An (y, x) DataArray on map axes, optionally with deposit points."""
-    da.plot.imshow(ax=ax, cmap=cmap, add_labels=False, **kw)
-    if deposits is not None:
-        ax.scatter(deposits.geometry.x, deposits.geometry.y, s=18, marker="^", c="red",
-                   edgecolors="white", linewidths=0.6, label="deposits")
-    ax.set_title(title or str(da.name))
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 # %%
@@ -191,7 +159,7 @@ for ax in (a, b):
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
     ax.legend(fontsize=8)
 a.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (held-out)")
-b.set(xlabel="share of area flagged (highest scores first)", ylabel="share of held-out deposits captured",
+b.set(xlabel="share of area flagged (highest scores first)", ylabel="share of held-out deposit cells captured",
       title="success-rate curve (held-out)")
 plt.tight_layout()
 
