@@ -194,6 +194,18 @@ def add_train_args(p):
     )
     p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
     p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
+    p.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="train a deep ensemble of this many members (seeds SEED, SEED+1, ...); "
+        "predict then also writes their spread",
+    )
+    p.add_argument(
+        "--pretrain",
+        action="store_true",
+        help="first pretrain the branches on every cell by masked-element reconstruction (no labels)",
+    )
 
 
 def load_labelled_grid(args):
@@ -211,6 +223,7 @@ def cmd_train(args) -> int:
 
     from .checkpoint import save_checkpoint
     from .pipeline import fit
+    from .pretrain import PretrainConfig
     from .train import TrainConfig
 
     scales = parse_scales(args.scales)
@@ -218,8 +231,11 @@ def cmd_train(args) -> int:
     grid, deposits = load_labelled_grid(args)
     if not 0 <= args.validation_fraction < 1:
         raise DataError("--validation-fraction must be in [0, 1)")
+    if args.members < 1:
+        raise DataError(f"--members must be at least 1, got {args.members}")
     config = TrainConfig(epochs=args.epochs, seed=args.seed, validation_fraction=args.validation_fraction)
-    with tqdm(total=args.epochs, desc="training", unit="epoch", file=sys.stderr) as bar:
+    pretrain_config = PretrainConfig(seed=args.seed) if args.pretrain else None
+    with tqdm(total=args.epochs * args.members, desc="training", unit="epoch", file=sys.stderr) as bar:
 
         def progress(log):
             bar.update(1)
@@ -232,6 +248,8 @@ def cmd_train(args) -> int:
             config,
             transform=args.transform,
             callback=progress,
+            members=args.members,
+            pretrain_config=pretrain_config,
         )
     save_checkpoint(fitted, args.out, data=grid)
     r = fitted.train_result
@@ -259,7 +277,11 @@ def _check_output_folder(path) -> None:
 def add_predict_args(p):
     p.add_argument("model", help="checkpoint (.safetensors)")
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
-    p.add_argument("--out", required=True, help="probability grid (.nc, .tif or .zarr)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="probability and percentile grid (.nc, .tif or .zarr); an ensemble adds uncertainty and top_agreement",
+    )
     p.add_argument(
         "--tile",
         type=int,
@@ -307,8 +329,9 @@ def cmd_predict(args) -> int:
             bar.n = done
             bar.refresh()
 
-        probability = fitted.predict(grid, tile=tile, progress=progress)
-    io.save_grid(probability.to_dataset(name="probability"), out)
+        layers = fitted.predict_layers(grid, tile=tile, progress=progress)
+        probability = layers["probability"]
+    io.save_grid(layers, out)
     finite = probability.values[~probability.isnull().values]
     print(f"wrote {out}: {finite.size} cells, probability {finite.min():.3f}-{finite.max():.3f}")
     return 0
@@ -442,6 +465,11 @@ def add_benchmark_args(p):
     p.add_argument("--out", required=True, help="folder for one JSON report per dataset")
     p.add_argument("--markdown", help="regenerate the tables between the benchmark markers of this markdown file")
     p.add_argument("--datasets", help="comma-separated datasets of the suite to run (default: all)")
+    p.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="run nothing; rewrite the --markdown tables from the reports already in --out",
+    )
 
 
 def cmd_benchmark(args) -> int:
@@ -469,6 +497,7 @@ def cmd_benchmark(args) -> int:
             datasets=datasets,
             progress=progress,
             log=lambda line: tqdm.write(line, file=sys.stderr),
+            tables_only=args.tables_only,
         )
     return 0
 

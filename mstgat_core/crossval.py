@@ -31,30 +31,51 @@ from .graph import build_graph
 from .model import MSTGAT, VARIANTS, ModelConfig
 from .neighbourhood import neighbourhood_features
 from .preprocess import Normaliser, valid_mask
+from .pretrain import PretrainConfig, pretrain, reconstruction_error
 from .train import TrainConfig, train_model
 
-METHODS = VARIANTS + tuple(BASELINES)  # every method a cross-validation can compare
+PRETRAINED = "+pretrain"  # suffix of a variant whose branches are first pretrained on every cell, no labels
+LABEL_FREE = "mstgat_label_free"  # reconstruction error of the pretrained model: no labels at all
+METHODS = VARIANTS + tuple(v + PRETRAINED for v in VARIANTS) + (LABEL_FREE,) + tuple(BASELINES)
 # what `mstgat evaluate` and the benchmark compare by default: the model, its ablations and every baseline
 DEFAULT_METHODS = ("mstgat", "spectral", "spatial", *BASELINES)
 
 
 def neural_method(
-    mask: np.ndarray, variant: str, model_config: dict | None = None, train_config: TrainConfig | None = None
+    mask: np.ndarray,
+    variant: str,
+    model_config: dict | None = None,
+    train_config: TrainConfig | None = None,
+    pretrain_config: PretrainConfig | None = None,
 ):
-    """A ``fit_predict(X, fold, seed)`` that trains one model variant on the fold's training labels."""
+    """A ``fit_predict(X, fold, seed)`` that trains one model variant on the fold's training labels.
+
+    A variant named ``<variant>+pretrain`` first pretrains its branches by
+    masked-element reconstruction on every cell of the grid (no labels, so no
+    fold leaks: :mod:`~mstgat_core.pretrain`), once per seed, and fine-tunes a
+    copy on each fold.
+    """
     model_config = dict(model_config or {})
     train_config = train_config or TrainConfig()
-    graphs = {}
+    pretrained = variant.endswith(PRETRAINED)
+    base = variant.removesuffix(PRETRAINED)
+    pretrain_config = pretrain_config or PretrainConfig()
+    graphs, backbones = {}, {}
 
     def fit_predict(X, fold, seed):
-        config = ModelConfig(**{**model_config, "n_elements": X.shape[1], "variant": variant})
+        config = ModelConfig(**{**model_config, "n_elements": X.shape[1], "variant": base})
         key = (config.scales, config.graph_mode)
         if key not in graphs:
             graphs[key] = build_graph(mask, config.scales, config.graph_mode)
         graph = graphs[key]
+        x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
         torch.manual_seed(seed)
         model = MSTGAT(config)
-        x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        if pretrained:
+            if seed not in backbones:
+                pretrain(model, x, mask, dataclasses.replace(pretrain_config, seed=seed))
+                backbones[seed] = {k: v.clone() for k, v in model.state_dict().items()}
+            model.load_state_dict(backbones[seed])
         train_model(
             model,
             x,
@@ -66,6 +87,29 @@ def neural_method(
         return model.predict_grid(x, graph.stencil if config.uses_spatial else None).probability.numpy()
 
     fit_predict.__name__ = variant
+    return fit_predict
+
+
+def label_free_method(
+    mask: np.ndarray, model_config: dict | None = None, pretrain_config: PretrainConfig | None = None
+):
+    """A ``fit_predict(X, fold, seed)`` scoring every cell by the masked-reconstruction error of an MSTGAT
+    pretrained on the whole grid (:func:`~mstgat_core.pretrain.reconstruction_error`); it reads no label,
+    so one fit per seed serves every fold."""
+    model_config = dict(model_config or {})
+    pretrain_config = pretrain_config or PretrainConfig()
+    scores = {}
+
+    def fit_predict(X, fold, seed):
+        if seed not in scores:
+            config = ModelConfig(**{**model_config, "n_elements": X.shape[1], "variant": "mstgat"})
+            x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+            torch.manual_seed(seed)
+            task, _ = pretrain(MSTGAT(config), x, mask, dataclasses.replace(pretrain_config, seed=seed))
+            scores[seed] = reconstruction_error(task, x, mask, seed=seed)
+        return scores[seed]
+
+    fit_predict.__name__ = LABEL_FREE
     return fit_predict
 
 
@@ -90,8 +134,10 @@ def method_runners(methods, mask, X, model_config: dict | None = None, train_con
     context = None
     runners = {}
     for m in methods:
-        if m in VARIANTS:
+        if m.removesuffix(PRETRAINED) in VARIANTS:
             runners[m] = neural_method(mask, m, model_config, train_config)
+        elif m == LABEL_FREE:
+            runners[m] = label_free_method(mask, model_config)
         elif BASELINES[m].uses_context:
             if context is None:
                 context = neighbourhood_features(X, mask, scales)

@@ -50,7 +50,7 @@ def pr_auc(scores, pos, neg):
 
 
 def success_rate_curve(scores, pos_nodes, region_nodes=None):
-    """Share of deposits captured against share of area, ranking cells by descending score.
+    """Share of deposit cells captured against share of area, ranking cells by descending score.
 
     Cells of ``region_nodes`` (default: all nodes) are ranked by score; the
     curve has one vertex per group of tied scores, so ties are counted as if

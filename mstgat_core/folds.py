@@ -247,6 +247,13 @@ def make_fold(rows, cols, pos_nodes, in_region, buffer, min_neg_distance, cluste
     )
 
 
+def single_cluster_message(n_clusters: int, settings: FoldSettings) -> str:
+    return (
+        f"the deposits form {n_clusters} cluster at a link distance of {settings.link_distance:g} cells, so no "
+        "spatial fold can hold any out: use a model with smaller scales (e.g. --scales 1) or --link-distance"
+    )
+
+
 def fold_regions(rows, cols, pos_nodes, settings: FoldSettings, seed: int = 0):
     """Fold index of every node and the deposit-cluster id of every deposit node."""
     rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
@@ -261,9 +268,11 @@ def fold_regions(rows, cols, pos_nodes, settings: FoldSettings, seed: int = 0):
         return _block_folds(rows, cols, is_pos, int(settings.n_folds), size, rng), clusters
     if settings.method == "loco":
         if n_clusters < 2:
-            raise DataError(f"{n_clusters} deposit cluster cannot be left out in turn: leave-one-cluster-out needs 2")
+            raise DataError(single_cluster_message(n_clusters, settings))
         fold_of_cluster = np.arange(n_clusters)
     else:
+        if n_clusters < 2:
+            raise DataError(single_cluster_message(n_clusters, settings))
         if n_clusters < settings.n_folds:
             raise DataError(
                 f"{n_clusters} deposit clusters cannot fill {settings.n_folds} folds: "

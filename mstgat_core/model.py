@@ -164,13 +164,19 @@ class SpectralTransformer(nn.Module):
         )
         self.norm = nn.LayerNorm(d_model)
 
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """(cells, E) values -> (cells, 1 + E, d_model) tokens, [CLS] first."""
+    def tokens(self, x: torch.Tensor, hidden=None, mask_token=None) -> torch.Tensor:
+        """(cells, E) values -> (cells, 1 + E, d_model) tokens, [CLS] first.
+
+        ``hidden`` (cells, E) bool marks values the model must not see (masked
+        pretraining): their tokens become ``mask_token + embed(e)``.
+        """
         elements = x.unsqueeze(-1) * self.value_weight + self.value_bias + self.element_embedding
+        if hidden is not None:
+            elements = torch.where(hidden.unsqueeze(-1), mask_token + self.element_embedding, elements)
         return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), elements], dim=1)
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False):
-        h = self.tokens(x)
+    def forward(self, x: torch.Tensor, need_weights: bool = False, hidden=None, mask_token=None):
+        h = self.tokens(x, hidden, mask_token)
         attention = []
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):

@@ -9,6 +9,7 @@ the notebooks use. Every prediction goes through :meth:`FittedModel.predict`
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,11 +18,13 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import torch
 import xarray as xr
+from scipy.stats import rankdata
 
 from .errors import Cancelled, DataError
 from .graph import GridGraph, build_graph
 from .model import MSTGAT, GridPrediction, ModelConfig
 from .preprocess import Normaliser, valid_mask
+from .pretrain import PretrainConfig, pretrain
 from .tiling import automatic_tile, count_tiles, halo_of, iter_tiles
 from .train import EpochLog, TrainConfig, TrainResult, train_model
 
@@ -83,6 +86,11 @@ class FittedModel:
         Its training history.
     metadata : dict
         Anything else a checkpoint carried (provenance, data fingerprint).
+    members : list of MSTGAT, optional
+        A deep ensemble: every member, ``model`` first (empty: ``model``
+        alone). The map is the members' mean probability; their spread is
+        the uncertainty (:meth:`predict_layers`). Explanations use
+        ``model``.
 
     Examples
     --------
@@ -97,6 +105,12 @@ class FittedModel:
     train_config: TrainConfig | None = None
     train_result: TrainResult | None = None
     metadata: dict = field(default_factory=dict)
+    members: list[MSTGAT] = field(default_factory=list)
+
+    @property
+    def ensemble(self) -> list[MSTGAT]:
+        """Every member of the ensemble (``[model]`` for a single model)."""
+        return self.members or [self.model]
 
     @property
     def elements(self) -> list[str]:
@@ -133,17 +147,26 @@ class FittedModel:
         stencil = prepared.graph.stencil if self.config.uses_spatial else None
         return self.model.predict_grid(prepared.x, stencil, details=details, **options)
 
-    def predict_window(self, window: xr.Dataset) -> np.ndarray:
-        """Probabilities on every cell of ``window``: float32 (ny, nx), NaN on cells without data.
+    def member_window(self, window: xr.Dataset) -> np.ndarray:
+        """Every member's probabilities on every cell of ``window``: float32 (members, ny, nx), NaN without data.
 
         Cells near the window's edge see a truncated neighbourhood; tiled
         prediction keeps only the cells at least the halo away from a cut edge.
         """
         self.check_elements(window)
+        shape = (len(self.ensemble), window.sizes["y"], window.sizes["x"])
         if not valid_mask(window, self.elements).any():
-            return np.full((window.sizes["y"], window.sizes["x"]), np.nan, dtype=np.float32)
+            return np.full(shape, np.nan, dtype=np.float32)
         prepared = self.prepare(window)
-        return prepared.scatter(self.predict_prepared(prepared).probability.numpy())
+        stencil = prepared.graph.stencil if self.config.uses_spatial else None
+        return np.stack(
+            [prepared.scatter(m.predict_grid(prepared.x, stencil).probability.numpy()) for m in self.ensemble]
+        )
+
+    def predict_window(self, window: xr.Dataset) -> np.ndarray:
+        """The (ensemble-mean) probability on every cell of ``window``: float32 (ny, nx), NaN without data."""
+        members = self.member_window(window)
+        return members[0] if len(members) == 1 else members.mean(axis=0)
 
     def tile_size(self, ds: xr.Dataset, tile: int | None = None) -> int | None:
         """The tile size :meth:`predict` uses for ``ds``: ``tile`` if given, else
@@ -186,19 +209,76 @@ class FittedModel:
         xr.DataArray
             float32 ``probability`` on ``ds``'s (y, x) grid, with its CRS.
         """
+        members = self.predict_members(ds, tile, progress, cancel)
+        image = members[0] if len(members) == 1 else members.mean(axis=0)
+        return probability_grid(image, ds[self.elements[0]], self.config.variant)
+
+    def predict_members(self, ds: xr.Dataset, tile=None, progress=None, cancel=None) -> np.ndarray:
+        """Every member's probability map, float32 (members, ny, nx); arguments as in :meth:`predict`."""
         self.check_elements(ds)
         shape = (ds.sizes["y"], ds.sizes["x"])
         tile = self.tile_size(ds, tile) or max(shape)
         total = count_tiles(shape, tile)
         subset = ds[self.elements]
-        image = np.full(shape, np.nan, dtype=np.float32)
+        images = np.full((len(self.ensemble), *shape), np.nan, dtype=np.float32)
         for t in iter_tiles(shape, tile, halo_of(self)):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("prediction cancelled")
-            image[t.inner_slices] = self.predict_window(subset.isel(t.outer_isel).load())[t.crop]
+            images[(slice(None), *t.inner_slices)] = self.member_window(subset.isel(t.outer_isel).load())[
+                (slice(None), *t.crop)
+            ]
             if progress is not None:
                 progress(t.index + 1, total)
-        return probability_grid(image, ds[self.elements[0]], self.config.variant)
+        return images
+
+    def predict_layers(self, ds: xr.Dataset, tile=None, progress=None, cancel=None, top: float = 0.05):
+        """The map, its percentile rank and, for an ensemble, how much the members agree: one Dataset.
+
+        Returns
+        -------
+        xr.Dataset
+            ``probability`` (the members' mean); ``percentile`` (its rank among
+            the grid's valid cells, 100 = highest: the top 5 % of the area is
+            ``percentile > 95``); for an ensemble also ``uncertainty`` (the
+            members' standard deviation, exactly 0 where they agree) and
+            ``top_agreement`` (share of members that put the cell in their top
+            ``top`` share of valid cells). Arguments as in :meth:`predict`.
+        """
+        members = self.predict_members(ds, tile, progress, cancel).astype(np.float64)  # exact 0 spread if equal
+        valid = np.isfinite(members[0])
+        mean = members.mean(axis=0)
+        template = ds[self.elements[0]]
+        percentile = np.full(mean.shape, np.nan, dtype=np.float32)
+        percentile[valid] = 100.0 * rankdata(mean[valid]) / max(int(valid.sum()), 1)
+        layers = {
+            "probability": probability_grid(mean.astype(np.float32), template, self.config.variant),
+            "percentile": grid_array(
+                percentile,
+                template,
+                "percentile",
+                units="%",
+                long_name="rank of the probability among the valid cells (100 = highest)",
+            ),
+        }
+        if len(members) > 1:
+            cut = np.array([np.quantile(m[valid], 1 - top) for m in members]) if valid.any() else np.zeros(len(members))
+            agreement = (members >= cut[:, None, None]).mean(axis=0).astype(np.float32)
+            agreement[~valid] = np.nan
+            layers["uncertainty"] = grid_array(
+                members.std(axis=0).astype(np.float32),
+                template,
+                "uncertainty",
+                units="1",
+                long_name="standard deviation of the members' probabilities",
+            )
+            layers["top_agreement"] = grid_array(
+                agreement,
+                template,
+                "top_agreement",
+                units="1",
+                long_name=f"share of members that rank the cell in their top {top:.0%}",
+            )
+        return xr.Dataset(layers)
 
 
 def fit(
@@ -210,6 +290,8 @@ def fit(
     elements=None,
     callback: Callable[[EpochLog], None] | None = None,
     cancel: threading.Event | None = None,
+    members: int = 1,
+    pretrain_config: PretrainConfig | None = None,
 ) -> FittedModel:
     """Fit MSTGAT (or a variant) on a grid with its deposit cells as positives.
 
@@ -235,6 +317,13 @@ def fit(
     cancel : threading.Event, optional
         When set, training stops at the next epoch with
         :class:`~mstgat_core.errors.Cancelled`.
+    members : int
+        Train a deep ensemble of this many members (seeds ``seed``,
+        ``seed + 1``, ...); ``callback`` then sees every member's epochs.
+    pretrain_config : PretrainConfig, optional
+        First pretrain the branches on every cell by masked-element
+        reconstruction (no labels, :mod:`~mstgat_core.pretrain`); every member
+        starts from the pretrained weights.
 
     Returns
     -------
@@ -243,6 +332,8 @@ def fit(
     normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
     config = ModelConfig(**{**(model_config or {}), "n_elements": len(normaliser.elements)})
     train_config = train_config or TrainConfig()
+    if int(members) < 1:
+        raise DataError(f"an ensemble needs at least one member, got {members}")
     torch.manual_seed(train_config.seed)
     fitted = FittedModel(MSTGAT(config), normaliser, train_config)
     prepared = fitted.prepare(ds)
@@ -252,13 +343,32 @@ def fit(
     positives = np.nonzero(labels[prepared.graph.mask])[0]
     if len(positives) == 0:
         raise DataError("no deposit falls on a valid cell of the grid: nothing to train on")
-    fitted.train_result = train_model(
-        fitted.model,
-        prepared.x,
-        prepared.graph,
-        positives,
-        config=train_config,
-        callback=callback,
-        cancel=cancel,
-    )
+    backbone = None
+    if pretrain_config is not None:  # no labels: every cell of the grid
+        pretrain(fitted.model, prepared.x, prepared.graph.mask, pretrain_config, cancel=cancel)
+        backbone = {k: v.clone() for k, v in fitted.model.state_dict().items()}
+    results, models = [], [fitted.model]
+    for i in range(int(members)):
+        seed = train_config.seed + i
+        if i > 0:
+            torch.manual_seed(seed)
+            models.append(MSTGAT(config))
+        member = models[i]
+        if backbone is not None:
+            member.load_state_dict(backbone)
+        results.append(
+            train_model(
+                member,
+                prepared.x,
+                prepared.graph,
+                positives,
+                config=dataclasses.replace(train_config, seed=seed),
+                callback=callback,
+                cancel=cancel,
+            )
+        )
+    if int(members) > 1:
+        fitted.members = models
+        fitted.metadata["member_results"] = [r.to_dict() for r in results]
+    fitted.train_result = results[0]
     return fitted

@@ -1,6 +1,6 @@
 """Statistics for an honest spatial cross-validation comparison of methods.
 
-Capture rates of held-out deposits in the top cells of a test region, paired
+Capture rates of held-out deposit cells in the top cells of a test region, paired
 (seed, fold) comparisons with a Wilcoxon signed-rank test, and a bootstrap
 over deposit clusters (the independent units of a spatial study) for the
 confidence interval of the ROC-AUC difference. No plotting, no I/O.

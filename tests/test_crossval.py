@@ -45,6 +45,7 @@ def poisoned(fold, rng):
     "method",
     [
         "mstgat",
+        "mstgat+pretrain",
         "spatial",
         "best_single_element",
         "random_forest_context",

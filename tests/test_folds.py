@@ -136,3 +136,10 @@ def test_bad_requests_are_one_line_errors():
         FoldSettings(method="random")
     with pytest.raises(DataError, match="at least one deposit"):
         spatial_folds(rows, cols, [], FoldSettings())
+
+
+def test_one_cluster_is_refused_with_the_way_out():
+    rows, cols, pos = clustered_grid()
+    for method in ("clusters", "loco"):
+        with pytest.raises(DataError, match="1 cluster .* smaller scales"):
+            spatial_folds(rows, cols, pos, FoldSettings(method=method, n_folds=3, link_distance=60.0))

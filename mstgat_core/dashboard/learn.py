@@ -36,8 +36,9 @@ reported delta) to the change in logit.
   agree in both and across neighbouring cells and seeds.
 * Attributions depend on the baseline and are local: they explain one cell's score, not geology.
 * A model trained on few deposits learns their neighbourhood too. That is why the Evaluation tab
-  uses **spatial cross-validation**: held-out deposits sit in blocks away from the training ones,
-  so a good score is not just memorised proximity. Random splits would overstate skill.
+  uses **spatial cross-validation**: a cluster of nearby deposits is held out whole, and every
+  training label within a buffer around the held-out area is dropped, so a good score is not just
+  memorised proximity. Random splits would overstate skill.
 * Probabilities are relative prospectivity scores under the training sampling, not calibrated
   chances of finding a deposit.
 """

@@ -212,7 +212,9 @@ def success_curves(report: dict | None) -> hv.Element:
     for m, r in report.get("results", {}).items():
         c = r.get("success_curve") or {}
         if c.get("area") is not None:
-            curves.append(hv.Curve((c["area"], c["captured"]), "fraction of area", "fraction of deposits", label=m))
+            curves.append(
+                hv.Curve((c["area"], c["captured"]), "fraction of area", "fraction of deposit cells", label=m)
+            )
     curves.append(hv.Curve(([0, 1], [0, 1])).opts(color="grey", line_dash="dashed"))
     return hv.Overlay(curves).opts(
         title="success-rate curves", height=360, responsive=True, legend_position="bottom_right"

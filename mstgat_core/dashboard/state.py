@@ -498,6 +498,7 @@ class Session(param.Parameterized):
         if not self.cv_report:
             return pd.DataFrame()
         rows = []
+        comparison = self.cv_report.get("comparison", {})
         for method, r in self.cv_report.get("results", {}).items():
             rows.append(
                 {
@@ -505,7 +506,9 @@ class Session(param.Parameterized):
                     "ROC AUC": r.get("roc_auc_mean"),
                     "ROC AUC sd": r.get("roc_auc_std"),
                     "PR AUC": r.get("pr_auc_mean"),
-                    "success-rate AUC": r.get("success_rate_auc_mean"),
+                    "PR AUC chance": float(np.mean([row["prevalence"] for row in r["folds"]])),
+                    "deposit cells in top 10 %": r.get("capture_10_mean"),
+                    "vs mstgat": comparison.get(method, {}).get("verdict", ""),
                 }
             )
         return pd.DataFrame(rows)

@@ -1,0 +1,106 @@
+"""Masked-element pretraining: it learns, it never peeks at hidden values, it is deterministic."""
+
+import numpy as np
+import pytest
+import torch
+
+from mstgat_core.graph import build_graph
+from mstgat_core.model import MSTGAT, ModelConfig
+from mstgat_core.preprocess import Normaliser, valid_mask
+from mstgat_core.pretrain import MaskedReconstruction, PretrainConfig, hidden_mask, pretrain, reconstruct
+from mstgat_core.synthetic import make_scenario
+
+SMALL = {"scales": (1, 2), "d_model": 16, "gat_hidden": 16}
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return make_scenario(shape=(56, 56), n_elements=6, seed=4)
+
+
+@pytest.fixture(scope="module")
+def inputs(scenario):
+    grid = scenario.grid
+    normaliser = Normaliser().fit(grid)
+    mask = valid_mask(grid, normaliser.elements)
+    return torch.from_numpy(normaliser.transform(grid, mask)), mask, normaliser.elements
+
+
+@pytest.fixture(scope="module")
+def pretrained(inputs):
+    x, mask, _ = inputs
+    torch.manual_seed(0)
+    model = MSTGAT(ModelConfig(n_elements=x.shape[1], **SMALL))
+    task, result = pretrain(model, x, mask, PretrainConfig(epochs=25, steps_per_epoch=6, window=40, seed=1))
+    return model, task, result
+
+
+def test_pretraining_learns_to_reconstruct(inputs, pretrained, scenario):
+    x, mask, elements = inputs
+    model, task, result = pretrained
+    losses = [log.loss for log in result.history]
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:3])
+    hidden = hidden_mask(len(x), x.shape[1], 0.3, torch.Generator().manual_seed(123))
+    error = (reconstruct(task, x, mask, hidden) - x).square()
+    median_error = x.square()  # the column median is 0 after robust scaling
+    assert error[hidden].mean() < 0.7 * median_error[hidden].mean()
+    # a planted ore element, on the cells of its anomalies, is reconstructed better than by its median
+    ore = next(a for a in scenario.truth["anomalies"] if a["hosts_deposits"])["elements"][0]
+    e = elements.index(ore)
+    inside = torch.from_numpy(scenario.anomaly_mask[mask]) & hidden[:, e]
+    assert inside.sum() > 5
+    assert error[inside, e].mean() < median_error[inside, e].mean()
+
+
+def test_hidden_values_never_reach_the_output(inputs):
+    x, mask, _ = inputs
+    torch.manual_seed(0)
+    task = MaskedReconstruction(MSTGAT(ModelConfig(n_elements=x.shape[1], **SMALL)))
+    hidden = hidden_mask(len(x), x.shape[1], 0.3, torch.Generator().manual_seed(7))
+    changed = x.clone()
+    changed[hidden] += 100.0
+    np.testing.assert_array_equal(reconstruct(task, x, mask, hidden), reconstruct(task, changed, mask, hidden))
+    visible = ~hidden
+    changed = x.clone()
+    changed[visible] += 1.0
+    assert not torch.equal(reconstruct(task, x, mask, hidden), reconstruct(task, changed, mask, hidden))
+
+
+def test_hidden_mask_hides_a_share_of_every_cell():
+    hidden = hidden_mask(500, 10, 0.3, torch.Generator().manual_seed(0))
+    assert (hidden.sum(dim=1) >= 1).all() and (hidden.sum(dim=1) < 10).all()
+    assert abs(hidden.float().mean().item() - 0.3) < 0.02
+
+
+def test_pretraining_is_deterministic_and_keeps_the_grid_path_exact(inputs, pretrained):
+    x, mask, _ = inputs
+    model, _, _ = pretrained
+    torch.manual_seed(0)
+    again = MSTGAT(ModelConfig(n_elements=x.shape[1], **SMALL))
+    pretrain(again, x, mask, PretrainConfig(epochs=25, steps_per_epoch=6, window=40, seed=1))
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), name
+    graph = build_graph(mask, model.config.scales)
+    with torch.no_grad():
+        expected = torch.sigmoid(model.eval()(x, graph.edge_index))
+    got = model.predict_grid(x, graph.stencil).probability
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_reconstruction_error_flags_planted_outliers(inputs, pretrained):
+    """The label-free score: cells given a composition their elements and neighbours cannot explain score top."""
+    from sklearn.metrics import roc_auc_score
+
+    from mstgat_core.pretrain import reconstruction_error
+
+    x, mask, _ = inputs
+    _, task, _ = pretrained
+    score = reconstruction_error(task, x, mask, rounds=4, seed=0)
+    assert score.shape == (len(x),) and np.isfinite(score).all()
+    np.testing.assert_array_equal(score, reconstruction_error(task, x, mask, rounds=4, seed=0))
+    planted = np.random.default_rng(0).choice(len(x), 20, replace=False)
+    odd = x.clone()
+    odd[planted, :2] += 4.0  # two elements far out of line with the cell's others and its neighbours
+    odd[planted, 2:4] -= 4.0
+    is_planted = np.isin(np.arange(len(x)), planted)
+    assert roc_auc_score(is_planted, reconstruction_error(task, odd, mask, rounds=4, seed=0)) > 0.9
