@@ -24,7 +24,9 @@
 # 0.68–0.7 ROC-AUC against the IOCG sites (about 0.68 on the raw points; see the in-sample check
 # below for this grid), and there are only 13 sites. This notebook is about the
 # *workflow* (points, detection limits, gridding, deposits, training, evaluation, export), not about
-# a convincing model. Expect cross-validated AUCs near the single-element level, with a wide spread.
+# a convincing model. In-sample the single elements look useful; held out a whole deposit cluster at
+# a time, the supervised models here score *below* chance (what they learn from five clusters does not
+# carry to the sixth) and only the label-free Mahalanobis distance stays above it (docs/results.md).
 #
 # Replace the paths below with yours: a CSV or GeoPackage of samples with element columns such as
 # `Cu_ppm`, `Au_ppb` (or `<El>_ppm_511…` with a `<` flag column), and a CSV of deposit coordinates.
