@@ -32,8 +32,6 @@ from .train import TrainConfig
 FORMAT = "mstgat-checkpoint"
 FORMAT_VERSION = 1
 METADATA_KEY = "mstgat"
-MEMBER_PREFIX = "member"  # tensor keys of ensemble member i: "member{i}.<state-dict key>"
-MAX_MEMBERS = 64
 
 
 def grid_fingerprint(ds: xr.Dataset, elements=None) -> str:
@@ -83,13 +81,9 @@ def save_checkpoint(fitted: FittedModel, path, data: xr.Dataset | None = None, e
         "train_config": fitted.train_config.to_dict() if fitted.train_config else None,
         "train_result": fitted.train_result.to_dict() if fitted.train_result else None,
         "data_fingerprint": grid_fingerprint(data, fitted.elements) if data is not None else None,
-        "n_members": len(fitted.ensemble),
         **(extra or {}),
     }
-    tensors = {}
-    for i, member in enumerate(fitted.ensemble):  # a single model keeps the plain state-dict keys
-        prefix = f"{MEMBER_PREFIX}{i}." if len(fitted.ensemble) > 1 else ""
-        tensors.update({prefix + k: v.detach().contiguous().clone() for k, v in member.state_dict().items()})
+    tensors = {k: v.detach().contiguous().clone() for k, v in fitted.model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(metadata)})
@@ -163,21 +157,12 @@ def load_checkpoint(path) -> FittedModel:
         train_config = TrainConfig(**metadata["train_config"]) if metadata.get("train_config") else None
     except (TypeError, ValueError, KeyError) as exc:
         raise DataError(f"{name} has invalid settings: {exc}") from exc
-    n_members = metadata.get("n_members", 1)
-    if not isinstance(n_members, int) or not 1 <= n_members <= MAX_MEMBERS:
-        raise DataError(f"{name} has an invalid member count {n_members!r}")
     with safe_open(str(path), framework="pt") as f:
         state = {key: f.get_tensor(key) for key in f.keys()}
-    members = []
-    for i in range(n_members):
-        prefix = f"{MEMBER_PREFIX}{i}." if n_members > 1 else ""
-        member = MSTGAT(config)
-        try:
-            member.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, strict=True)
-        except RuntimeError as exc:
-            raise DataError(f"{name}: weights do not match the model config") from exc
-        members.append(member.eval())
-    if n_members > 1 and len(state) != sum(len(m.state_dict()) for m in members):
-        raise DataError(f"{name}: weights do not match the model config")
+    model = MSTGAT(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise DataError(f"{name}: weights do not match the model config") from exc
     extra = {k: v for k, v in metadata.items() if k not in ("model_config", "normaliser", "train_config")}
-    return FittedModel(members[0], normaliser, train_config, metadata=extra, members=members if n_members > 1 else [])
+    return FittedModel(model.eval(), normaliser, train_config, metadata=extra)

@@ -180,15 +180,8 @@ def add_train_args(p):
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--variant", choices=VARIANTS, default="mstgat", help="the full model or one of its ablations")
     p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells, comma-separated")
-    p.add_argument("--epochs", type=int, default=100, help="most training epochs")
-    p.add_argument("--seed", type=int, default=0, help="random seed (weights, negatives, validation split)")
-    p.add_argument(
-        "--validation-fraction",
-        type=float,
-        default=0.2,
-        help="share of deposits held out (one spatial cluster) for early stopping; "
-        "0 trains all --epochs on every deposit",
-    )
+    p.add_argument("--epochs", type=int, default=30, help="pretraining epochs (with --scratch: most training epochs)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (weights, masks, negatives, inner folds)")
     p.add_argument(
         "--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling"
     )
@@ -197,15 +190,77 @@ def add_train_args(p):
     p.add_argument(
         "--members",
         type=int,
-        default=1,
-        help="train a deep ensemble of this many members (seeds SEED, SEED+1, ...); "
-        "predict then also writes their spread",
+        default=5,
+        help="ensemble members (heads on the pretrained backbone, each fitted on a bootstrap of the deposit "
+        "clusters); predict writes their spread as uncertainty",
     )
     p.add_argument(
-        "--pretrain",
-        action="store_true",
-        help="first pretrain the branches on every cell by masked-element reconstruction (no labels)",
+        "--pretrained",
+        metavar="BACKBONE",
+        help="fine-tune this pretrained model (mstgat pretrain) instead of pretraining anew; "
+        "--variant, --scales, --transform and --elements then come from it",
     )
+    p.add_argument(
+        "--scratch",
+        action="store_true",
+        help="no pretraining: train the supervised readout end to end on the deposits (the ablation)",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.2,
+        help="with --scratch: share of deposits held out (one spatial cluster) for early stopping; "
+        "0 trains all --epochs on every deposit",
+    )
+
+
+def add_pretrain_args(p):
+    p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
+    p.add_argument("--out", required=True, help="pretrained model to write (.safetensors)")
+    p.add_argument("--variant", choices=VARIANTS, default="mstgat", help="the full model or one of its ablations")
+    p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells, comma-separated")
+    p.add_argument("--epochs", type=int, default=30, help="pretraining epochs")
+    p.add_argument("--seed", type=int, default=0, help="random seed (weights, windows, masks)")
+    p.add_argument(
+        "--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling"
+    )
+    p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
+
+
+def cmd_pretrain(args) -> int:
+    from tqdm import tqdm
+
+    from . import io
+    from .checkpoint import save_checkpoint
+    from .pipeline import pretrain_backbone
+    from .pretrain import PretrainConfig
+
+    scales = parse_scales(args.scales)
+    _check_output_folder(args.out)
+    if args.epochs < 1:
+        raise DataError(f"--epochs must be at least 1, got {args.epochs}")
+    grid = io.load_grid(args.data, elements=args.elements)
+    with tqdm(total=args.epochs, desc="pretraining", unit="epoch", file=sys.stderr) as bar:
+
+        def progress(log):
+            bar.update(1)
+            bar.set_postfix(loss=f"{log.loss:.3f}")
+
+        fitted = pretrain_backbone(
+            grid,
+            {"variant": args.variant, "scales": scales},
+            PretrainConfig(epochs=args.epochs, seed=args.seed),
+            transform=args.transform,
+            callback=progress,
+        )
+    save_checkpoint(fitted, args.out, data=grid)
+    result = fitted.metadata["pretrain"]["result"]
+    print(
+        f"wrote {args.out}: pretrained {args.variant} on {int(fitted.prepare(grid).x.shape[0])} cells, no deposits; "
+        f"reconstruction loss {result['final_loss']:.3f}, {result['seconds']:.1f} s. Its map is the label-free score; "
+        "fine-tune it with: mstgat train --pretrained"
+    )
+    return 0
 
 
 def load_labelled_grid(args):
@@ -221,25 +276,32 @@ def load_labelled_grid(args):
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from .checkpoint import save_checkpoint
+    from .checkpoint import load_checkpoint, save_checkpoint
     from .pipeline import fit
     from .pretrain import PretrainConfig
     from .train import TrainConfig
 
     scales = parse_scales(args.scales)
     _check_output_folder(args.out)
-    grid, deposits = load_labelled_grid(args)
     if not 0 <= args.validation_fraction < 1:
         raise DataError("--validation-fraction must be in [0, 1)")
     if args.members < 1:
         raise DataError(f"--members must be at least 1, got {args.members}")
+    if args.epochs < 1:
+        raise DataError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.scratch and (args.members != 1 or args.pretrained):
+        raise DataError("--scratch trains one model without pretraining: drop --pretrained and use --members 1")
+    backbone = load_checkpoint(args.pretrained) if args.pretrained else None
+    if backbone is not None:
+        args.elements = backbone.elements
+    grid, deposits = load_labelled_grid(args)
     config = TrainConfig(epochs=args.epochs, seed=args.seed, validation_fraction=args.validation_fraction)
-    pretrain_config = PretrainConfig(seed=args.seed) if args.pretrain else None
-    with tqdm(total=args.epochs * args.members, desc="training", unit="epoch", file=sys.stderr) as bar:
+    epochs = 0 if backbone is not None else args.epochs
+    with tqdm(total=epochs, desc="training" if args.scratch else "pretraining", unit="epoch", file=sys.stderr) as bar:
 
         def progress(log):
             bar.update(1)
-            bar.set_postfix(loss=f"{log.loss:.3f}", val_auc=f"{log.val_auc:.3f}")
+            bar.set_postfix(loss=f"{log.loss:.3f}")
 
         fitted = fit(
             grid,
@@ -247,20 +309,34 @@ def cmd_train(args) -> int:
             {"variant": args.variant, "scales": scales},
             config,
             transform=args.transform,
+            elements=args.elements,
             callback=progress,
             members=args.members,
-            pretrain_config=pretrain_config,
+            pretrain_config=PretrainConfig(epochs=args.epochs, seed=args.seed),
+            pretrained=not args.scratch,
+            backbone=backbone,
         )
     save_checkpoint(fitted, args.out, data=grid)
     r = fitted.train_result
-    chosen = (
-        f"best epoch {r.best_epoch} (validation ROC-AUC {r.best_val_auc:.3f})"
-        if args.validation_fraction
-        else "no validation split"
+    if args.scratch:
+        chosen = (
+            f"best epoch {r.best_epoch} (validation ROC-AUC {r.best_val_auc:.3f})"
+            if args.validation_fraction
+            else "no validation split"
+        )
+        print(
+            f"wrote {args.out}: {args.variant} from scratch, {chosen}, {r.stopped.replace('_', ' ')} after "
+            f"{len(r.history)} epochs, {r.seconds:.1f} s"
+        )
+        return 0
+    how = (
+        f"chosen by inner CV over {r.inner_folds} folds of the deposits"
+        if r.chosen_by == "inner-cv"
+        else "defaults: the deposits form one cluster, no inner CV"
     )
     print(
-        f"wrote {args.out}: {args.variant}, {chosen}, {r.stopped.replace('_', ' ')} after {len(r.history)} epochs, "
-        f"{r.seconds:.1f} s"
+        f"wrote {args.out}: pretrained {args.variant}, {args.members} member(s); head share {r.share:g}, "
+        f"C {r.C:g} ({how}); {'calibrated' if r.calibrated else 'not calibrated'}"
     )
     return 0
 
@@ -280,7 +356,8 @@ def add_predict_args(p):
     p.add_argument(
         "--out",
         required=True,
-        help="probability and percentile grid (.nc, .tif or .zarr); an ensemble adds uncertainty and top_agreement",
+        help="grid of the score, its percentile, the label-free score, novelty, the calibrated probability "
+        "(when fitted) and, for an ensemble, uncertainty and top_agreement (.nc, .tif or .zarr)",
     )
     p.add_argument(
         "--tile",
@@ -333,7 +410,13 @@ def cmd_predict(args) -> int:
         probability = layers["probability"]
     io.save_grid(layers, out)
     finite = probability.values[~probability.isnull().values]
-    print(f"wrote {out}: {finite.size} cells, probability {finite.min():.3f}-{finite.max():.3f}")
+    print(
+        f"wrote {out}: {finite.size} cells, score {finite.min():.3f}-{finite.max():.3f}; layers "
+        + ", ".join(layers.data_vars)
+    )
+    warning = fitted.applicability_warning(layers)
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
 
 
@@ -385,6 +468,12 @@ def add_evaluate_args(p):
     )
     p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
     p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
+    p.add_argument(
+        "--pretrained",
+        metavar="BACKBONE",
+        help="use this pretrained model (mstgat pretrain, on the same grid) for every seed instead of "
+        "pretraining per seed; its elements, transform and architecture are used",
+    )
 
 
 def parse_folds(text) -> int | str:
@@ -424,6 +513,13 @@ def cmd_evaluate(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for target in filter(None, (args.out, args.markdown)):
         _check_output_folder(target)
+    backbone = None
+    if args.pretrained:
+        from .checkpoint import load_checkpoint
+
+        backbone = load_checkpoint(args.pretrained)
+        args.elements, args.transform = backbone.elements, backbone.normaliser.transform
+        scales = backbone.config.scales
     grid, deposits = load_labelled_grid(args)
     with tqdm(desc="cross-validation", unit="fit", file=sys.stderr) as bar:
 
@@ -446,6 +542,7 @@ def cmd_evaluate(args) -> int:
             buffer=args.buffer,
             link_distance=args.link_distance,
             progress=progress,
+            backbone=backbone,
         )
     report["protocol"]["data"] = str(args.data)
     report["protocol"]["deposits"] = str(args.deposits)
@@ -543,6 +640,7 @@ COMMANDS = {
     "info": (add_info_args, cmd_info, "describe a grid or a point file"),
     "grid": (add_grid_args, cmd_grid, "interpolate point samples onto a grid"),
     "synth": (add_synth_args, cmd_synth, "make a synthetic scenario with known truth"),
+    "pretrain": (add_pretrain_args, cmd_pretrain, "pretrain MSTGAT on every cell of a grid, no deposits (label-free)"),
     "train": (add_train_args, cmd_train, "train MSTGAT or a variant on a grid and its deposits"),
     "predict": (add_predict_args, cmd_predict, "map anomaly probability with a trained model"),
     "evaluate": (add_evaluate_args, cmd_evaluate, "spatially cross-validate MSTGAT, ablations and baselines"),

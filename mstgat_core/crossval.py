@@ -8,11 +8,21 @@ max of every element over the model's windows
 (:func:`~mstgat_core.neighbourhood.neighbourhood_features`): the same
 information as MSTGAT's spatial branch.
 
-Nothing here is tuned on test folds: the model and training settings are the
-frozen defaults of :class:`~mstgat_core.model.ModelConfig` and
-:class:`~mstgat_core.train.TrainConfig` (early stopping reads an inner split of
-the *training* labels only), and the baselines use the fixed settings of
-:mod:`~mstgat_core.baselines`.
+MSTGAT and its branch ablations are pretrained on every cell of the grid by
+masked-element reconstruction: that reads no label, so it may see the whole
+grid, test folds included (as the normaliser and the label-free baselines
+do). One backbone per (variant, seed) serves every fold; each fold then
+fine-tunes the heads on its training deposits only.
+
+Nothing here is tuned on test folds: the model, pretraining and training
+settings are the frozen defaults of :class:`~mstgat_core.model.ModelConfig`,
+:class:`~mstgat_core.pretrain.PretrainConfig`,
+:class:`~mstgat_core.finetune.FineTuneConfig` and
+:class:`~mstgat_core.train.TrainConfig`; the head's regularisation and the
+share of the supervised head are chosen by inner cross-validation on the
+*training* deposits of each fold; early stopping of the from-scratch
+ablation reads an inner split of the training labels only; the baselines use
+the fixed settings of :mod:`~mstgat_core.baselines`.
 """
 
 from __future__ import annotations
@@ -26,44 +36,131 @@ import xarray as xr
 from .baselines import BASELINES
 from .errors import DataError
 from .evaluate import REPORT_SEEDS, baseline_method, cross_validate_arrays
+from .finetune import FineTuneConfig, finetune
 from .folds import FoldSettings
-from .graph import build_graph
+from .graph import GridStencil, build_graph
 from .model import MSTGAT, VARIANTS, ModelConfig
 from .neighbourhood import neighbourhood_features
 from .preprocess import Normaliser, valid_mask
-from .pretrain import PretrainConfig, pretrain, reconstruction_error
+from .pretrain import PretrainConfig, pretrain
 from .train import TrainConfig, train_model
 
-PRETRAINED = "+pretrain"  # suffix of a variant whose branches are first pretrained on every cell, no labels
-LABEL_FREE = "mstgat_label_free"  # reconstruction error of the pretrained model: no labels at all
-METHODS = VARIANTS + tuple(v + PRETRAINED for v in VARIANTS) + (LABEL_FREE,) + tuple(BASELINES)
+SINGLE = "mstgat_k1"  # the default model with one member instead of an ensemble
+SCRATCH = "mstgat_scratch"  # no pretraining: the supervised readout trained end to end on the deposits
+LABEL_FREE = "mstgat_label_free"  # the pretrained backbone's label-free score: no labels at all
+METHODS = VARIANTS + (SINGLE, SCRATCH, LABEL_FREE) + tuple(BASELINES)
 # what `mstgat evaluate` and the benchmark compare by default: the model, its ablations and every baseline
-DEFAULT_METHODS = ("mstgat", "spectral", "spatial", *BASELINES)
+DEFAULT_METHODS = ("mstgat", "spectral", "spatial", SINGLE, SCRATCH, LABEL_FREE, *BASELINES)
 
 
-def neural_method(
-    mask: np.ndarray,
-    variant: str,
-    model_config: dict | None = None,
-    train_config: TrainConfig | None = None,
-    pretrain_config: PretrainConfig | None = None,
-):
-    """A ``fit_predict(X, fold, seed)`` that trains one model variant on the fold's training labels.
+class Backbones:
+    """Pretrained backbones of one grid, one per (variant, seed), with their frozen grid features.
 
-    A variant named ``<variant>+pretrain`` first pretrains its branches by
-    masked-element reconstruction on every cell of the grid (no labels, so no
-    fold leaks: :mod:`~mstgat_core.pretrain`), once per seed, and fine-tunes a
-    copy on each fold.
+    Pretraining reads no label, so one backbone per seed serves every fold and
+    every method built on it (the ensemble, one member, the label-free score).
     """
-    model_config = dict(model_config or {})
-    train_config = train_config or TrainConfig()
-    pretrained = variant.endswith(PRETRAINED)
-    base = variant.removesuffix(PRETRAINED)
-    pretrain_config = pretrain_config or PretrainConfig()
-    graphs, backbones = {}, {}
+
+    def __init__(
+        self,
+        mask: np.ndarray,
+        model_config: dict | None = None,
+        pretrain_config: PretrainConfig | None = None,
+        fixed=None,
+    ):
+        self.mask = mask
+        self.fixed = fixed  # a pretrained FittedModel used for every seed (``--pretrained``)
+        self.model_config = dict(model_config or {})
+        self.pretrain_config = pretrain_config or PretrainConfig()
+        self.rows, self.cols = np.nonzero(mask)
+        self._cache = {}
+
+    def get(self, X, variant: str, seed: int):
+        """(state dict, stencil, (embedding, score)) of the backbone of ``variant`` pretrained with ``seed``."""
+        if self.fixed is not None:
+            if variant != self.fixed.config.variant:
+                raise DataError(
+                    f"the pretrained backbone is a {self.fixed.config.variant} model; "
+                    f"evaluate {variant} without a fixed backbone"
+                )
+            seed = "fixed"
+        key = (variant, seed)
+        if key not in self._cache and self.fixed is not None:
+            config = self.config(X, variant, 1)
+            x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+            stencil = GridStencil.of(self.mask, config.scales, config.graph_mode) if config.uses_spatial else None
+            state = self.fixed.model.state_dict()
+            self._cache[key] = (state, stencil, self.fixed.model.grid_features(x, stencil))
+        if key not in self._cache:
+            config = self.config(X, variant, 1)
+            x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+            torch.manual_seed(seed)
+            model = MSTGAT(config)
+            pretrain(model, x, self.mask, dataclasses.replace(self.pretrain_config, seed=seed))
+            stencil = GridStencil.of(self.mask, config.scales, config.graph_mode) if config.uses_spatial else None
+            state = {k: v.clone() for k, v in model.state_dict().items()}
+            self._cache[key] = (state, stencil, model.grid_features(x, stencil))
+        return self._cache[key]
+
+    def config(self, X, variant, members) -> ModelConfig:
+        return ModelConfig(
+            **{
+                **self.model_config,
+                "n_elements": X.shape[1],
+                "variant": variant,
+                "readout": "fused",
+                "members": members,
+            }
+        )
+
+
+def pretrained_method(backbones: Backbones, variant: str = "mstgat", members: int = 5, name: str | None = None):
+    """A ``fit_predict(X, fold, seed)``: the seed's pretrained backbone, heads fine-tuned on the fold's
+    training deposits (:func:`~mstgat_core.finetune.finetune`; its settings chosen by inner CV on them)."""
 
     def fit_predict(X, fold, seed):
-        config = ModelConfig(**{**model_config, "n_elements": X.shape[1], "variant": base})
+        state, stencil, features = backbones.get(X, variant, seed)
+        model = MSTGAT(backbones.config(X, variant, members))
+        model.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")}, strict=False)
+        for buffer in ("center", "scale", "novelty_limit"):
+            getattr(model.head, buffer).copy_(state[f"head.{buffer}"])
+        finetune(
+            model,
+            None,
+            stencil,
+            backbones.rows,
+            backbones.cols,
+            fold.train_pos,
+            negative_candidates=fold.train_neg_pool,
+            config=FineTuneConfig(seed=seed),
+            features=features,
+        )
+        with torch.no_grad():
+            return torch.sigmoid(model.head(*features).mean(dim=1)).numpy()
+
+    fit_predict.__name__ = name or variant
+    return fit_predict
+
+
+def label_free_method(backbones: Backbones):
+    """A ``fit_predict(X, fold, seed)``: the label-free score of the seed's pretrained MSTGAT
+    (reads no label, so one backbone per seed serves every fold)."""
+
+    def fit_predict(X, fold, seed):
+        return backbones.get(X, "mstgat", seed)[2][1].numpy()
+
+    fit_predict.__name__ = LABEL_FREE
+    return fit_predict
+
+
+def scratch_method(mask: np.ndarray, model_config: dict | None = None, train_config: TrainConfig | None = None):
+    """A ``fit_predict(X, fold, seed)`` training MSTGAT's supervised readout from scratch on the fold
+    (:func:`~mstgat_core.train.train_model`: early stopping on an inner split of the training deposits)."""
+    model_config = dict(model_config or {})
+    train_config = train_config or TrainConfig()
+    graphs = {}
+
+    def fit_predict(X, fold, seed):
+        config = ModelConfig(**{**model_config, "n_elements": X.shape[1], "variant": "mstgat", "readout": "supervised"})
         key = (config.scales, config.graph_mode)
         if key not in graphs:
             graphs[key] = build_graph(mask, config.scales, config.graph_mode)
@@ -71,11 +168,6 @@ def neural_method(
         x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
         torch.manual_seed(seed)
         model = MSTGAT(config)
-        if pretrained:
-            if seed not in backbones:
-                pretrain(model, x, mask, dataclasses.replace(pretrain_config, seed=seed))
-                backbones[seed] = {k: v.clone() for k, v in model.state_dict().items()}
-            model.load_state_dict(backbones[seed])
         train_model(
             model,
             x,
@@ -84,32 +176,9 @@ def neural_method(
             negative_candidates=fold.train_neg_pool,
             config=dataclasses.replace(train_config, seed=seed),
         )
-        return model.predict_grid(x, graph.stencil if config.uses_spatial else None).probability.numpy()
+        return model.predict_grid(x, graph.stencil).probability.numpy()
 
-    fit_predict.__name__ = variant
-    return fit_predict
-
-
-def label_free_method(
-    mask: np.ndarray, model_config: dict | None = None, pretrain_config: PretrainConfig | None = None
-):
-    """A ``fit_predict(X, fold, seed)`` scoring every cell by the masked-reconstruction error of an MSTGAT
-    pretrained on the whole grid (:func:`~mstgat_core.pretrain.reconstruction_error`); it reads no label,
-    so one fit per seed serves every fold."""
-    model_config = dict(model_config or {})
-    pretrain_config = pretrain_config or PretrainConfig()
-    scores = {}
-
-    def fit_predict(X, fold, seed):
-        if seed not in scores:
-            config = ModelConfig(**{**model_config, "n_elements": X.shape[1], "variant": "mstgat"})
-            x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-            torch.manual_seed(seed)
-            task, _ = pretrain(MSTGAT(config), x, mask, dataclasses.replace(pretrain_config, seed=seed))
-            scores[seed] = reconstruction_error(task, x, mask, seed=seed)
-        return scores[seed]
-
-    fit_predict.__name__ = LABEL_FREE
+    fit_predict.__name__ = SCRATCH
     return fit_predict
 
 
@@ -123,7 +192,15 @@ def on_features(fit_predict, features: np.ndarray):
     return run
 
 
-def method_runners(methods, mask, X, model_config: dict | None = None, train_config: TrainConfig | None = None):
+def method_runners(
+    methods,
+    mask,
+    X,
+    model_config: dict | None = None,
+    train_config: TrainConfig | None = None,
+    backbone=None,
+    pretrain_config: PretrainConfig | None = None,
+):
     """name -> ``fit_predict(X, fold, seed)`` for every method (neighbourhood features built once if needed)."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -133,11 +210,21 @@ def method_runners(methods, mask, X, model_config: dict | None = None, train_con
     ).scales
     context = None
     runners = {}
+    backbones = Backbones(
+        mask,
+        {k: v for k, v in (model_config or {}).items() if k not in ("readout", "members")},
+        pretrain_config,
+        fixed=backbone,
+    )
     for m in methods:
-        if m.removesuffix(PRETRAINED) in VARIANTS:
-            runners[m] = neural_method(mask, m, model_config, train_config)
+        if m in VARIANTS:
+            runners[m] = pretrained_method(backbones, m)
+        elif m == SINGLE:
+            runners[m] = pretrained_method(backbones, "mstgat", 1, SINGLE)
+        elif m == SCRATCH:
+            runners[m] = scratch_method(mask, backbones.model_config, train_config)
         elif m == LABEL_FREE:
-            runners[m] = label_free_method(mask, model_config)
+            runners[m] = label_free_method(backbones)
         elif BASELINES[m].uses_context:
             if context is None:
                 context = neighbourhood_features(X, mask, scales)
@@ -162,6 +249,8 @@ def cross_validate_grid(
     link_distance: float | None = None,
     progress=None,
     cancel=None,
+    backbone=None,
+    pretrain_config: PretrainConfig | None = None,
 ) -> dict:
     """Spatially cross-validate MSTGAT, its ablations and the baselines on one grid.
 
@@ -205,6 +294,13 @@ def cross_validate_grid(
         ``progress(done, total, message)`` after each fit.
     cancel : threading.Event, optional
         When set, stops with :class:`~mstgat_core.errors.Cancelled`.
+    backbone : FittedModel, optional
+        A pretrained model of this grid (``mstgat pretrain``) used by every
+        seed instead of pretraining per seed; its normaliser, elements and
+        architecture replace ``transform``, ``elements`` and ``model_config``.
+    pretrain_config : PretrainConfig, optional
+        Pretraining of the backbones (default
+        :class:`~mstgat_core.pretrain.PretrainConfig`; its seed is each seed).
 
     Returns
     -------
@@ -221,7 +317,14 @@ def cross_validate_grid(
         without training labels.
     """
     train_config = train_config or TrainConfig()
-    normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
+    if backbone is not None:
+        normaliser, transform = backbone.normaliser, backbone.normaliser.transform
+        backbone.check_elements(ds)
+        model_config = {
+            k: v for k, v in backbone.config.to_dict().items() if k not in ("n_elements", "readout", "members")
+        }
+    else:
+        normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
     mask = valid_mask(ds, normaliser.elements)
     X = normaliser.transform(ds, mask)
     labels = np.asarray(deposits.values, dtype=bool)
@@ -240,14 +343,19 @@ def cross_validate_grid(
         min_neg_distance=train_config.min_negative_distance,
     )
     rows, cols = np.nonzero(mask)
-    runners = method_runners(methods, mask, X, model_config, train_config)
+    runners = method_runners(methods, mask, X, model_config, train_config, backbone, pretrain_config)
     report = cross_validate_arrays(
         runners, X, rows, cols, positives, settings=settings, seeds=tuple(seeds), progress=progress, cancel=cancel
     )
     report["protocol"].update(
         transform=transform,
         elements=normaliser.elements,
-        model_config={k: v for k, v in config.to_dict().items() if k != "variant"},
+        model_config={k: v for k, v in config.to_dict().items() if k not in ("variant", "readout", "members")},
+        pretrain_config=(pretrain_config or PretrainConfig()).to_dict(),
+        finetune_config=FineTuneConfig().to_dict(),
+        members=5,
         train_config=train_config.to_dict(),
+        backbone="fixed (--pretrained)" if backbone is not None else "pretrained per seed",
+        pretraining_sees="every cell of the grid, no label (test folds included); heads see training deposits only",
     )
     return report

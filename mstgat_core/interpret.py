@@ -47,6 +47,16 @@ Integrated gradients
     attributes the same logit jointly to every cell of the receptive field
     (all moved from the baseline together) and sums over elements.
 
+Ensembles
+    The members of a pretrained model share its backbone, so attention,
+    neighbour weights and scale weights are the same for every member; they
+    differ in their heads. :func:`explain_cell` therefore also gives each
+    member's integrated gradients (``member_attribution``) and their spread
+    (``attribution_spread``, the standard deviation over members), beside
+    ``attribution`` for the ensemble's mean logit. The fused readout's logit
+    includes the label-free score, whose masked passes are part of the
+    differentiated function.
+
 Variants: ``spectral`` has no spatial branch, so ``neighbour_weights``,
 ``scale_weights`` and ``neighbour_entropy`` are absent; ``spatial`` and
 ``spatial-single`` have no Transformer, so ``element_attention``,
@@ -210,6 +220,17 @@ class _Subgraphs:
         return xb, eb, pos
 
 
+class _Member(torch.nn.Module):
+    """One member of a fused ensemble as a model whose logit is that member's."""
+
+    def __init__(self, model, member: int):
+        super().__init__()
+        self.model, self.member = model, member
+
+    def forward(self, x, edge_indices=None, nodes=None):
+        return self.model(x, edge_indices, nodes, member=self.member)
+
+
 def _own_feature_ig(model, x_sub, edges, positions, inputs, steps, internal_batch_size=None, forward=None):
     """IG of each cell's logit w.r.t. its own features (rows of ``inputs`` = x_sub[positions]).
 
@@ -273,7 +294,9 @@ def explain_cell(
         (layer, head, element), ``cls_attention_mean`` (layer, element),
         ``rollout`` (element); ``neighbour_weights`` (scale, gat_layer,
         gat_head, dy, dx), ``scale_weights`` (scale); always ``attribution``
-        (element); ``neighbour_attribution`` (dy, dx) with ``ig_neighbours``.
+        (element); ``neighbour_attribution`` (dy, dx) with ``ig_neighbours``;
+        for an ensemble ``member_attribution`` (member, element) and
+        ``attribution_spread`` (element).
         attrs: ``probability``, ``logit``, ``row``, ``col``, ``x``, ``y``,
         ``variant``, ``has_spectral``, ``has_spatial``, ``ig_baseline``,
         ``ig_steps``, ``ig_delta`` (signed convergence delta, logits),
@@ -349,6 +372,16 @@ def explain_cell(
     attr, delta = _own_feature_ig(model, x_sub, edges, pos, x_sub[pos].clone(), ig_steps)
     data["attribution"] = (("element",), attr[0].numpy())
     attrs["ig_delta"] = float(delta[0])
+    if config.readout == "fused" and config.members > 1:
+        members = np.stack(
+            [
+                _own_feature_ig(_Member(model, k), x_sub, edges, pos, x_sub[pos].clone(), ig_steps)[0][0].numpy()
+                for k in range(config.members)
+            ]
+        )
+        coords["member"] = np.arange(config.members)
+        data["member_attribution"] = (("member", "element"), members)
+        data["attribution_spread"] = (("element",), members.std(axis=0))
     if ig_neighbours:
         data["neighbour_attribution"], attrs["ig_neighbour_delta"] = _neighbour_ig(
             model, x_sub, edges, pos, subset, graph, row, col, radius, ig_steps
@@ -731,10 +764,19 @@ def explain_report(
             "elements by [CLS] attention (last layer, head mean): "
             + ", ".join(f"{e} {cls[e]:.3f}" for e in report["elements_by_attention"][:top])
         )
-    lines.append(
-        "elements by attribution (IG): "
-        + ", ".join(f"{e} {attribution[e]:+.3f}" for e in report["elements_by_attribution"][:top])
-    )
+    if "attribution_spread" in ds:
+        spread = {e: float(v) for e, v in zip(fitted.elements, ds["attribution_spread"].values)}
+        report["attribution_spread"] = spread
+        report["member_attribution"] = ds["member_attribution"].values.tolist()
+        lines.append(
+            f"elements by attribution (IG, ensemble mean logit; ± spread over {len(ds['member'])} members): "
+            + ", ".join(f"{e} {attribution[e]:+.3f} ± {spread[e]:.3f}" for e in report["elements_by_attribution"][:top])
+        )
+    else:
+        lines.append(
+            "elements by attribution (IG): "
+            + ", ".join(f"{e} {attribution[e]:+.3f}" for e in report["elements_by_attribution"][:top])
+        )
     if "scale_weights" in ds:
         report["scale_weights"] = {str(s): float(w) for s, w in zip(ds["scale"].values, ds["scale_weights"].values)}
         lines.append("scale weights: " + ", ".join(f"r={s} {w:.3f}" for s, w in report["scale_weights"].items()))

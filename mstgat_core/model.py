@@ -8,7 +8,24 @@ as an ablation:
 * ``spatial``: MSGAT, one stack of GATv2 layers per scale (neighbourhood
   radius), fused by a learned per-cell softmax over scales.
 * ``spatial-single``: MSGAT with the first scale only.
-* ``mstgat``: both branches, concatenated, then an MLP to one logit.
+* ``mstgat``: both branches, concatenated, then a readout to one logit.
+
+Two readouts (``ModelConfig.readout``):
+
+* ``fused`` (what :func:`~mstgat_core.pipeline.fit` builds by default): the
+  branches are pretrained on every cell by masked-element reconstruction
+  (:mod:`~mstgat_core.pretrain`), which also trains a reconstruction head; the
+  cell's **label-free score** is the log mean squared error of its elements
+  when each of ``mask_groups`` fixed element groups is hidden in turn (the same
+  groups for every cell, so the score does not depend on position or tiling).
+  :class:`FusedHead` holds ``members`` linear heads over the standardised
+  embedding plus that score, fine-tuned on the few deposits
+  (:mod:`~mstgat_core.finetune`); each member's logit is
+  ``share * standardised head logit + (1 - share) * standardised label-free
+  score``. The logit is the members' mean. With ``share = 0`` (a freshly
+  pretrained backbone) the model is a label-free anomaly detector.
+* ``supervised``: an MLP head trained end to end from scratch on the deposits
+  (:mod:`~mstgat_core.train`); the ablation "without pretraining".
 """
 
 from __future__ import annotations
@@ -26,6 +43,8 @@ from .graph import GridStencil
 from .grid_attention import grid_gatv2
 
 VARIANTS = ("mstgat", "spectral", "spatial", "spatial-single")
+READOUTS = ("fused", "supervised")
+MAX_MEMBERS = 64
 ATTENTION_FLOATS = 2**22  # floats of attention per spectral batch
 
 
@@ -54,6 +73,13 @@ class ModelConfig:
         Dropout of activations (Transformer, GAT residuals, head).
     attention_dropout : float
         Dropout of attention weights (Transformer and GATv2).
+    readout : {"supervised", "fused"}
+        See the module docstring.
+    members : int
+        Ensemble members (linear heads on the shared backbone) of the
+        ``fused`` readout.
+    mask_groups : int
+        Element groups hidden in turn for the label-free score (``fused``).
 
     Raises
     ------
@@ -77,10 +103,22 @@ class ModelConfig:
     gat_layers: int = 1
     dropout: float = 0.1
     attention_dropout: float = 0.0
+    readout: str = "supervised"
+    members: int = 1
+    mask_groups: int = 3
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise DataError(f"unknown variant {self.variant!r}; use one of {', '.join(VARIANTS)}")
+        if self.readout not in READOUTS:
+            raise DataError(f"unknown readout {self.readout!r}; use one of {', '.join(READOUTS)}")
+        if not 1 <= int(self.members) <= MAX_MEMBERS:
+            raise DataError(f"an ensemble has 1 to {MAX_MEMBERS} members, got {self.members}")
+        if self.readout == "supervised" and int(self.members) != 1:
+            raise DataError("ensembles need the pretrained (fused) readout")
+        if int(self.mask_groups) < 1:
+            raise DataError(f"mask_groups must be at least 1, got {self.mask_groups}")
+        self.members, self.mask_groups = int(self.members), int(self.mask_groups)
         self.scales = tuple(int(s) for s in self.scales)
         if self.variant == "spatial-single":
             self.scales = self.scales[:1]
@@ -289,6 +327,10 @@ class GridPrediction:
     rollout: torch.Tensor | None = None  # (cells, E): attention rollout, rows sum to 1
     scale_weights: torch.Tensor | None = None  # (cells, scales)
     neighbour_entropy: torch.Tensor | None = None  # (cells, scales): last GAT layer, head mean, normalised
+    members: torch.Tensor | None = None  # (cells, members) each member's probability (fused readout)
+    label_free: torch.Tensor | None = None  # (cells,) label-free score: log mean squared reconstruction error
+    novelty: torch.Tensor | None = None  # (cells,) embedding distance to the training grid, 1 = its 99.5th pct
+    calibrated: torch.Tensor | None = None  # (cells,) calibrated probability, when calibration was fitted
 
 
 def attention_rollout(attention: torch.Tensor) -> torch.Tensor:
@@ -308,18 +350,73 @@ def attention_rollout(attention: torch.Tensor) -> torch.Tensor:
     return row / row.sum(dim=-1, keepdim=True)
 
 
+class Reconstruction(nn.Module):
+    """Predicts every element of a cell from its branch embeddings (masked pretraining, label-free score)."""
+
+    def __init__(self, width: int, n_elements: int, d_model: int | None):
+        super().__init__()
+        self.mask_token = nn.Parameter(torch.zeros(d_model)) if d_model else None
+        self.mlp = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, n_elements))
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.mlp(embedding)
+
+
+class FusedHead(nn.Module):
+    """``members`` linear heads over [standardised embedding, standardised label-free score].
+
+    Member ``k``'s logit is ``share * (head_k - logit_center_k) / logit_scale_k
+    + (1 - share) * z`` where ``z`` is the standardised label-free score. The
+    standardisation (``center``, ``scale``: mean and deviation over the
+    training grid's cells) and ``novelty_limit`` are set after pretraining;
+    the heads, ``share`` and ``calibration`` (a, b of ``sigmoid(a * logit +
+    b)``; NaN: none) by fine-tuning.
+    """
+
+    def __init__(self, width: int, members: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(members, width + 1))
+        self.bias = nn.Parameter(torch.zeros(members))
+        self.register_buffer("center", torch.zeros(width + 1))
+        self.register_buffer("scale", torch.ones(width + 1))
+        self.register_buffer("logit_center", torch.zeros(members))
+        self.register_buffer("logit_scale", torch.ones(members))
+        self.register_buffer("share", torch.tensor(0.0))
+        self.register_buffer("novelty_limit", torch.tensor(1.0))
+        self.register_buffer("calibration", torch.full((2,), float("nan")))
+
+    def standardise(self, embedding: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+        return (torch.cat([embedding, score.unsqueeze(1)], dim=1) - self.center) / self.scale
+
+    def forward(self, embedding: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+        """(cells, members) logits."""
+        f = self.standardise(embedding, score)
+        supervised = (f @ self.weight.T + self.bias - self.logit_center) / self.logit_scale
+        return self.share * supervised + (1 - self.share) * f[:, -1:]
+
+    def novelty(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Mean squared standardised embedding over ``novelty_limit`` (> 1: beyond 99.5 % of the training cells)."""
+        f = (embedding - self.center[:-1]) / self.scale[:-1]
+        return f.square().mean(dim=1) / self.novelty_limit
+
+    def calibrate(self, logits: torch.Tensor) -> torch.Tensor | None:
+        a, b = self.calibration
+        return None if torch.isnan(a) else torch.sigmoid(a * logits + b)
+
+
 class MSTGAT(nn.Module):
     """Spectral Transformer + MSGAT, fused into one anomaly logit per cell.
 
     Only the branches of ``config.variant`` are built (``spectral`` and/or
-    ``spatial`` submodules); their embeddings are concatenated and an MLP
-    ``head`` gives the logit. :meth:`forward` takes edge lists (training,
-    per-edge explanations); :meth:`predict_grid` a whole grid (prediction).
+    ``spatial`` submodules); their embeddings are concatenated and the
+    readout (``head``, see the module docstring) gives the logit.
+    :meth:`forward` takes edge lists (training, per-edge explanations);
+    :meth:`predict_grid` a whole grid (prediction).
 
     Parameters
     ----------
     config : ModelConfig
-        Variant and sizes; kept as ``self.config``.
+        Variant, sizes and readout; kept as ``self.config``.
     """
 
     def __init__(self, config: ModelConfig):
@@ -337,12 +434,21 @@ class MSTGAT(nn.Module):
                 c.n_elements, len(c.scales), c.gat_hidden, c.gat_heads, c.gat_layers, c.dropout, c.attention_dropout
             )
             fused += c.gat_hidden
-        self.head = nn.Sequential(nn.Linear(fused, fused), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(fused, 1))
+        self.width = fused
+        if c.readout == "fused":
+            self.reconstruction = Reconstruction(fused, c.n_elements, c.d_model if c.uses_spectral else None)
+            self.head = FusedHead(fused, c.members)
+        else:
+            self.head = nn.Sequential(nn.Linear(fused, fused), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(fused, 1))
 
     @property
     def hops(self) -> int:
         """Message-passing layers: the receptive field of a cell in hops."""
         return self.config.gat_layers if self.config.uses_spatial else 0
+
+    @property
+    def fused(self) -> bool:
+        return self.config.readout == "fused"
 
     def spectral_batch(self) -> int:
         """Cells per spectral batch: about 16 MB of (cells, heads, tokens, tokens) attention.
@@ -353,38 +459,113 @@ class MSTGAT(nn.Module):
         c = self.config
         return int(min(16384, max(256, ATTENTION_FLOATS // (c.heads * (c.n_elements + 1) ** 2))))
 
-    def forward(self, x, edge_indices=None, nodes=None, return_details: bool = False):
+    def mask_groups(self, n_cells: int):
+        """The label-free score's masks: bool (cells, E) per group, element e hidden in group ``e % groups``."""
+        e = self.config.n_elements
+        groups = min(self.config.mask_groups, e)
+        return [(torch.arange(e) % groups == g).expand(n_cells, e) for g in range(groups)]
+
+    def label_free_score(self, embed, x: torch.Tensor) -> torch.Tensor:
+        """(cells,) log mean squared error of ``x`` when each element group is hidden in turn.
+
+        ``embed(hidden)`` returns the branch embeddings of the cells of ``x``
+        with ``hidden`` (cells, E) values masked.
+        """
+        total = torch.zeros(x.shape[0])
+        for hidden in self.mask_groups(x.shape[0]):
+            error = (self.reconstruction(embed(hidden)) - x).square()
+            total = total + (error * hidden).sum(dim=1)
+        return torch.log(total / x.shape[1] + 1e-6)
+
+    def _spectral(self, x, hidden=None, need_weights=False):
+        token = self.reconstruction.mask_token if hidden is not None else None
+        return self.spectral(x, need_weights=need_weights, hidden=hidden, mask_token=token)
+
+    def embed(self, x, edge_indices, node_ids, hidden=None, details: Details | None = None) -> torch.Tensor:
+        """(len(node_ids), width) branch embeddings on an edge-list graph (``hidden``: masked values, all rows)."""
+        parts = []
+        if self.config.uses_spectral:
+            embeddings, attention = [], []
+            for chunk in torch.split(node_ids, self.spectral_batch()):
+                emb, att = self._spectral(x[chunk], None if hidden is None else hidden[chunk], details is not None)
+                embeddings.append(emb)
+                attention.append(att)
+            parts.append(torch.cat(embeddings))
+            if details is not None:
+                details.element_attention = torch.cat(attention)
+        if self.config.uses_spatial:
+            if edge_indices is None:
+                raise ValueError("the spatial branch needs the graph's edge indices")
+            visible = x if hidden is None else x.masked_fill(hidden, 0.0)
+            spatial, scale_weights, neighbour_attention = self.spatial(visible, edge_indices, details is not None)
+            parts.append(spatial[node_ids])
+            if details is not None:
+                details.scale_weights = scale_weights[node_ids]
+                details.neighbour_attention = neighbour_attention
+        return torch.cat(parts, dim=1)
+
+    def forward(self, x, edge_indices=None, nodes=None, return_details: bool = False, member: int | None = None):
         """Logits for ``nodes`` (default all) of the graph whose features are ``x``.
 
         ``edge_indices``: one edge index per scale (PyG layout, neighbour ->
         cell). This is the training and per-edge explanation path; to predict
         a whole grid use :meth:`predict_grid`. The spatial branch runs over the
         whole (sub)graph it is given; the spectral branch runs only on
-        ``nodes``, in cache-sized batches.
+        ``nodes``, in cache-sized batches. The fused readout's logit is the
+        members' mean, or member ``member``'s when given.
         """
         if isinstance(edge_indices, GridStencil):
             raise TypeError("a GridStencil goes to predict_grid(); forward() takes edge indices")
-        details = Details()
+        details = Details() if return_details else None
         node_ids = torch.arange(x.shape[0]) if nodes is None else torch.as_tensor(nodes, dtype=torch.long)
-        parts = []
-        if self.config.uses_spectral:
-            embeddings, attention = [], []
-            for chunk in torch.split(node_ids, self.spectral_batch()):
-                emb, att = self.spectral(x[chunk], need_weights=return_details)
-                embeddings.append(emb)
-                attention.append(att)
-            parts.append(torch.cat(embeddings))
-            if return_details:
-                details.element_attention = torch.cat(attention)
-        if self.config.uses_spatial:
-            if edge_indices is None:
-                raise ValueError("the spatial branch needs the graph's edge indices")
-            spatial, scale_weights, neighbour_attention = self.spatial(x, edge_indices, return_details)
-            parts.append(spatial[node_ids])
-            details.scale_weights = scale_weights[node_ids]
-            details.neighbour_attention = neighbour_attention
-        logits = self.head(torch.cat(parts, dim=1)).squeeze(-1)
+        embedding = self.embed(x, edge_indices, node_ids, details=details)
+        if self.fused:
+            rows = x.shape[0]
+
+            def masked(hidden):
+                return self.embed(x, edge_indices, node_ids, hidden=hidden[:1].expand(rows, -1))
+
+            score = self.label_free_score(masked, x[node_ids])
+            logits = self.head(embedding, score)
+            logits = logits.mean(dim=1) if member is None else logits[:, member]
+        else:
+            logits = self.head(embedding).squeeze(-1)
         return (logits, details) if return_details else logits
+
+    def _embed_grid(self, x, stencil, hidden=None, details=False, batch=None, step=None):
+        """Branch embeddings of every valid cell of a grid (no gradients), plus details when asked."""
+        c = self.config
+        parts, out = [], {}
+        if c.uses_spectral:
+            embeddings, cls_rows, rollouts = [], [], []
+            for chunk in torch.split(torch.arange(x.shape[0]), batch or self.spectral_batch()):
+                emb, att = self._spectral(x[chunk], None if hidden is None else hidden[chunk], details)
+                embeddings.append(emb)
+                if details:
+                    cls_rows.append(att[:, -1, :, 0, 1:].mean(dim=1))
+                    rollouts.append(attention_rollout(att))
+                if step is not None:
+                    step()
+            parts.append(torch.cat(embeddings))
+            if details:
+                out.update(cls_attention=torch.cat(cls_rows), rollout=torch.cat(rollouts))
+        if c.uses_spatial:
+            visible = x if hidden is None else x.masked_fill(hidden, 0.0)
+            spatial, scale_weights, entropy = self.spatial.forward_grid(visible, stencil, entropy=details)
+            parts.append(spatial)
+            if details:
+                out.update(scale_weights=scale_weights, neighbour_entropy=entropy)
+            if step is not None:
+                step()
+        return torch.cat(parts, dim=1), out
+
+    @torch.no_grad()
+    def grid_features(self, x: torch.Tensor, stencil: GridStencil | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cells, width) embeddings and (cells,) label-free scores of every valid cell (fused readout)."""
+        self.eval()
+        embedding, _ = self._embed_grid(x, stencil)
+        score = self.label_free_score(lambda hidden: self._embed_grid(x, stencil, hidden)[0], x)
+        return embedding, score
 
     @torch.no_grad()
     def predict_grid(
@@ -415,13 +596,16 @@ class MSTGAT(nn.Module):
             Cells per spectral batch (default :meth:`spectral_batch`).
         progress : callable, optional
             ``progress(done, total)`` after each spectral batch and after the
-            spatial branch; it may raise (e.g. :class:`~mstgat_core.errors.Cancelled`)
-            to stop.
+            spatial branch of every pass (the fused readout makes one pass plus
+            one per mask group); it may raise (e.g.
+            :class:`~mstgat_core.errors.Cancelled`) to stop.
 
         Returns
         -------
         GridPrediction
-            One row per valid cell, in the order of ``x``.
+            One row per valid cell, in the order of ``x``. The fused readout
+            also fills ``members``, ``label_free``, ``novelty`` and (when
+            fitted) ``calibrated``.
 
         Raises
         ------
@@ -432,31 +616,27 @@ class MSTGAT(nn.Module):
         c = self.config
         if c.uses_spatial and stencil is None:
             raise ValueError("the spatial branch needs the grid's stencil")
-        chunks = (
-            torch.split(torch.arange(x.shape[0]), spectral_batch or self.spectral_batch()) if c.uses_spectral else ()
-        )
-        total, done = len(chunks) + int(c.uses_spatial), 0
-        parts, out = [], {}
-        if c.uses_spectral:
-            embeddings, cls_rows, rollouts = [], [], []
-            for chunk in chunks:
-                emb, att = self.spectral(x[chunk], need_weights=details)
-                embeddings.append(emb)
-                if details:
-                    cls_rows.append(att[:, -1, :, 0, 1:].mean(dim=1))
-                    rollouts.append(attention_rollout(att))
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-            parts.append(torch.cat(embeddings))
-            if details:
-                out.update(cls_attention=torch.cat(cls_rows), rollout=torch.cat(rollouts))
-        if c.uses_spatial:
-            spatial, scale_weights, entropy = self.spatial.forward_grid(x, stencil, entropy=details)
-            parts.append(spatial)
-            if details:
-                out.update(scale_weights=scale_weights, neighbour_entropy=entropy)
+        batch = spectral_batch or self.spectral_batch()
+        passes = 1 + (len(self.mask_groups(1)) if self.fused else 0)
+        per_pass = (-(-x.shape[0] // batch) if c.uses_spectral else 0) + int(c.uses_spatial)
+        done = [0]
+
+        def step():
+            done[0] += 1
             if progress is not None:
-                progress(total, total)
-        probability = torch.sigmoid(self.head(torch.cat(parts, dim=1)).squeeze(-1))
-        return GridPrediction(probability, **out)
+                progress(done[0], passes * per_pass)
+
+        embedding, out = self._embed_grid(x, stencil, details=details, batch=batch, step=step)
+        if not self.fused:
+            return GridPrediction(torch.sigmoid(self.head(embedding).squeeze(-1)), **out)
+        score = self.label_free_score(lambda hidden: self._embed_grid(x, stencil, hidden, batch=batch, step=step)[0], x)
+        logits = self.head(embedding, score)
+        mean = logits.mean(dim=1)
+        return GridPrediction(
+            torch.sigmoid(mean),
+            **out,
+            members=torch.sigmoid(logits),
+            label_free=score,
+            novelty=self.head.novelty(embedding),
+            calibrated=self.head.calibrate(mean),
+        )

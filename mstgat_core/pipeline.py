@@ -9,7 +9,6 @@ the notebooks use. Every prediction goes through :meth:`FittedModel.predict`
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,14 +20,24 @@ import xarray as xr
 from scipy.stats import rankdata
 
 from .errors import Cancelled, DataError
+from .finetune import FineTuneConfig, FineTuneResult, finetune
 from .graph import GridGraph, build_graph
 from .model import MSTGAT, GridPrediction, ModelConfig
 from .preprocess import Normaliser, valid_mask
 from .pretrain import PretrainConfig, pretrain
 from .tiling import automatic_tile, count_tiles, halo_of, iter_tiles
-from .train import EpochLog, TrainConfig, TrainResult, train_model
+from .train import TrainConfig, TrainResult, train_model
 
-PROBABILITY_ATTRS = {"long_name": "probability of mineralisation-related anomaly", "units": "1"}
+PROBABILITY_ATTRS = {
+    "long_name": "anomaly score (0-1, ranks cells; not a calibrated probability)",
+    "units": "1",
+}
+OUTPUT_ATTRS = {
+    "label_free": {"long_name": "label-free score: log mean squared reconstruction error", "units": "1"},
+    "novelty": {"long_name": "embedding distance to the training grid (> 1: unlike 99.5 % of its cells)", "units": "1"},
+    "calibrated": {"long_name": "calibrated probability that the cell holds a deposit (inner-CV Platt)", "units": "1"},
+}
+NOVEL_SHARE_WARNING = 0.1  # warn when more than this share of a grid's cells have novelty > 1
 
 
 def grid_array(image, template: xr.DataArray, name: str, **attrs) -> xr.DataArray:
@@ -76,21 +85,17 @@ class FittedModel:
     ----------
     model : MSTGAT
         The network; its :class:`~mstgat_core.model.ModelConfig` gives the
-        variant, scales and sizes.
+        variant, scales, sizes, readout and ensemble members.
     normaliser : Normaliser
         Fitted transform and global statistics; its ``elements`` are the
         model's input elements, in order.
     train_config : TrainConfig, optional
-        The protocol it was trained with (stored in checkpoints).
-    train_result : TrainResult, optional
-        Its training history.
+        The protocol of the supervised readout (stored in checkpoints).
+    train_result : TrainResult or FineTuneResult, optional
+        Its training history, or what fine-tuning chose.
     metadata : dict
-        Anything else a checkpoint carried (provenance, data fingerprint).
-    members : list of MSTGAT, optional
-        A deep ensemble: every member, ``model`` first (empty: ``model``
-        alone). The map is the members' mean probability; their spread is
-        the uncertainty (:meth:`predict_layers`). Explanations use
-        ``model``.
+        Anything else a checkpoint carried (provenance, data fingerprint,
+        pretraining and fine-tuning settings).
 
     Examples
     --------
@@ -103,14 +108,8 @@ class FittedModel:
     model: MSTGAT
     normaliser: Normaliser
     train_config: TrainConfig | None = None
-    train_result: TrainResult | None = None
+    train_result: TrainResult | FineTuneResult | None = None
     metadata: dict = field(default_factory=dict)
-    members: list[MSTGAT] = field(default_factory=list)
-
-    @property
-    def ensemble(self) -> list[MSTGAT]:
-        """Every member of the ensemble (``[model]`` for a single model)."""
-        return self.members or [self.model]
 
     @property
     def elements(self) -> list[str]:
@@ -120,6 +119,10 @@ class FittedModel:
     @property
     def config(self) -> ModelConfig:
         return self.model.config
+
+    @property
+    def n_members(self) -> int:
+        return self.config.members
 
     def check_elements(self, ds: xr.Dataset) -> None:
         """Raise :class:`DataError` naming the model's elements missing from ``ds``."""
@@ -147,26 +150,44 @@ class FittedModel:
         stencil = prepared.graph.stencil if self.config.uses_spatial else None
         return self.model.predict_grid(prepared.x, stencil, details=details, **options)
 
-    def member_window(self, window: xr.Dataset) -> np.ndarray:
-        """Every member's probabilities on every cell of ``window``: float32 (members, ny, nx), NaN without data.
+    def output_names(self) -> list[str]:
+        """The per-cell outputs of :meth:`window_outputs` for this model."""
+        names = ["probability"]
+        if self.model.fused:
+            names += ["members", "label_free", "novelty"]
+            if not torch.isnan(self.model.head.calibration[0]):
+                names.append("calibrated")
+        return names
 
-        Cells near the window's edge see a truncated neighbourhood; tiled
-        prediction keeps only the cells at least the halo away from a cut edge.
+    def window_outputs(self, window: xr.Dataset) -> dict[str, np.ndarray]:
+        """Every per-cell output on every cell of ``window``, float32, NaN without data.
+
+        ``probability`` (ny, nx); with the fused readout also ``members``
+        (members, ny, nx), ``label_free``, ``novelty`` and, when calibrated,
+        ``calibrated``. Cells near the window's edge see a truncated
+        neighbourhood; tiled prediction keeps only the cells at least the halo
+        away from a cut edge.
         """
         self.check_elements(window)
-        shape = (len(self.ensemble), window.sizes["y"], window.sizes["x"])
+        ny, nx = window.sizes["y"], window.sizes["x"]
+        names = self.output_names()
         if not valid_mask(window, self.elements).any():
-            return np.full(shape, np.nan, dtype=np.float32)
+            return {
+                n: np.full((self.n_members, ny, nx) if n == "members" else (ny, nx), np.nan, np.float32) for n in names
+            }
         prepared = self.prepare(window)
-        stencil = prepared.graph.stencil if self.config.uses_spatial else None
-        return np.stack(
-            [prepared.scatter(m.predict_grid(prepared.x, stencil).probability.numpy()) for m in self.ensemble]
-        )
+        prediction = self.predict_prepared(prepared)
+        out = {}
+        for name in names:
+            values = getattr(prediction, name).numpy()
+            out[name] = (
+                np.stack([prepared.scatter(v) for v in values.T]) if name == "members" else prepared.scatter(values)
+            )
+        return out
 
     def predict_window(self, window: xr.Dataset) -> np.ndarray:
-        """The (ensemble-mean) probability on every cell of ``window``: float32 (ny, nx), NaN without data."""
-        members = self.member_window(window)
-        return members[0] if len(members) == 1 else members.mean(axis=0)
+        """The probability on every cell of ``window``: float32 (ny, nx), NaN without data."""
+        return self.window_outputs(window)["probability"]
 
     def tile_size(self, ds: xr.Dataset, tile: int | None = None) -> int | None:
         """The tile size :meth:`predict` uses for ``ds``: ``tile`` if given, else
@@ -185,7 +206,7 @@ class FittedModel:
         progress: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> xr.DataArray:
-        """Anomaly probability on the grid of ``ds`` (NaN where data are missing).
+        """Anomaly score on the grid of ``ds`` (NaN where data are missing).
 
         Parameters
         ----------
@@ -207,60 +228,69 @@ class FittedModel:
         Returns
         -------
         xr.DataArray
-            float32 ``probability`` on ``ds``'s (y, x) grid, with its CRS.
+            float32 ``probability`` on ``ds``'s (y, x) grid, with its CRS: the
+            anomaly score (an ensemble's: from the members' mean logit).
         """
-        members = self.predict_members(ds, tile, progress, cancel)
-        image = members[0] if len(members) == 1 else members.mean(axis=0)
-        return probability_grid(image, ds[self.elements[0]], self.config.variant)
+        return probability_grid(
+            self.predict_outputs(ds, tile, progress, cancel)["probability"], ds[self.elements[0]], self.config.variant
+        )
 
-    def predict_members(self, ds: xr.Dataset, tile=None, progress=None, cancel=None) -> np.ndarray:
-        """Every member's probability map, float32 (members, ny, nx); arguments as in :meth:`predict`."""
+    def predict_outputs(self, ds: xr.Dataset, tile=None, progress=None, cancel=None) -> dict[str, np.ndarray]:
+        """:meth:`window_outputs` on the whole grid of ``ds``, tile by tile; arguments as in :meth:`predict`."""
         self.check_elements(ds)
         shape = (ds.sizes["y"], ds.sizes["x"])
         tile = self.tile_size(ds, tile) or max(shape)
         total = count_tiles(shape, tile)
         subset = ds[self.elements]
-        images = np.full((len(self.ensemble), *shape), np.nan, dtype=np.float32)
+        out = {}
         for t in iter_tiles(shape, tile, halo_of(self)):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("prediction cancelled")
-            images[(slice(None), *t.inner_slices)] = self.member_window(subset.isel(t.outer_isel).load())[
-                (slice(None), *t.crop)
-            ]
+            for name, values in self.window_outputs(subset.isel(t.outer_isel).load()).items():
+                if name not in out:
+                    out[name] = np.full((*values.shape[:-2], *shape), np.nan, dtype=np.float32)
+                out[name][(Ellipsis, *t.inner_slices)] = values[(Ellipsis, *t.crop)]
             if progress is not None:
                 progress(t.index + 1, total)
-        return images
+        return out
 
     def predict_layers(self, ds: xr.Dataset, tile=None, progress=None, cancel=None, top: float = 0.05):
-        """The map, its percentile rank and, for an ensemble, how much the members agree: one Dataset.
+        """Every map a geologist reads, as one Dataset (what ``mstgat predict`` writes).
 
         Returns
         -------
         xr.Dataset
-            ``probability`` (the members' mean); ``percentile`` (its rank among
+            ``probability`` (the anomaly score); ``percentile`` (its rank among
             the grid's valid cells, 100 = highest: the top 5 % of the area is
-            ``percentile > 95``); for an ensemble also ``uncertainty`` (the
-            members' standard deviation, exactly 0 where they agree) and
+            ``percentile > 95``); with the fused readout ``label_free``,
+            ``novelty`` (see :data:`OUTPUT_ATTRS`) and, when fitted,
+            ``calibrated``; for an ensemble also ``uncertainty`` (the members'
+            standard deviation, exactly 0 where they agree) and
             ``top_agreement`` (share of members that put the cell in their top
             ``top`` share of valid cells). Arguments as in :meth:`predict`.
         """
-        members = self.predict_members(ds, tile, progress, cancel).astype(np.float64)  # exact 0 spread if equal
-        valid = np.isfinite(members[0])
-        mean = members.mean(axis=0)
+        outputs = self.predict_outputs(ds, tile, progress, cancel)
+        score = outputs["probability"]
+        valid = np.isfinite(score)
         template = ds[self.elements[0]]
-        percentile = np.full(mean.shape, np.nan, dtype=np.float32)
-        percentile[valid] = 100.0 * rankdata(mean[valid]) / max(int(valid.sum()), 1)
+        percentile = np.full(score.shape, np.nan, dtype=np.float32)
+        percentile[valid] = 100.0 * rankdata(score[valid]) / max(int(valid.sum()), 1)
         layers = {
-            "probability": probability_grid(mean.astype(np.float32), template, self.config.variant),
+            "probability": probability_grid(score, template, self.config.variant),
             "percentile": grid_array(
                 percentile,
                 template,
                 "percentile",
                 units="%",
-                long_name="rank of the probability among the valid cells (100 = highest)",
+                long_name="rank of the anomaly score among the valid cells (100 = highest)",
             ),
         }
-        if len(members) > 1:
+        for name in ("label_free", "novelty", "calibrated"):
+            if name in outputs:
+                layers[name] = grid_array(outputs[name], template, name, **OUTPUT_ATTRS[name])
+        members = outputs.get("members")
+        if members is not None and len(members) > 1:
+            members = members.astype(np.float64)  # an exact 0 spread where the members agree
             cut = np.array([np.quantile(m[valid], 1 - top) for m in members]) if valid.any() else np.zeros(len(members))
             agreement = (members >= cut[:, None, None]).mean(axis=0).astype(np.float32)
             agreement[~valid] = np.nan
@@ -269,7 +299,7 @@ class FittedModel:
                 template,
                 "uncertainty",
                 units="1",
-                long_name="standard deviation of the members' probabilities",
+                long_name="standard deviation of the ensemble members' scores",
             )
             layers["top_agreement"] = grid_array(
                 agreement,
@@ -280,6 +310,24 @@ class FittedModel:
             )
         return xr.Dataset(layers)
 
+    def novel_share(self, layers: xr.Dataset) -> float | None:
+        """Share of the valid cells with novelty above 1 (None without a novelty layer)."""
+        if "novelty" not in layers:
+            return None
+        values = layers["novelty"].values
+        valid = np.isfinite(values)
+        return float((values[valid] > 1).mean()) if valid.any() else None
+
+    def applicability_warning(self, layers: xr.Dataset) -> str | None:
+        """A one-line warning when much of a grid lies outside what the model saw, else None."""
+        share = self.novel_share(layers)
+        if share is None or share <= NOVEL_SHARE_WARNING:
+            return None
+        return (
+            f"warning: {share:.0%} of the cells look unlike the model's training grid (novelty > 1; "
+            f"0.5 % by construction on that grid): read the map there with care"
+        )
+
 
 def fit(
     ds: xr.Dataset,
@@ -288,12 +336,23 @@ def fit(
     train_config: TrainConfig | None = None,
     transform: str = "clr",
     elements=None,
-    callback: Callable[[EpochLog], None] | None = None,
+    callback: Callable | None = None,
     cancel: threading.Event | None = None,
-    members: int = 1,
+    members: int = 5,
     pretrain_config: PretrainConfig | None = None,
+    finetune_config: FineTuneConfig | None = None,
+    pretrained: bool = True,
+    backbone: FittedModel | None = None,
 ) -> FittedModel:
     """Fit MSTGAT (or a variant) on a grid with its deposit cells as positives.
+
+    By default (``pretrained=True``) the branches are first pretrained on every
+    cell by masked-element reconstruction (no labels,
+    :mod:`~mstgat_core.pretrain`), then an ensemble of ``members`` linear heads
+    is fine-tuned on the deposits with settings chosen by inner
+    cross-validation (:mod:`~mstgat_core.finetune`). ``pretrained=False``
+    trains the ``supervised`` readout end to end from scratch
+    (:mod:`~mstgat_core.train`; one member).
 
     Parameters
     ----------
@@ -304,38 +363,55 @@ def fit(
         (see :func:`~mstgat_core.io.deposit_cells`).
     model_config : dict, optional
         Fields of :class:`~mstgat_core.model.ModelConfig` (``variant``,
-        ``scales``, ``d_model``, ...); ``n_elements`` is set from the data.
+        ``scales``, ``d_model``, ...); ``n_elements``, ``readout`` and
+        ``members`` are set here.
     train_config : TrainConfig, optional
-        Training protocol (epochs, learning rate, validation split, seed).
+        Protocol of the supervised readout (``pretrained=False``).
     transform : {"clr", "log", "none"}
         Compositional transform before robust scaling (see
         :data:`~mstgat_core.preprocess.TRANSFORMS`).
     elements : list of str, optional
         Use only these elements (default: every variable of ``ds``).
     callback : callable, optional
-        Called with an :class:`~mstgat_core.train.EpochLog` after every epoch.
+        Called after every epoch with a :class:`~mstgat_core.pretrain.PretrainLog`
+        (pretraining) or an :class:`~mstgat_core.train.EpochLog` (supervised).
     cancel : threading.Event, optional
-        When set, training stops at the next epoch with
-        :class:`~mstgat_core.errors.Cancelled`.
+        When set, stops at the next epoch with :class:`~mstgat_core.errors.Cancelled`.
     members : int
-        Train a deep ensemble of this many members (seeds ``seed``,
-        ``seed + 1``, ...); ``callback`` then sees every member's epochs.
+        Ensemble members (heads on the shared pretrained backbone).
     pretrain_config : PretrainConfig, optional
-        First pretrain the branches on every cell by masked-element
-        reconstruction (no labels, :mod:`~mstgat_core.pretrain`); every member
-        starts from the pretrained weights.
+        Pretraining settings (default :class:`~mstgat_core.pretrain.PretrainConfig`).
+    finetune_config : FineTuneConfig, optional
+        Fine-tuning settings (default :class:`~mstgat_core.finetune.FineTuneConfig`).
+    pretrained : bool
+        Pretrain and fine-tune (default) or train from scratch.
+    backbone : FittedModel, optional
+        A pretrained model (``mstgat pretrain``) to fine-tune instead of
+        pretraining anew; its normaliser, elements and architecture are kept.
 
     Returns
     -------
     FittedModel
     """
-    normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
-    config = ModelConfig(**{**(model_config or {}), "n_elements": len(normaliser.elements)})
-    train_config = train_config or TrainConfig()
     if int(members) < 1:
         raise DataError(f"an ensemble needs at least one member, got {members}")
-    torch.manual_seed(train_config.seed)
-    fitted = FittedModel(MSTGAT(config), normaliser, train_config)
+    if not pretrained and backbone is None and int(members) != 1:
+        raise DataError("an ensemble needs pretraining: members share the pretrained backbone")
+    if backbone is not None:
+        if not backbone.model.fused:
+            raise DataError("the backbone is not a pretrained model (it has no label-free readout)")
+        normaliser = backbone.normaliser
+        config = ModelConfig(**{**backbone.config.to_dict(), "members": int(members)})
+    else:
+        normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
+        readout = (
+            {"readout": "fused", "members": int(members)} if pretrained else {"readout": "supervised", "members": 1}
+        )
+        config = ModelConfig(**{**(model_config or {}), "n_elements": len(normaliser.elements), **readout})
+    train_config = train_config or TrainConfig()
+    seed = train_config.seed if pretrain_config is None else pretrain_config.seed
+    torch.manual_seed(seed)
+    fitted = FittedModel(MSTGAT(config), normaliser, train_config if not pretrained and backbone is None else None)
     prepared = fitted.prepare(ds)
     labels = np.asarray(deposits.values, dtype=bool)
     if labels.shape != prepared.graph.mask.shape:
@@ -343,32 +419,51 @@ def fit(
     positives = np.nonzero(labels[prepared.graph.mask])[0]
     if len(positives) == 0:
         raise DataError("no deposit falls on a valid cell of the grid: nothing to train on")
-    backbone = None
-    if pretrain_config is not None:  # no labels: every cell of the grid
-        pretrain(fitted.model, prepared.x, prepared.graph.mask, pretrain_config, cancel=cancel)
-        backbone = {k: v.clone() for k, v in fitted.model.state_dict().items()}
-    results, models = [], [fitted.model]
-    for i in range(int(members)):
-        seed = train_config.seed + i
-        if i > 0:
-            torch.manual_seed(seed)
-            models.append(MSTGAT(config))
-        member = models[i]
-        if backbone is not None:
-            member.load_state_dict(backbone)
-        results.append(
-            train_model(
-                member,
-                prepared.x,
-                prepared.graph,
-                positives,
-                config=dataclasses.replace(train_config, seed=seed),
-                callback=callback,
-                cancel=cancel,
-            )
+    if not fitted.model.fused:
+        fitted.train_result = train_model(
+            fitted.model, prepared.x, prepared.graph, positives, config=train_config, callback=callback, cancel=cancel
         )
-    if int(members) > 1:
-        fitted.members = models
-        fitted.metadata["member_results"] = [r.to_dict() for r in results]
-    fitted.train_result = results[0]
+        return fitted
+    if backbone is not None:
+        state = {k: v for k, v in backbone.model.state_dict().items() if not k.startswith("head.")}
+        fitted.model.load_state_dict(state, strict=False)
+        for name in ("center", "scale", "novelty_limit"):
+            getattr(fitted.model.head, name).copy_(getattr(backbone.model.head, name))
+        fitted.metadata["pretrain"] = backbone.metadata.get("pretrain")
+    else:
+        pretrain_config = pretrain_config or PretrainConfig(seed=train_config.seed)
+        result = pretrain(fitted.model, prepared.x, prepared.graph.mask, pretrain_config, callback, cancel)
+        fitted.metadata["pretrain"] = {"config": pretrain_config.to_dict(), "result": result.to_dict()}
+    finetune_config = finetune_config or FineTuneConfig(seed=train_config.seed)
+    stencil = prepared.graph.stencil if config.uses_spatial else None
+    rows, cols = prepared.rows_cols
+    fitted.train_result = finetune(fitted.model, prepared.x, stencil, rows, cols, positives, config=finetune_config)
+    fitted.metadata["finetune"] = {"config": finetune_config.to_dict(), "result": fitted.train_result.to_dict()}
+    return fitted
+
+
+def pretrain_backbone(
+    ds: xr.Dataset,
+    model_config: dict | None = None,
+    pretrain_config: PretrainConfig | None = None,
+    transform: str = "clr",
+    elements=None,
+    callback: Callable | None = None,
+    cancel: threading.Event | None = None,
+) -> FittedModel:
+    """Pretrain MSTGAT on every cell of ``ds``, no deposits: a label-free model and a backbone for :func:`fit`.
+
+    Its map is the standardised label-free score (see :mod:`~mstgat_core.model`);
+    arguments as in :func:`fit`.
+    """
+    normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
+    config = ModelConfig(
+        **{**(model_config or {}), "n_elements": len(normaliser.elements), "readout": "fused", "members": 1}
+    )
+    pretrain_config = pretrain_config or PretrainConfig()
+    torch.manual_seed(pretrain_config.seed)
+    fitted = FittedModel(MSTGAT(config), normaliser)
+    prepared = fitted.prepare(ds)
+    result = pretrain(fitted.model, prepared.x, prepared.graph.mask, pretrain_config, callback, cancel)
+    fitted.metadata["pretrain"] = {"config": pretrain_config.to_dict(), "result": result.to_dict()}
     return fitted

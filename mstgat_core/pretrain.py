@@ -7,7 +7,7 @@ the cell's other elements (the Transformer, whose hidden tokens become a
 learned mask token) and from its neighbours at each scale (MSGAT, fed the
 same masked features, so a cell never sees its own hidden values while its
 neighbours' values at the same elements stay visible). Both branch embeddings
-feed a small reconstruction head; the loss is the mean squared error over the
+feed the model's reconstruction head; the loss is the mean squared error over the
 hidden entries in the normalised (CLR/log, robust-scaled) space.
 
 Training runs on the grid path (:func:`~mstgat_core.grid_attention.grid_gatv2`)
@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
 from .errors import Cancelled, DataError
 from .graph import GridStencil, receptive_radius
@@ -55,7 +54,7 @@ class PretrainConfig:
 
     epochs: int = 30
     steps_per_epoch: int = 8
-    window: int = 48
+    window: int = 24
     mask_fraction: float = 0.3
     lr: float = 3e-3
     weight_decay: float = 1e-3
@@ -85,35 +84,23 @@ class PretrainResult:
         }
 
 
-class MaskedReconstruction(nn.Module):
-    """MSTGAT's branches plus a head that predicts every element of a cell from masked inputs."""
-
-    def __init__(self, model: MSTGAT):
-        super().__init__()
-        self.model = model
-        c = model.config
-        width = (c.d_model if c.uses_spectral else 0) + (c.gat_hidden if c.uses_spatial else 0)
-        self.mask_token = nn.Parameter(torch.zeros(c.d_model)) if c.uses_spectral else None
-        self.head = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, c.n_elements))
-
-    def forward(self, x: torch.Tensor, hidden: torch.Tensor, stencil: GridStencil | None) -> torch.Tensor:
-        """(cells, E) reconstruction of every cell of a grid window from ``x`` with ``hidden`` entries masked."""
-        visible = x.masked_fill(hidden, 0.0)
-        parts = []
-        if self.model.config.uses_spectral:
-            batch = self.model.spectral_batch()
-            parts.append(
-                torch.cat(
-                    [
-                        self.model.spectral(v, hidden=h, mask_token=self.mask_token)[0]
-                        for v, h in zip(torch.split(visible, batch), torch.split(hidden, batch))
-                    ]
-                )
+def masked_reconstruction(model: MSTGAT, x: torch.Tensor, hidden: torch.Tensor, stencil: GridStencil | None):
+    """(cells, E) reconstruction of every cell of a grid window from ``x`` with ``hidden`` entries masked."""
+    c = model.config
+    parts = []
+    if c.uses_spectral:
+        batch = model.spectral_batch()
+        parts.append(
+            torch.cat(
+                [
+                    model.spectral(v, hidden=h, mask_token=model.reconstruction.mask_token)[0]
+                    for v, h in zip(torch.split(x, batch), torch.split(hidden, batch))
+                ]
             )
-        if self.model.config.uses_spatial:
-            embedding, _, _ = self.model.spatial.forward_grid(visible, stencil)
-            parts.append(embedding)
-        return self.head(torch.cat(parts, dim=1))
+        )
+    if c.uses_spatial:
+        parts.append(model.spatial.forward_grid(x.masked_fill(hidden, 0.0), stencil)[0])
+    return model.reconstruction(torch.cat(parts, dim=1))
 
 
 def _window(mask: np.ndarray, node_image: np.ndarray, size: int, rng) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -152,9 +139,9 @@ def hidden_mask(n_cells: int, n_elements: int, fraction: float, generator: torch
     return scores <= threshold
 
 
-def reconstruction_loss(task: MaskedReconstruction, x, hidden, stencil, keep=None) -> torch.Tensor:
+def reconstruction_loss(model: MSTGAT, x, hidden, stencil, keep=None) -> torch.Tensor:
     """Mean squared error over the hidden entries (of the cells in ``keep``)."""
-    error = (task(x, hidden, stencil) - x).square()
+    error = (masked_reconstruction(model, x, hidden, stencil) - x).square()
     weights = hidden if keep is None else hidden & torch.as_tensor(keep).unsqueeze(1)
     return (error * weights).sum() / weights.sum().clamp(min=1)
 
@@ -166,14 +153,18 @@ def pretrain(
     config: PretrainConfig | None = None,
     callback: Callable[[PretrainLog], None] | None = None,
     cancel: threading.Event | None = None,
-) -> tuple[MaskedReconstruction, PretrainResult]:
-    """Pretrain ``model``'s branches in place by masked-element reconstruction on a grid.
+) -> PretrainResult:
+    """Pretrain ``model``'s branches and reconstruction head in place by masked-element reconstruction.
+
+    Afterwards the model is a label-free anomaly detector: its fused head
+    standardises the embedding and the label-free score over this grid's
+    cells (:func:`fit_statistics`) and reads the score alone (``share = 0``)
+    until fine-tuning (:mod:`~mstgat_core.finetune`).
 
     Parameters
     ----------
     model : MSTGAT
-        Its spectral and spatial branches are trained; its classification head
-        is left as it is (fine-tuning trains it).
+        A model with the ``fused`` readout (:class:`~mstgat_core.model.ModelConfig`).
     x : torch.Tensor
         (cells, E) normalised features of the valid cells of ``mask``, row-major.
     mask : ndarray of bool
@@ -186,23 +177,21 @@ def pretrain(
 
     Returns
     -------
-    MaskedReconstruction
-        ``model`` with its mask token and reconstruction head (for
-        :func:`reconstruct` and label-free scores).
     PretrainResult
         The loss of every epoch (mean over its steps) and the time taken.
     """
     config = config or PretrainConfig()
     mask = np.asarray(mask, dtype=bool)
+    if not model.fused:
+        raise DataError("pretraining needs a model with the fused readout (ModelConfig(readout='fused'))")
     if x.shape[0] != int(mask.sum()):
         raise DataError(f"{x.shape[0]} feature rows for {int(mask.sum())} valid cells")
     c = model.config
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    task = MaskedReconstruction(model)
     optimiser = torch.optim.AdamW(
-        [p for name, p in task.named_parameters() if not name.startswith("model.head")],
+        [p for name, p in model.named_parameters() if not name.startswith("head.")],
         lr=config.lr,
         weight_decay=config.weight_decay,
     )
@@ -211,7 +200,7 @@ def pretrain(
     radius = receptive_radius(c.scales, model.hops) if c.uses_spatial else 0
     result = PretrainResult()
     start = time.perf_counter()
-    task.train()
+    model.train()
     for epoch in range(1, config.epochs + 1):
         if cancel is not None and cancel.is_set():
             raise Cancelled("pretraining cancelled")
@@ -226,7 +215,7 @@ def pretrain(
             hidden = hidden_mask(len(nodes), c.n_elements, config.mask_fraction, generator)
             stencil = GridStencil.of(window, c.scales, c.graph_mode) if c.uses_spatial else None
             optimiser.zero_grad()
-            loss = reconstruction_loss(task, xw, hidden, stencil, keep)
+            loss = reconstruction_loss(model, xw, hidden, stencil, keep)
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
@@ -234,37 +223,38 @@ def pretrain(
         result.history.append(log)
         if callback is not None:
             callback(log)
-    task.eval()
+    model.eval()
+    fit_statistics(model, x, mask)
     result.seconds = time.perf_counter() - start
-    return task, result
+    return result
+
+
+NOVELTY_QUANTILE = 0.995
 
 
 @torch.no_grad()
-def reconstruct(task: MaskedReconstruction, x: torch.Tensor, mask: np.ndarray, hidden: torch.Tensor) -> torch.Tensor:
-    """(cells, E) reconstruction of every valid cell of the whole grid with ``hidden`` entries masked (eval mode)."""
-    task.eval()
-    c = task.model.config
+def fit_statistics(model: MSTGAT, x: torch.Tensor, mask: np.ndarray) -> None:
+    """Set the fused head's standardisation (mean, deviation of embedding and label-free score over
+    the grid's cells) and novelty limit (its 99.5th percentile), and make it read the score alone."""
+    c = model.config
     stencil = GridStencil.of(np.asarray(mask, dtype=bool), c.scales, c.graph_mode) if c.uses_spatial else None
-    return task(x, hidden, stencil)
+    embedding, score = model.grid_features(x, stencil)
+    features = torch.cat([embedding, score.unsqueeze(1)], dim=1).double()
+    head = model.head
+    head.center.copy_(features.mean(dim=0))
+    head.scale.copy_(features.std(dim=0).clamp(min=1e-6))
+    head.novelty_limit.fill_(1.0)
+    head.novelty_limit.fill_(float(torch.quantile(head.novelty(embedding).double(), NOVELTY_QUANTILE).clamp(min=1e-6)))
+    head.weight.zero_()
+    head.bias.zero_()
+    head.share.fill_(0.0)
+    head.calibration.fill_(float("nan"))
 
 
 @torch.no_grad()
-def reconstruction_error(
-    task: MaskedReconstruction, x: torch.Tensor, mask: np.ndarray, rounds: int = 4, fraction: float = 0.3, seed: int = 0
-) -> np.ndarray:
-    """Label-free anomaly score per cell: mean squared error of its hidden elements over ``rounds`` random masks.
-
-    A cell whose composition its own other elements and its neighbourhood do
-    not explain scores high. Each round hides about ``fraction`` of every
-    cell's elements (seeded); the score averages the squared errors of every
-    hidden entry over the rounds.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    total = torch.zeros(x.shape[0])
-    count = torch.zeros(x.shape[0])
-    for _ in range(max(int(rounds), 1)):
-        hidden = hidden_mask(x.shape[0], x.shape[1], fraction, generator)
-        error = (reconstruct(task, x, mask, hidden) - x).square()
-        total += (error * hidden).sum(dim=1)
-        count += hidden.sum(dim=1)
-    return (total / count.clamp(min=1)).numpy()
+def reconstruct(model: MSTGAT, x: torch.Tensor, mask: np.ndarray, hidden: torch.Tensor) -> torch.Tensor:
+    """(cells, E) reconstruction of every valid cell of the whole grid with ``hidden`` entries masked (eval mode)."""
+    model.eval()
+    c = model.config
+    stencil = GridStencil.of(np.asarray(mask, dtype=bool), c.scales, c.graph_mode) if c.uses_spatial else None
+    return masked_reconstruction(model, x, hidden, stencil)

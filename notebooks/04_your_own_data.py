@@ -124,23 +124,26 @@ show_map(np.log10(grid["Cu"]).rename("log10 Cu with IOCG sites"), ax, deposits=d
 # %% [markdown]
 # ## 4. Train
 #
-# Same call as on any grid: `fit(grid, cells, model_config, TrainConfig(...))`. With 13 sites
-# a small model and early stopping are appropriate; the CLR transform is the default. The grid is
+# Same call as on any grid: `fit(grid, cells, model_config)`: pretraining on every cell (no labels),
+# then 5 heads fine-tuned on the 13 sites; the CLR transform is the default. The grid is
 # only 41 x 34 cells, so the model looks at its 3 x 3 neighbourhood only (`scales=(1,)`): with the
 # default radii 1-3 (a 7-cell receptive field, 14 km) the 13 sites would form one cluster, and no
 # honest spatial fold could hold any of them out (next section).
 
 # %%
 from mstgat_core import TrainConfig, fit
+from mstgat_core.pretrain import PretrainConfig
 
 MODEL_CONFIG = {"d_model": 16, "gat_hidden": 16, "scales": (1,)}
-TRAIN = (TrainConfig(epochs=4, steps_per_epoch=2, min_epochs=1, patience=2) if QUICK
-         else TrainConfig(epochs=100, patience=15))
-fitted = fit(grid, cells, MODEL_CONFIG, TRAIN)
+PRETRAIN = PretrainConfig(epochs=4, steps_per_epoch=2) if QUICK else PretrainConfig()
+TRAIN = TrainConfig(epochs=4, steps_per_epoch=2, min_epochs=1, patience=2) if QUICK else TrainConfig()  # scratch
+fitted = fit(grid, cells, MODEL_CONFIG, pretrain_config=PRETRAIN)
 print(fitted.train_result.to_dict())
-probability = fitted.predict(grid)
-fig, ax = plt.subplots(figsize=(7, 7))
-show_map(probability, ax, "MSTGAT probability (in-sample)", cmap="magma", deposits=deposits, vmin=0, vmax=1)
+layers = fitted.predict_layers(grid)
+probability = layers["probability"]
+fig, axes = plt.subplots(1, 2, figsize=(14, 7))
+show_map(layers["probability"], axes[0], "MSTGAT score (in-sample)", cmap="magma", deposits=deposits, vmin=0, vmax=1)
+show_map(layers["uncertainty"], axes[1], "uncertainty (spread of the 5 members)", cmap="viridis", deposits=deposits)
 
 # %% [markdown]
 # ## 5. A quick, honest evaluation
@@ -155,9 +158,10 @@ show_map(probability, ax, "MSTGAT probability (in-sample)", cmap="magma", deposi
 from mstgat_core import cross_validate
 
 RUN_METHODS = ("mstgat", "best_single_element", "mahalanobis") if QUICK else (
-    "mstgat", "spectral", "spatial", "best_single_element", "mahalanobis", "random_forest")
+    "mstgat", "mstgat_label_free", "mstgat_scratch", "spatial", "best_single_element", "mahalanobis",
+    "random_forest_context")
 report = cross_validate(grid, cells, methods=RUN_METHODS, folds="loco", seeds=(1,) if QUICK else (1, 2, 3),
-                        model_config=MODEL_CONFIG, train_config=TRAIN)
+                        model_config=MODEL_CONFIG, train_config=TRAIN, pretrain_config=PRETRAIN)
 print(f"{report['protocol']['n_clusters']} deposit clusters, buffer {report['protocol']['buffer']:g} cells")
 pd.DataFrame({m: {"ROC-AUC": f"{r['roc_auc_mean']:.3f} ± {r['roc_auc_std']:.3f}",
                   "PR-AUC (chance)": f"{r['pr_auc_mean']:.3f} ({np.mean([f['prevalence'] for f in r['folds']]):.3f})",

@@ -8,14 +8,14 @@ from mstgat_core import DataError
 from mstgat_core.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from mstgat_core.io import deposit_cells
 from mstgat_core.pipeline import fit
-from mstgat_core.train import TrainConfig
+from mstgat_core.pretrain import PretrainConfig
 
 
 @pytest.fixture(scope="module")
 def fitted_and_grid(small_scenario):
     grid = small_scenario.grid
     deposits = deposit_cells(grid, small_scenario.deposits)
-    fitted = fit(grid, deposits, {"scales": (1, 2)}, TrainConfig(epochs=8, min_epochs=1, patience=5))
+    fitted = fit(grid, deposits, {"scales": (1, 2)}, pretrain_config=PretrainConfig(epochs=3, steps_per_epoch=3))
     return fitted, grid
 
 
@@ -28,7 +28,8 @@ def test_round_trip_gives_identical_predictions(fitted_and_grid, tmp_path):
     assert loaded.config == fitted.config
     meta = read_metadata(path)
     assert meta["data_fingerprint"].startswith("sha256:")
-    assert meta["train_config"]["epochs"] == 8 and meta["package_version"]
+    assert meta["pretrain"]["config"]["epochs"] == 3 and meta["package_version"]
+    assert meta["finetune"]["result"]["chosen_by"] in ("inner-cv", "default") and meta["model_config"]["members"] == 5
 
 
 class RunsCode:

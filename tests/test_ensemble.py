@@ -1,30 +1,40 @@
-"""Deep ensembles: the map is the members' mean, their spread is the uncertainty, checkpoints keep them all."""
+"""Pretrained MSTGAT with an ensemble of heads: the map, its spread, checkpoints, fine-tuning, the CLI."""
 
-import copy
 import json
 
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 from mstgat_core.checkpoint import load_checkpoint, save_checkpoint
 from mstgat_core.errors import DataError
+from mstgat_core.finetune import FineTuneConfig
+from mstgat_core.graph import receptive_subgraph
 from mstgat_core.io import deposit_cells
 from mstgat_core.model import MSTGAT, ModelConfig
-from mstgat_core.pipeline import FittedModel, fit
+from mstgat_core.pipeline import FittedModel, fit, pretrain_backbone
 from mstgat_core.preprocess import Normaliser
-from mstgat_core.train import TrainConfig
+from mstgat_core.pretrain import PretrainConfig, fit_statistics
 
 SMALL = {"scales": (1, 2), "d_model": 16, "gat_hidden": 16}
+QUICK = PretrainConfig(epochs=4, steps_per_epoch=3, window=24, seed=0)
 
 
 def ensemble(grid, k=3, identical=False):
+    """A fused model with random weights, its statistics fitted on ``grid``, and ``k`` random heads."""
     normaliser = Normaliser().fit(grid)
-    models = []
-    for seed in range(k):
-        torch.manual_seed(0 if identical else seed)
-        models.append(MSTGAT(ModelConfig(n_elements=len(normaliser.elements), **SMALL)).eval())
-    return FittedModel(models[0], normaliser, members=models)
+    torch.manual_seed(0)
+    model = MSTGAT(ModelConfig(n_elements=len(normaliser.elements), readout="fused", members=k, **SMALL)).eval()
+    fitted = FittedModel(model, normaliser)
+    prepared = fitted.prepare(grid)
+    fit_statistics(model, prepared.x, prepared.graph.mask)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        weight = torch.randn(1 if identical else k, model.head.weight.shape[1], generator=generator)
+        model.head.weight.copy_(weight.expand(k, -1))
+        model.head.share.fill_(0.5)
+    return fitted
 
 
 def test_identical_members_have_no_uncertainty(small_scenario):
@@ -34,83 +44,133 @@ def test_identical_members_have_no_uncertainty(small_scenario):
     valid = np.isfinite(layers["probability"].values)
     assert np.nanmax(layers["uncertainty"].values) == 0.0
     assert set(np.unique(layers["top_agreement"].values[valid])) <= {0.0, 1.0}
-    single = FittedModel(fitted.model, fitted.normaliser).predict(grid)
-    np.testing.assert_allclose(layers["probability"].values, single.values, atol=1e-7)
 
 
 def test_percentile_ranks_the_map(small_scenario):
-    grid = small_scenario.grid
-    single = FittedModel(ensemble(grid, k=1).model, Normaliser().fit(grid))
-    layers = single.predict_layers(grid)
-    assert set(layers.data_vars) == {"probability", "percentile"}  # no spread for a single model
+    layers = ensemble(small_scenario.grid, k=1).predict_layers(small_scenario.grid)
+    assert "uncertainty" not in layers  # no spread for a single member
     p, q = layers["probability"].values, layers["percentile"].values
     valid = np.isfinite(p)
     assert np.array_equal(valid, np.isfinite(q)) and q[valid].max() == 100.0
     order = np.argsort(p[valid])
-    assert (np.diff(q[valid][order]) >= 0).all()  # monotone in the probability
+    assert (np.diff(q[valid][order]) >= 0).all()  # monotone in the score
     assert abs((q[valid] > 95).mean() - 0.05) < 0.01  # the top 5 % of the area
 
 
-def test_ensemble_map_is_the_members_mean(small_scenario):
+def test_ensemble_map_is_the_members_mean_logit_and_their_spread(small_scenario):
     grid = small_scenario.grid
     fitted = ensemble(grid)
-    singles = np.stack([FittedModel(m, fitted.normaliser).predict(grid).values for m in fitted.ensemble])
-    np.testing.assert_allclose(fitted.predict(grid).values, singles.mean(axis=0), atol=1e-6)
+    prepared = fitted.prepare(grid)
+    prediction = fitted.predict_prepared(prepared)
+    members = prediction.members.double()
+    assert members.shape == (len(prepared.x), 3)
+    expected = torch.sigmoid(torch.logit(members).mean(dim=1))
+    torch.testing.assert_close(prediction.probability.double(), expected, atol=1e-5, rtol=0)
     layers = fitted.predict_layers(grid)
-    np.testing.assert_allclose(layers["uncertainty"].values, singles.std(axis=0), atol=1e-6)
+    np.testing.assert_allclose(
+        layers["uncertainty"].values[prepared.graph.mask], members.std(dim=1, unbiased=False).numpy(), atol=1e-6
+    )
     assert np.nanmax(layers["uncertainty"].values) > 0
-    np.testing.assert_allclose(fitted.predict(grid, tile=17).values, fitted.predict(grid).values, atol=1e-5)
+    tiled = fitted.predict_layers(grid, tile=17)
+    for name in ("probability", "uncertainty", "label_free", "novelty"):
+        np.testing.assert_allclose(tiled[name].values, layers[name].values, atol=1e-5)
 
 
-def test_ensemble_checkpoint_round_trip(small_scenario, tmp_path):
+def test_ensemble_checkpoint_round_trips_to_identical_maps(small_scenario, tmp_path):
     grid = small_scenario.grid
     fitted = ensemble(grid, k=3)
-    path = save_checkpoint(fitted, tmp_path / "ensemble.safetensors", data=grid)
-    loaded = load_checkpoint(path)
-    assert len(loaded.ensemble) == 3 and loaded.metadata["n_members"] == 3
+    loaded = load_checkpoint(save_checkpoint(fitted, tmp_path / "ensemble.safetensors", data=grid))
+    assert loaded.n_members == 3
     a, b = fitted.predict_layers(grid), loaded.predict_layers(grid)
-    for name in ("probability", "uncertainty", "top_agreement"):
+    assert set(a.data_vars) == set(b.data_vars)
+    for name in a.data_vars:
         np.testing.assert_array_equal(a[name].values, b[name].values)
-    single = FittedModel(fitted.model, fitted.normaliser)
-    assert len(load_checkpoint(save_checkpoint(single, tmp_path / "single.safetensors")).ensemble) == 1
 
 
-def test_a_checkpoint_with_a_wrong_member_count_is_refused(small_scenario, tmp_path):
+@pytest.mark.parametrize("count", [0, 65, "2", 2])
+def test_a_checkpoint_with_a_wrong_member_count_is_refused(small_scenario, tmp_path, count):
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    path = save_checkpoint(ensemble(small_scenario.grid, k=2), tmp_path / "e.safetensors")
+    path = save_checkpoint(ensemble(small_scenario.grid, k=3), tmp_path / "e.safetensors")
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-        metadata = dict(f.metadata())
-    for count in (3, 0, "2"):
-        meta = json.loads(metadata["mstgat"])
-        meta["n_members"] = count
-        save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={"mstgat": json.dumps(meta)})
-        with pytest.raises(DataError):
-            load_checkpoint(tmp_path / "bad.safetensors")
+        meta = json.loads(f.metadata()["mstgat"])
+    meta["model_config"]["members"] = count
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={"mstgat": json.dumps(meta)})
+    with pytest.raises(DataError):
+        load_checkpoint(tmp_path / "bad.safetensors")
 
 
-def test_fit_trains_distinct_members(small_scenario):
+def test_fused_logits_on_the_grid_path_equal_the_subgraph_path(small_scenario):
+    """predict_grid (shifted views) and forward on each cell's receptive subgraph give the same logits."""
+    grid = small_scenario.grid
+    fitted = ensemble(grid)
+    prepared = fitted.prepare(grid)
+    graph = prepared.graph
+    grid_logits = torch.logit(fitted.predict_prepared(prepared).probability.double())
+    nodes = np.random.default_rng(0).choice(graph.num_nodes, 25, replace=False)
+    with torch.no_grad():
+        for node in nodes:
+            subset, edges, position = receptive_subgraph(graph, [int(node)], fitted.model.hops)
+            logit = fitted.model(prepared.x[subset], edges, position)
+            assert abs(float(logit[0]) - float(grid_logits[node])) < 1e-4  # float32 logit of a float32 sigmoid
+        whole = fitted.model(prepared.x, graph.edge_index)
+    torch.testing.assert_close(torch.sigmoid(whole), fitted.predict_prepared(prepared).probability, atol=1e-5, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def trained(small_scenario):
     grid = small_scenario.grid
     cells = deposit_cells(grid, small_scenario.deposits)
-    config = TrainConfig(epochs=3, min_epochs=1, patience=2, steps_per_epoch=2)
-    fitted = fit(grid, cells, SMALL, config, members=3)
-    assert len(fitted.ensemble) == 3 and fitted.ensemble[0] is fitted.model
-    assert len(fitted.metadata["member_results"]) == 3
-    first, second = (m.state_dict() for m in fitted.ensemble[:2])
-    assert not all(torch.equal(first[k], second[k]) for k in first)
-    alone = fit(grid, cells, SMALL, config)  # member 0 is the single model of the same seed
-    for k, v in alone.model.state_dict().items():
-        assert torch.equal(v, fitted.model.state_dict()[k]), k
-    assert copy.deepcopy(fitted).predict(grid).shape == grid[fitted.elements[0]].shape
-    with pytest.raises(DataError):
-        fit(grid, cells, SMALL, config, members=0)
+    return grid, cells, fit(grid, cells, SMALL, members=3, pretrain_config=QUICK)
 
 
-def test_cli_trains_a_pretrained_ensemble_and_predicts_its_spread(small_scenario, tmp_path):
-    import xarray as xr
+def test_fit_pretrains_and_fine_tunes_distinct_members(trained):
+    grid, cells, fitted = trained
+    head = fitted.model.head
+    assert fitted.n_members == 3 and fitted.model.fused
+    assert not torch.equal(head.weight[0], head.weight[1])  # each member: its own bootstrap of deposits
+    result = fitted.train_result
+    assert result.chosen_by == "inner-cv" and result.inner_folds >= 2
+    assert result.share in FineTuneConfig().shares and result.C in FineTuneConfig().strengths
+    assert fitted.metadata["pretrain"]["result"]["epochs_run"] == QUICK.epochs
+    layers = fitted.predict_layers(grid)
+    assert {"calibrated", "uncertainty", "label_free", "novelty"} <= set(layers.data_vars)
+    calibrated = layers["calibrated"].values[np.isfinite(layers["calibrated"].values)]
+    assert ((calibrated >= 0) & (calibrated <= 1)).all()
+    # Platt scaling on the real share of deposit cells: the mean is of the order of that share, not 0.5
+    share = float(cells.values.sum()) / calibrated.size
+    assert calibrated.mean() < 10 * share + 0.02
+    positives = cells.values & np.isfinite(layers["probability"].values)
+    assert layers["percentile"].values[positives].mean() > 80  # the deposits it was fitted on rank high
 
+
+def test_fit_refuses_bad_ensembles(trained):
+    grid, cells, _ = trained
+    with pytest.raises(DataError, match="at least one member"):
+        fit(grid, cells, SMALL, members=0, pretrain_config=QUICK)
+    with pytest.raises(DataError, match="pretraining"):
+        fit(grid, cells, SMALL, members=3, pretrained=False)
+
+
+def test_fine_tuning_a_saved_backbone_keeps_its_weights(trained, tmp_path):
+    grid, cells, _ = trained
+    backbone = pretrain_backbone(grid, SMALL, QUICK)
+    path = save_checkpoint(backbone, tmp_path / "backbone.safetensors", data=grid)
+    loaded = load_checkpoint(path)
+    label_free = loaded.predict_layers(grid)
+    assert "calibrated" not in label_free and "uncertainty" not in label_free
+    tuned = fit(grid, cells, members=2, backbone=loaded)
+    before, after = loaded.model.state_dict(), tuned.model.state_dict()
+    for key in before:
+        if key.startswith("head.") and key.split(".")[1] not in ("center", "scale", "novelty_limit"):
+            continue
+        assert torch.equal(before[key], after[key]), key  # only the heads were fitted
+    np.testing.assert_allclose(tuned.predict_layers(grid)["label_free"].values, label_free["label_free"].values)
+
+
+def test_cli_pretrains_fine_tunes_and_predicts_the_spread(small_scenario, tmp_path, capsys):
     from mstgat_core import cli
     from mstgat_core.io import save_grid
 
@@ -119,26 +179,17 @@ def test_cli_trains_a_pretrained_ensemble_and_predicts_its_spread(small_scenario
     table = small_scenario.deposits.drop(columns="geometry")
     table["crs"] = grid.rio.crs.to_string()
     table.to_csv(tmp_path / "deposits.csv", index=False)
-    model = tmp_path / "m.safetensors"
-    args = [
-        "train",
-        str(tmp_path / "grid.nc"),
-        "--deposits",
-        str(tmp_path / "deposits.csv"),
-        "--out",
-        str(model),
-        "--epochs",
-        "2",
-        "--scales",
-        "1",
-        "--members",
-        "2",
-        "--pretrain",
-    ]
-    assert cli.main(args) == 0
-    assert len(load_checkpoint(model).ensemble) == 2
+    backbone, model = tmp_path / "backbone.safetensors", tmp_path / "m.safetensors"
+    common = ["--scales", "1", "--epochs", "2"]
+    assert cli.main(["pretrain", str(tmp_path / "grid.nc"), "--out", str(backbone), *common]) == 0
+    train = ["train", str(tmp_path / "grid.nc"), "--deposits", str(tmp_path / "deposits.csv"), "--out", str(model)]
+    assert cli.main([*train, "--pretrained", str(backbone), "--members", "2"]) == 0
+    assert load_checkpoint(model).n_members == 2
     assert cli.main(["predict", str(model), str(tmp_path / "grid.nc"), "--out", str(tmp_path / "p.nc")]) == 0
     with xr.open_dataset(tmp_path / "p.nc") as out:
-        assert set(out.data_vars) >= {"probability", "uncertainty", "top_agreement"}
+        assert set(out.data_vars) >= {"probability", "percentile", "uncertainty", "top_agreement", "novelty"}
         assert float(out["uncertainty"].max()) > 0
-    assert cli.main([*args[:-3], "--members", "0"]) == 2
+    capsys.readouterr()
+    assert cli.main([*train, *common, "--members", "0"]) == 2
+    assert cli.main([*train, *common, "--scratch", "--members", "3"]) == 2
+    assert "--scratch" in capsys.readouterr().err

@@ -37,6 +37,8 @@ def scale_weights_inside_ore(settings: dict, seed: int) -> np.ndarray:
         {"scales": SCALES, "graph_mode": "ring"},
         TrainConfig(epochs=40, seed=0, validation_fraction=0),
         transform="log",
+        members=1,
+        pretrained=False,
     )
     prepared = fitted.prepare(scenario.grid)
     weights = attention_maps(fitted, prepared)["scale_weights"].values  # (scale, y, x)

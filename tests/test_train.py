@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
+import xarray as xr
 
 from mstgat_core import cross_validate
 from mstgat_core.io import deposit_cells
 from mstgat_core.pipeline import fit
+from mstgat_core.pretrain import PretrainConfig
 from mstgat_core.synthetic import make_scenario
 from mstgat_core.train import TrainConfig, grow_positives, negative_pool, validation_split
 
@@ -38,9 +40,13 @@ def test_training_is_deterministic_for_a_seed(small_scenario):
     grid = small_scenario.grid
     deposits = deposit_cells(grid, small_scenario.deposits)
     config = TrainConfig(epochs=5, min_epochs=1, patience=5)
-    a = fit(grid, deposits, {"scales": (1, 2)}, config).predict(grid)
-    b = fit(grid, deposits, {"scales": (1, 2)}, config).predict(grid)
+    a = fit(grid, deposits, {"scales": (1, 2)}, config, members=1, pretrained=False).predict(grid)
+    b = fit(grid, deposits, {"scales": (1, 2)}, config, members=1, pretrained=False).predict(grid)
     np.testing.assert_array_equal(a.values, b.values)
+    quick = PretrainConfig(epochs=2, steps_per_epoch=2, seed=3)
+    a = fit(grid, deposits, {"scales": (1, 2)}, pretrain_config=quick).predict_layers(grid)
+    b = fit(grid, deposits, {"scales": (1, 2)}, pretrain_config=quick).predict_layers(grid)
+    xr.testing.assert_identical(a, b)
 
 
 @pytest.mark.slow
@@ -59,7 +65,8 @@ def test_planted_anomalies_are_recovered_on_held_out_folds():
 def test_refit_without_validation_runs_every_epoch(small_scenario):
     grid = small_scenario.grid
     deposits = deposit_cells(grid, small_scenario.deposits)
-    fitted = fit(grid, deposits, {"scales": (1,)}, TrainConfig(epochs=3, validation_fraction=0, steps_per_epoch=2))
+    config = TrainConfig(epochs=3, validation_fraction=0, steps_per_epoch=2)
+    fitted = fit(grid, deposits, {"scales": (1,)}, config, members=1, pretrained=False)
     result = fitted.train_result
     assert len(result.history) == 3 and result.best_epoch == 3 and result.stopped == "max_epochs"
     assert np.isnan(result.history[-1].val_auc)

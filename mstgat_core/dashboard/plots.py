@@ -187,6 +187,10 @@ def training_curves(history: list) -> hv.Element:
         return empty("training progress appears here", height=260)
     df = pd.DataFrame(history)
     loss = hv.Curve(df, "epoch", "loss", label="training loss").opts(color="#3b6ea5")
+    if df["val_auc"].isna().all():  # pretraining: a reconstruction loss, no validation
+        return loss.relabel("reconstruction loss (pretraining)").opts(
+            height=260, responsive=True, tools=["hover"], show_grid=True
+        )
     auc = hv.Curve(df, "epoch", "val_auc", label="validation AUC").opts(color="#c44e52")
     return (loss + auc).opts(hv.opts.Curve(height=260, responsive=True, tools=["hover"], show_grid=True))
 

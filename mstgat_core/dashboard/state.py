@@ -60,7 +60,9 @@ class Session(param.Parameterized):
     # ---- model choice
     variant = param.Selector(default="mstgat", objects=list(VARIANTS))
     scales = param.String(default="1,2,3", label="Scales (cells)")
-    epochs = param.Integer(default=60, bounds=(1, 1000))
+    pretraining = param.Boolean(default=True, label="Pretrain on every cell (no labels), then fine-tune")
+    members = param.Integer(default=5, bounds=(1, 20), label="Ensemble members (with pretraining)")
+    epochs = param.Integer(default=30, bounds=(1, 1000), label="Epochs (pretraining, or training from scratch)")
     seed = param.Integer(default=0, bounds=(0, None), label="Training seed")
     d_model = param.Integer(default=32, bounds=(8, 128), label="Transformer width")
 
@@ -92,6 +94,7 @@ class Session(param.Parameterized):
     fitted = param.Parameter(default=None, precedence=-1)
     prepared = param.Parameter(default=None, precedence=-1)
     probability = param.Parameter(default=None, precedence=-1)
+    model_layers = param.Parameter(default=None, precedence=-1)  # predict_layers Dataset
     maps = param.Parameter(default=None, precedence=-1)  # attention_maps Dataset
     attributions = param.Parameter(default=None, precedence=-1)  # DataArray (element, y, x)
     explanation = param.Parameter(default=None, precedence=-1)
@@ -139,6 +142,8 @@ class Session(param.Parameterized):
         opts = []
         if self.probability is not None:
             opts.append("probability")
+        if self.model_layers is not None:
+            opts += [f"model: {name}" for name in self.model_layers.data_vars if name != "probability"]
         if self.maps is not None:
             if "cls_attention" in self.maps:
                 opts += [f"CLS attention: {e}" for e in self.maps["element"].values]
@@ -158,6 +163,8 @@ class Session(param.Parameterized):
             if name == "probability":
                 return self.probability
             kind, _, key = name.partition(": ")
+            if kind == "model":
+                return self.model_layers[key]
             if kind == "element":
                 return self.ds[key]
             if kind == "CLS attention":
@@ -212,6 +219,7 @@ class Session(param.Parameterized):
             self.explanation = None
             self.region_summary = None
             self.probability = None
+            self.model_layers = None
             self.prepared = None
             self.cv_report = None
         if self.fitted is not None:
@@ -302,17 +310,19 @@ class Session(param.Parameterized):
         """Prepare the grid for ``fitted`` and predict (blocking)."""
         _set_threads()
         prepared = fitted.prepare(self.ds)
-        probability = fitted.predict(self.ds)
+        layers = fitted.predict_layers(self.ds)
         with param.parameterized.batch_call_watchers(self):
             self.fitted = fitted
             self.prepared = prepared
-            self.probability = probability
+            self.probability = layers["probability"]
+            self.model_layers = layers
             self.model_label = label
             self.maps = None
             self.attributions = None
             self.explanation = None
             self.region_summary = None
         self._update_explain_options()
+        return fitted.applicability_warning(layers)
 
     def _update_explain_options(self):
         cfg = self.fitted.config if self.fitted is not None else None
@@ -330,9 +340,11 @@ class Session(param.Parameterized):
         fitted = load_checkpoint(path)
         if self.ds is None:
             raise DataError("load data before a checkpoint")
-        self.apply_model(fitted, label or f"checkpoint {Path(path).name}")
+        warning = self.apply_model(fitted, label or f"checkpoint {Path(path).name}")
         self.refresh_layers("probability")
         self.status = f"loaded {self.model_label} ({fitted.config.variant}, scales {list(fitted.config.scales)})"
+        if warning:
+            self.status += f"; {warning}"
 
     def load_checkpoint_upload(self, files: dict):
         paths = self.save_upload(files)
@@ -350,8 +362,10 @@ class Session(param.Parameterized):
         return _io.BytesIO(path.read_bytes())
 
     def train(self, on_epoch=None):
-        """Fit a model with the chosen settings (blocking). ``on_epoch(EpochLog)`` is called per epoch."""
+        """Fit a model with the chosen settings (blocking). ``on_epoch(log)`` is called per epoch
+        (a :class:`~mstgat_core.pretrain.PretrainLog`, or an :class:`~mstgat_core.train.EpochLog` from scratch)."""
         from ..pipeline import fit
+        from ..pretrain import PretrainConfig
         from ..train import TrainConfig
 
         _set_threads()
@@ -375,14 +389,24 @@ class Session(param.Parameterized):
             elements=list(self.elements),
             callback=on_epoch,
             cancel=self.cancel_event,
+            members=self.members if self.pretraining else 1,
+            pretrain_config=PretrainConfig(epochs=self.epochs, seed=self.seed),
+            pretrained=self.pretraining,
         )
-        self.apply_model(fitted, f"trained {self.variant} ({len(fitted.train_result.history)} epochs)")
-        self.refresh_layers("probability")
         res = fitted.train_result
-        self.status = (
-            f"trained {self.variant}: {len(res.history)} epochs, best validation AUC "
-            f"{res.best_val_auc:.3f} at epoch {res.best_epoch}, {res.seconds:.0f} s"
-        )
+        if self.pretraining:
+            label = f"pretrained {self.variant}, {self.members} member(s)"
+            how = f"inner CV over {res.inner_folds} folds" if res.chosen_by == "inner-cv" else "defaults (one cluster)"
+            status = f"{label}: head share {res.share:g}, C {res.C:g} ({how})"
+        else:
+            label = f"trained {self.variant} from scratch ({len(res.history)} epochs)"
+            status = (
+                f"trained {self.variant}: {len(res.history)} epochs, best validation AUC "
+                f"{res.best_val_auc:.3f} at epoch {res.best_epoch}, {res.seconds:.0f} s"
+            )
+        warning = self.apply_model(fitted, label)
+        self.refresh_layers("probability")
+        self.status = status + (f"; {warning}" if warning else "")
         return fitted
 
     # ------------------------------------------------------------------ interpretation
@@ -520,6 +544,8 @@ class Session(param.Parameterized):
         if self.probability is None:
             raise DataError("nothing to export: train or load a model first")
         layers = {"probability": self.probability}
+        if self.model_layers is not None:
+            layers.update({k: v for k, v in self.model_layers.data_vars.items() if k != "probability"})
         if self.maps is not None and "cls_attention" in self.maps:
             for e in self.maps["element"].values:
                 layers[f"cls_attention_{e}"] = self.maps["cls_attention"].sel(element=e, drop=True)

@@ -71,11 +71,15 @@ class Jobs:
         s = self.s
         if history is not None and len(history) != seen:
             logs = list(history)
-            s.history = [dict(epoch=e.epoch, loss=e.loss, val_auc=e.val_auc, val_loss=e.val_loss) for e in logs]
+            s.history = [dict(epoch=e.epoch, loss=e.loss, val_auc=getattr(e, "val_auc", float("nan"))) for e in logs]
             last = logs[-1]
             s.progress_max = max(int(s.epochs), 1)
             s.progress = min(last.epoch, s.progress_max)
-            s.progress_text = f"{name}: epoch {last.epoch}/{s.epochs}, loss {last.loss:.4f}, val AUC {last.val_auc:.3f}"
+            auc = getattr(last, "val_auc", None)
+            stage = "pretraining" if auc is None else "training"
+            s.progress_text = f"{name}: {stage} epoch {last.epoch}/{s.epochs}, loss {last.loss:.4f}" + (
+                f", val AUC {auc:.3f}" if auc is not None else ""
+            )
         elif history is None:
             s.progress_max, s.progress = box["total"], min(box["done"], box["total"])
             s.progress_text = f"{name}: {box['done']}/{box['total']} {box['msg']}".strip()
@@ -378,6 +382,8 @@ def create_app():
         pn.pane.Markdown(pn.bind(lambda m: f"**Model:** {m}", session.param.model_label)),
         pn.widgets.Select.from_param(session.param.variant),
         pn.widgets.TextInput.from_param(session.param.scales),
+        pn.widgets.Checkbox.from_param(session.param.pretraining, css_classes=["mstgat-pretraining"]),
+        pn.widgets.IntInput.from_param(session.param.members, css_classes=["mstgat-members"]),
         pn.widgets.IntInput.from_param(session.param.epochs, css_classes=["mstgat-epochs"]),
         pn.widgets.IntInput.from_param(session.param.seed),
         pn.widgets.IntInput.from_param(session.param.d_model),

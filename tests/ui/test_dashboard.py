@@ -28,7 +28,7 @@ def load_synthetic(page, epochs=None):
 def train(page, epochs):
     load_synthetic(page, epochs)
     page.locator(".mstgat-train button").first.click()
-    wait_text(page, ".mstgat-status", r"trained mstgat", timeout=600_000)
+    wait_text(page, ".mstgat-status", r"(pre)?trained mstgat", timeout=600_000)
 
 
 def click_map(page, fx, fy):
@@ -104,11 +104,13 @@ def test_training_from_the_page_shows_progress_and_updates_map(page, app_url):
     open_app(page, app_url)
     load_synthetic(page, epochs=4)
     page.locator(".mstgat-train button").first.click()
-    seen = wait_text(page, ".mstgat-progress", r"training: (preparing|epoch \d+/4)", timeout=LONG)
+    seen = wait_text(page, ".mstgat-progress", r"training: (preparing|pretraining epoch \d+/4)", timeout=LONG)
     epoch_text = wait_text(page, ".mstgat-progress", r"epoch [1-4]/4", timeout=600_000)
-    wait_text(page, ".mstgat-status", r"trained mstgat: \d+ epochs", timeout=600_000)
+    wait_text(page, ".mstgat-status", r"pretrained mstgat, 5 member\(s\): head share", timeout=600_000)
     assert seen and epoch_text
     assert page.locator(".mstgat-layer select").first.input_value() == "probability"
+    options = page.locator(".mstgat-layer select option").all_inner_texts()
+    assert {"model: uncertainty", "model: percentile", "model: label_free"} <= set(options), options
     assert not page.locator(".mstgat-error").first.is_visible()
 
 
