@@ -101,11 +101,7 @@ def bench_demo(quick: bool, tile: int, epochs: int | None = None) -> dict:
     rows, cols = prepared.rows_cols
     positives = np.flatnonzero(deposits.values[prepared.graph.mask])
     one = type(trained.model)(ModelConfig(**{**trained.config.to_dict(), "members": 1}))
-    one.load_state_dict(
-        {k: v for k, v in trained.model.state_dict().items() if not k.startswith("head.")}, strict=False
-    )
-    for name in ("center", "scale", "novelty_limit"):
-        getattr(one.head, name).copy_(getattr(trained.model.head, name))
+    one.load_backbone(trained.model.state_dict())
     features = one.grid_features(prepared.x, prepared.graph.stencil)
     t = now()
     finetune(one, prepared.x, prepared.graph.stencil, rows, cols, positives, features=features)

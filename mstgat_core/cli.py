@@ -518,7 +518,7 @@ def cmd_evaluate(args) -> int:
         from .checkpoint import load_checkpoint
 
         backbone = load_checkpoint(args.pretrained)
-        args.elements, args.transform = backbone.elements, backbone.normaliser.transform
+        args.elements, args.transform = backbone.elements, backbone.normaliser.transform_name
         scales = backbone.config.scales
     grid, deposits = load_labelled_grid(args)
     with tqdm(desc="cross-validation", unit="fit", file=sys.stderr) as bar:

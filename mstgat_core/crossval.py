@@ -120,9 +120,7 @@ def pretrained_method(backbones: Backbones, variant: str = "mstgat", members: in
     def fit_predict(X, fold, seed):
         state, stencil, features = backbones.get(X, variant, seed)
         model = MSTGAT(backbones.config(X, variant, members))
-        model.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")}, strict=False)
-        for buffer in ("center", "scale", "novelty_limit"):
-            getattr(model.head, buffer).copy_(state[f"head.{buffer}"])
+        model.load_backbone(state)
         finetune(
             model,
             None,
@@ -318,7 +316,7 @@ def cross_validate_grid(
     """
     train_config = train_config or TrainConfig()
     if backbone is not None:
-        normaliser, transform = backbone.normaliser, backbone.normaliser.transform
+        normaliser, transform = backbone.normaliser, backbone.normaliser.transform_name
         backbone.check_elements(ds)
         model_config = {
             k: v for k, v in backbone.config.to_dict().items() if k not in ("n_elements", "readout", "members")

@@ -11,8 +11,10 @@ Two settings are not fixed in advance but chosen **by inner cross-validation
 on the training deposits only** (whole deposit clusters per inner fold, a
 buffer of the receptive radius + 1, as in the outer protocol): the head's
 regularisation ``C`` and the ``share``. With a handful of deposits the
-inner figures are noisy, so the grids are small and a tie goes to the
-smaller share (the label-free score alone is the safest guess). When the
+inner figures are noisy, so the grids are small and the choice follows the
+one-standard-error rule: the smallest share (then the smallest ``C``) whose
+mean inner ROC-AUC is within one standard error (over inner folds) of the
+best; the label-free score alone is the safest guess. When the
 training deposits form a single cluster no inner fold exists and the
 defaults ``DEFAULT_SHARE``/``DEFAULT_C`` are used (recorded as such).
 
@@ -149,11 +151,26 @@ def _inner_cv(features, rows, cols, positives, pool, config, settings):
     if not any(aucs.values()):
         return None
     means = {key: float(np.mean(v)) for key, v in aucs.items()}
-    best = max(means, key=lambda key: (round(means[key], 4), -key[0], key[1]))  # ties: smaller share, larger C
+    best = one_standard_error(aucs)
     s, C = best
     fused = np.concatenate([s * h + (1 - s) * score[n] for n, _, h in held[C]])
     labels = np.concatenate([lab for _, lab, _ in held[C]])
     return means, best, len(held[C]), fused, labels
+
+
+def one_standard_error(scores: dict) -> tuple:
+    """The simplest (share, C) whose mean inner score is within one standard error of the best mean.
+
+    ``scores`` maps (share, C) to its per-inner-fold ROC-AUCs. Simplest =
+    smallest share of the supervised head, then smallest C (strongest L2):
+    the one-standard-error rule of cross-validated model selection (Breiman et
+    al. 1984), because inner folds of 1-5 deposits make the best mean a noisy
+    pick.
+    """
+    means = {key: float(np.mean(v)) for key, v in scores.items()}
+    top = max(means, key=means.get)
+    standard_error = float(np.std(scores[top]) / np.sqrt(len(scores[top])))
+    return min((key for key in means if means[key] >= means[top] - standard_error), key=lambda key: (key[0], key[1]))
 
 
 def _bootstrap(positives, clusters, rng):

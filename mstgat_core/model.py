@@ -329,7 +329,7 @@ class GridPrediction:
     neighbour_entropy: torch.Tensor | None = None  # (cells, scales): last GAT layer, head mean, normalised
     members: torch.Tensor | None = None  # (cells, members) each member's probability (fused readout)
     label_free: torch.Tensor | None = None  # (cells,) label-free score: log mean squared reconstruction error
-    novelty: torch.Tensor | None = None  # (cells,) embedding distance to the training grid, 1 = its 99.5th pct
+    novelty: torch.Tensor | None = None  # (cells,) unlikeness to the training grid, 1 = its 99.5th pct (FusedHead)
     calibrated: torch.Tensor | None = None  # (cells,) calibrated probability, when calibration was fitted
 
 
@@ -373,6 +373,8 @@ class FusedHead(nn.Module):
     b)``; NaN: none) by fine-tuning.
     """
 
+    STATISTICS = ("center", "scale", "precision", "novelty_limit", "score_limit")  # set by pretraining
+
     def __init__(self, width: int, members: int):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(members, width + 1))
@@ -382,7 +384,9 @@ class FusedHead(nn.Module):
         self.register_buffer("logit_center", torch.zeros(members))
         self.register_buffer("logit_scale", torch.ones(members))
         self.register_buffer("share", torch.tensor(0.0))
-        self.register_buffer("novelty_limit", torch.tensor(1.0))
+        self.register_buffer("precision", torch.eye(width))  # inverse covariance of the training embeddings
+        self.register_buffer("novelty_limit", torch.tensor(1.0))  # 99.5th pct of their Mahalanobis distance²
+        self.register_buffer("score_limit", torch.tensor(0.0))  # 99.5th pct of the label-free score
         self.register_buffer("calibration", torch.full((2,), float("nan")))
 
     def standardise(self, embedding: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
@@ -394,10 +398,20 @@ class FusedHead(nn.Module):
         supervised = (f @ self.weight.T + self.bias - self.logit_center) / self.logit_scale
         return self.share * supervised + (1 - self.share) * f[:, -1:]
 
-    def novelty(self, embedding: torch.Tensor) -> torch.Tensor:
-        """Mean squared standardised embedding over ``novelty_limit`` (> 1: beyond 99.5 % of the training cells)."""
-        f = (embedding - self.center[:-1]) / self.scale[:-1]
-        return f.square().mean(dim=1) / self.novelty_limit
+    def distance(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Squared Mahalanobis distance of embeddings to the training grid's (mean, covariance)."""
+        d = embedding - self.center[:-1]
+        return ((d @ self.precision) * d).sum(dim=1)
+
+    def novelty(self, embedding: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+        """How unlike the training grid a cell is: 1 = the 99.5th percentile there, in either of two ways.
+
+        The larger of the embedding's Mahalanobis distance² and the reconstruction
+        error (``exp`` of the label-free score), each over its 99.5th percentile on
+        the training grid: > 1 means the model has seen few cells like this one, or
+        cannot reconstruct its composition as it could almost every training cell's.
+        """
+        return torch.maximum(self.distance(embedding) / self.novelty_limit, torch.exp(score - self.score_limit))
 
     def calibrate(self, logits: torch.Tensor) -> torch.Tensor | None:
         a, b = self.calibration
@@ -449,6 +463,15 @@ class MSTGAT(nn.Module):
     @property
     def fused(self) -> bool:
         return self.config.readout == "fused"
+
+    def load_backbone(self, state: dict) -> None:
+        """Load a pretrained model's state: every weight but the heads, and the head's statistics.
+
+        ``state`` is the ``state_dict`` of a pretrained model of the same
+        architecture (any member count); the heads stay to be fine-tuned.
+        """
+        keep = {f"head.{name}" for name in FusedHead.STATISTICS}
+        self.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.") or k in keep}, strict=False)
 
     def spectral_batch(self) -> int:
         """Cells per spectral batch: about 16 MB of (cells, heads, tokens, tokens) attention.
@@ -637,6 +660,6 @@ class MSTGAT(nn.Module):
             **out,
             members=torch.sigmoid(logits),
             label_free=score,
-            novelty=self.head.novelty(embedding),
+            novelty=self.head.novelty(embedding, score),
             calibrated=self.head.calibrate(mean),
         )

@@ -34,7 +34,11 @@ PROBABILITY_ATTRS = {
 }
 OUTPUT_ATTRS = {
     "label_free": {"long_name": "label-free score: log mean squared reconstruction error", "units": "1"},
-    "novelty": {"long_name": "embedding distance to the training grid (> 1: unlike 99.5 % of its cells)", "units": "1"},
+    "novelty": {
+        "long_name": "unlikeness to the training grid: embedding distance or reconstruction error over its "
+        "99.5th percentile there (> 1: unlike almost every training cell)",
+        "units": "1",
+    },
     "calibrated": {"long_name": "calibrated probability that the cell holds a deposit (inner-CV Platt)", "units": "1"},
 }
 NOVEL_SHARE_WARNING = 0.1  # warn when more than this share of a grid's cells have novelty > 1
@@ -324,8 +328,8 @@ class FittedModel:
         if share is None or share <= NOVEL_SHARE_WARNING:
             return None
         return (
-            f"warning: {share:.0%} of the cells look unlike the model's training grid (novelty > 1; "
-            f"0.5 % by construction on that grid): read the map there with care"
+            f"warning: {share:.0%} of the cells look unlike the model's training grid (novelty > 1, "
+            f"about 1 % there): the model may not apply to this survey; read the map with care"
         )
 
 
@@ -425,10 +429,7 @@ def fit(
         )
         return fitted
     if backbone is not None:
-        state = {k: v for k, v in backbone.model.state_dict().items() if not k.startswith("head.")}
-        fitted.model.load_state_dict(state, strict=False)
-        for name in ("center", "scale", "novelty_limit"):
-            getattr(fitted.model.head, name).copy_(getattr(backbone.model.head, name))
+        fitted.model.load_backbone(backbone.model.state_dict())
         fitted.metadata["pretrain"] = backbone.metadata.get("pretrain")
     else:
         pretrain_config = pretrain_config or PretrainConfig(seed=train_config.seed)

@@ -31,6 +31,8 @@ from .errors import Cancelled, DataError
 from .graph import GridStencil, receptive_radius
 from .model import MSTGAT
 
+SCHEDULES = ("cosine", "constant")
+
 
 @dataclass
 class PretrainConfig:
@@ -48,6 +50,9 @@ class PretrainConfig:
         Share of each cell's elements hidden in a step (at least one).
     lr, weight_decay : float
         AdamW settings.
+    schedule : {"cosine", "constant"}
+        Learning rate over the steps: cosine decay from ``lr`` to 0, or
+        constant (the last weights are then a noisier sample).
     seed : int
         Seeds the weights of the head, the windows and the masks.
     """
@@ -58,7 +63,12 @@ class PretrainConfig:
     mask_fraction: float = 0.3
     lr: float = 3e-3
     weight_decay: float = 1e-3
+    schedule: str = "cosine"
     seed: int = 0
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise DataError(f"unknown schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -195,6 +205,12 @@ def pretrain(
         lr=config.lr,
         weight_decay=config.weight_decay,
     )
+    total_steps = max(config.epochs * config.steps_per_epoch, 1)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=total_steps)
+        if config.schedule == "cosine"
+        else None
+    )
     node_image = np.full(mask.shape, -1, dtype=np.int64)
     node_image[mask] = np.arange(int(mask.sum()))
     radius = receptive_radius(c.scales, model.hops) if c.uses_spatial else 0
@@ -218,6 +234,8 @@ def pretrain(
             loss = reconstruction_loss(model, xw, hidden, stencil, keep)
             loss.backward()
             optimiser.step()
+            if scheduler is not None:
+                scheduler.step()
             losses.append(loss.item())
         log = PretrainLog(epoch, float(np.mean(losses)) if losses else float("nan"), time.perf_counter() - t0)
         result.history.append(log)
@@ -234,8 +252,9 @@ NOVELTY_QUANTILE = 0.995
 
 @torch.no_grad()
 def fit_statistics(model: MSTGAT, x: torch.Tensor, mask: np.ndarray) -> None:
-    """Set the fused head's standardisation (mean, deviation of embedding and label-free score over
-    the grid's cells) and novelty limit (its 99.5th percentile), and make it read the score alone."""
+    """Set the fused head's statistics over the grid's cells (mean and deviation of the embedding and
+    the label-free score; the embeddings' inverse covariance; the 99.5th percentiles of their
+    Mahalanobis distance and of the score, for novelty) and make it read the score alone."""
     c = model.config
     stencil = GridStencil.of(np.asarray(mask, dtype=bool), c.scales, c.graph_mode) if c.uses_spatial else None
     embedding, score = model.grid_features(x, stencil)
@@ -243,8 +262,12 @@ def fit_statistics(model: MSTGAT, x: torch.Tensor, mask: np.ndarray) -> None:
     head = model.head
     head.center.copy_(features.mean(dim=0))
     head.scale.copy_(features.std(dim=0).clamp(min=1e-6))
-    head.novelty_limit.fill_(1.0)
-    head.novelty_limit.fill_(float(torch.quantile(head.novelty(embedding).double(), NOVELTY_QUANTILE).clamp(min=1e-6)))
+    centred = embedding.double() - head.center[:-1].double()
+    covariance = centred.T @ centred / max(len(centred) - 1, 1)
+    ridge = 1e-6 * covariance.diagonal().mean().clamp(min=1e-12)
+    head.precision.copy_(torch.linalg.inv(covariance + ridge * torch.eye(len(covariance), dtype=torch.float64)))
+    head.novelty_limit.fill_(float(torch.quantile(head.distance(embedding).double(), NOVELTY_QUANTILE).clamp(min=1e-6)))
+    head.score_limit.fill_(float(torch.quantile(score.double(), NOVELTY_QUANTILE)))
     head.weight.zero_()
     head.bias.zero_()
     head.share.fill_(0.0)

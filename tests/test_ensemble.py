@@ -12,7 +12,7 @@ from mstgat_core.errors import DataError
 from mstgat_core.finetune import FineTuneConfig
 from mstgat_core.graph import receptive_subgraph
 from mstgat_core.io import deposit_cells
-from mstgat_core.model import MSTGAT, ModelConfig
+from mstgat_core.model import MSTGAT, FusedHead, ModelConfig
 from mstgat_core.pipeline import FittedModel, fit, pretrain_backbone
 from mstgat_core.preprocess import Normaliser
 from mstgat_core.pretrain import PretrainConfig, fit_statistics
@@ -164,7 +164,7 @@ def test_fine_tuning_a_saved_backbone_keeps_its_weights(trained, tmp_path):
     tuned = fit(grid, cells, members=2, backbone=loaded)
     before, after = loaded.model.state_dict(), tuned.model.state_dict()
     for key in before:
-        if key.startswith("head.") and key.split(".")[1] not in ("center", "scale", "novelty_limit"):
+        if key.startswith("head.") and key.split(".")[1] not in FusedHead.STATISTICS:
             continue
         assert torch.equal(before[key], after[key]), key  # only the heads were fitted
     np.testing.assert_allclose(tuned.predict_layers(grid)["label_free"].values, label_free["label_free"].values)
@@ -189,7 +189,53 @@ def test_cli_pretrains_fine_tunes_and_predicts_the_spread(small_scenario, tmp_pa
     with xr.open_dataset(tmp_path / "p.nc") as out:
         assert set(out.data_vars) >= {"probability", "percentile", "uncertainty", "top_agreement", "novelty"}
         assert float(out["uncertainty"].max()) > 0
+    report = tmp_path / "cv.json"
+    evaluate = [
+        "evaluate",
+        str(tmp_path / "grid.nc"),
+        "--deposits",
+        str(tmp_path / "deposits.csv"),
+        "--out",
+        str(report),
+    ]
+    assert (
+        cli.main([*evaluate, "--pretrained", str(backbone), "--methods", "mstgat,mstgat_label_free", "--seeds", "1"])
+        == 0
+    )
+    protocol = json.loads(report.read_text())["protocol"]
+    assert protocol["backbone"] == "fixed (--pretrained)" and protocol["model_config"]["scales"] == [1]
     capsys.readouterr()
+    assert cli.main([*evaluate, "--pretrained", str(backbone), "--methods", "spectral"]) == 2
+    assert "is a mstgat model" in capsys.readouterr().err
     assert cli.main([*train, *common, "--members", "0"]) == 2
     assert cli.main([*train, *common, "--scratch", "--members", "3"]) == 2
     assert "--scratch" in capsys.readouterr().err
+
+
+def test_novelty_warns_on_a_grid_unlike_the_training_grid(trained):
+    grid, _, fitted = trained
+    own = fitted.predict_layers(grid)
+    assert fitted.novel_share(own) < 0.02 and fitted.applicability_warning(own) is None
+    names = list(grid.data_vars)
+    swapped = grid.rename({names[0]: "tmp"}).rename({names[1]: names[0]}).rename({"tmp": names[1]})
+    other = fitted.predict_layers(swapped[names])  # the same layers with two elements' values exchanged
+    assert fitted.novel_share(other) > 0.1
+    warning = fitted.applicability_warning(other)
+    assert warning.startswith("warning: ") and "\n" not in warning
+
+
+def test_explain_gives_every_members_attribution_and_their_spread(trained):
+    from mstgat_core.interpret import explain_cell, explain_report
+
+    grid, cells, fitted = trained
+    prepared = fitted.prepare(grid)
+    row, col = (int(v[0]) for v in np.nonzero(cells.values & prepared.graph.mask))
+    ds = explain_cell(fitted, prepared, row=row, col=col, ig_steps=8)
+    members = ds["member_attribution"].values
+    assert members.shape == (3, len(fitted.elements))
+    np.testing.assert_allclose(ds["attribution_spread"].values, members.std(axis=0))
+    assert ds["attribution_spread"].values.max() > 0  # the heads differ
+    # the mean logit is the mean of the members' logits, and IG is linear in the function
+    np.testing.assert_allclose(ds["attribution"].values, members.mean(axis=0), atol=0.02)
+    report, text = explain_report(fitted, grid, row=row, col=col)
+    assert set(report["attribution_spread"]) == set(fitted.elements) and "± spread over 3 members" in text

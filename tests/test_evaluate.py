@@ -292,3 +292,10 @@ def test_cross_validate_arrays_can_be_cancelled():
 def test_unknown_baseline_is_a_data_error():
     with pytest.raises(DataError):
         baseline_method("deep_magic")
+
+
+def test_seed_means_give_the_seed_to_seed_spread():
+    from mstgat_core.evaluate import seed_means
+
+    rows = [{"seed": s, "roc_auc": v} for s, v in [(1, 0.9), (1, 0.7), (2, 0.6), (2, 0.6), (3, 1.0), (3, 0.9)]]
+    assert seed_means(rows) == pytest.approx({1: 0.8, 2: 0.6, 3: 0.95})

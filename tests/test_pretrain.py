@@ -113,8 +113,8 @@ def test_a_pretrained_model_maps_its_label_free_score(inputs, pretrained):
     standard = (prediction.label_free - prediction.label_free.mean()) / prediction.label_free.std()
     torch.testing.assert_close(torch.logit(prediction.probability.double()), standard.double(), atol=1e-4, rtol=1e-4)
     assert prediction.calibrated is None  # calibration comes with fine-tuning
-    # novelty: 1 is the 99.5th percentile on the training grid
-    assert abs(float((prediction.novelty > 1).float().mean()) - 0.005) < 0.002
+    # novelty: 1 is the 99.5th percentile of each of its two parts on the training grid
+    assert 0.004 <= float((prediction.novelty > 1).float().mean()) <= 0.011
     with torch.no_grad():
         logits = model(x, graph.edge_index)
     torch.testing.assert_close(torch.sigmoid(logits), prediction.probability, atol=1e-5, rtol=0)

@@ -8,6 +8,17 @@ cell's element composition (one token per element plus a `[CLS]` summary token),
 **multiscale graph attention network (GAT)** that mixes each cell with its neighbours at several
 radii (*scales*). Click a cell on the map to see what the model used for it.
 
+### How it learns from a few deposits
+Both branches are first **pretrained on every cell without labels**: some of each cell's elements
+are hidden and the model learns to predict them from the others and from the neighbours. A cell it
+cannot reconstruct well is unusual: that is the **label-free score** (map layer
+`model: label_free`). Then an **ensemble of 5 small heads** is fitted on the deposits, each on a
+different resample of them; the final score mixes the heads with the label-free score in a share
+chosen by cross-validation inside the known deposits. The members' disagreement is the
+**uncertainty** layer; `model: calibrated` is the probability that a cell holds a deposit, which
+stays small because deposit cells are rare; `model: novelty` above 1 marks cells unlike almost any
+cell the model was trained on.
+
 ### Element attention
 * **[CLS] -> element bars**: how much the summary token attends to each element, per layer and
   head, or averaged. *Rollout* chains the layers together (Abnar & Zuidema, 2020).
@@ -39,6 +50,8 @@ reported delta) to the change in logit.
   uses **spatial cross-validation**: a cluster of nearby deposits is held out whole, and every
   training label within a buffer around the held-out area is dropped, so a good score is not just
   memorised proximity. Random splits would overstate skill.
-* Probabilities are relative prospectivity scores under the training sampling, not calibrated
-  chances of finding a deposit.
+* The `probability` layer is a relative prospectivity score that ranks cells (0.5 is a typical
+  cell), not a chance of finding a deposit; read its `percentile`, or `calibrated` for a probability.
+* In an ensemble, attention and neighbour weights are shared by the members (one pretrained
+  backbone); the attributions differ between members, and their spread is drawn as whiskers.
 """

@@ -174,12 +174,22 @@ def attribution_bars(exp: xr.Dataset) -> hv.Element:
     if exp is None or "attribution" not in exp:
         return empty("no attribution")
     delta = exp.attrs.get("ig_delta", float("nan"))
-    return _bars(
+    bars = _bars(
         exp["attribution"].to_series(),
         f"integrated gradients (logit), top {TOP} by |value|; delta {delta:.2g}",
         "attribution",
         signed=True,
     )
+    if "attribution_spread" not in exp:
+        return bars
+    shown = [str(e) for e in bars.data["element"]]
+    spread = exp["attribution_spread"].to_series().reindex(shown)
+    df = pd.DataFrame(
+        {"element": shown, "attribution": exp["attribution"].to_series().reindex(shown).values, "spread": spread.values}
+    )
+    whiskers = hv.ErrorBars(df, kdims=["element"], vdims=["attribution", "spread"]).opts(color="#333333")
+    title = f"integrated gradients (logit) ± spread over {len(exp['member'])} members; delta {delta:.2g}"
+    return (bars * whiskers).opts(title=title)
 
 
 def training_curves(history: list) -> hv.Element:

@@ -85,7 +85,7 @@ class Session(param.Parameterized):
     )
     cv_folds = param.Integer(default=3, bounds=(2, 10), label="Folds")
     cv_seeds = param.Integer(default=1, bounds=(1, 5), label="Seeds")
-    cv_epochs = param.Integer(default=30, bounds=(1, 1000), label="Epochs per neural fit")
+    cv_epochs = param.Integer(default=30, bounds=(1, 1000), label="Epochs of the from-scratch ablation")
 
     # ---- results (set by the methods below)
     ds = param.Parameter(default=None, precedence=-1)
