@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PORT ?= 5006
 
-.PHONY: setup serve test lint format notebooks-sync assets checkpoint results benchmark screenshots clean
+.PHONY: setup serve test lint format notebooks-sync notebooks-full assets checkpoint results benchmark screenshots clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ format: setup
 # After editing a notebook's .py source: regenerate its .ipynb (tests check the pairs).
 notebooks-sync: setup
 	$(BIN)/jupytext --sync notebooks/0*.py
+
+# Re-run every notebook in full mode (tens of minutes) and keep static outputs only (what is committed).
+notebooks-full: notebooks-sync
+	cd notebooks && for nb in 0*.ipynb; do ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=3600 $$nb || exit 1; done
+	$(BIN)/python scripts/strip_notebook_outputs.py notebooks/0*.ipynb
 
 # Unit, integration, browser (tests/ui) and notebook (nbmake, quick mode) tests.
 test: setup

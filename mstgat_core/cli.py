@@ -214,6 +214,12 @@ def add_train_args(p):
     )
 
 
+LABEL_FREE_NOTE = (
+    "note: head share 0: in inner cross-validation the deposits did not improve on the label-free score, "
+    "so the map is that score and the members agree (uncertainty 0)"
+)
+
+
 def add_pretrain_args(p):
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument("--out", required=True, help="pretrained model to write (.safetensors)")
@@ -338,6 +344,8 @@ def cmd_train(args) -> int:
         f"wrote {args.out}: pretrained {args.variant}, {args.members} member(s); head share {r.share:g}, "
         f"C {r.C:g} ({how}); {'calibrated' if r.calibrated else 'not calibrated'}"
     )
+    if r.share == 0:
+        print(LABEL_FREE_NOTE, file=sys.stderr)
     return 0
 
 

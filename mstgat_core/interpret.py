@@ -373,12 +373,15 @@ def explain_cell(
     data["attribution"] = (("element",), attr[0].numpy())
     attrs["ig_delta"] = float(delta[0])
     if config.readout == "fused" and config.members > 1:
-        members = np.stack(
-            [
-                _own_feature_ig(_Member(model, k), x_sub, edges, pos, x_sub[pos].clone(), ig_steps)[0][0].numpy()
-                for k in range(config.members)
-            ]
-        )
+        if float(model.head.share) == 0:  # the members all read the label-free score: identical logits
+            members = np.repeat(attr[0].numpy()[None], config.members, axis=0)
+        else:
+            members = np.stack(
+                [
+                    _own_feature_ig(_Member(model, k), x_sub, edges, pos, x_sub[pos].clone(), ig_steps)[0][0].numpy()
+                    for k in range(config.members)
+                ]
+            )
         coords["member"] = np.arange(config.members)
         data["member_attribution"] = (("member", "element"), members)
         data["attribution_spread"] = (("element",), members.std(axis=0))

@@ -363,6 +363,8 @@ else:
                      pretrain_config=PretrainConfig(epochs=3, steps_per_epoch=2) if QUICK else None)
 real_prepared = real_model.prepare(real)
 real_summary = summarise(real_model, real_prepared, real_cells)
+finetuned = real_model.metadata.get("finetune") or {}
+print("fine-tuning:", {k: finetuned.get("result", {}).get(k) for k in ("share", "C", "chosen_by")})
 top = 10
 print(f"{real_summary['n_cells']} deposit cells")
 print("by [CLS] attention (inside - outside):", real_summary["elements_by_attention"][:top])
@@ -387,8 +389,12 @@ plt.tight_layout()
 
 # %% [markdown]
 # Read these rankings the way the synthetic case taught: elements with large positive IG are those
-# whose values push the deposit cells' probability up relative to the median composition; attention
-# tells you which tokens are consulted. Compare them with the single-element AUCs of notebook 01
+# whose values push the deposit cells' score up relative to the median composition; attention
+# tells you which tokens are consulted. The bundled model is the pretrained default; if its
+# fine-tuning chose a head share of 0 (printed by `mstgat train`), its score is the label-free
+# reconstruction error, and IG then names the elements that make a deposit cell hard to
+# reconstruct from its other elements and its neighbours (an unusual association), not the
+# elements a supervised model learned from the deposits. Compare them with the single-element AUCs of notebook 01
 # (Li, Bi, W, Be): agreement is reassuring, disagreement is a question for the geology and for
 # the model, not a discovery by itself.
 #
