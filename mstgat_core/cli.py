@@ -174,18 +174,27 @@ def cmd_synth(args) -> int:
 # --------------------------------------------------------------------------- train
 
 
-def add_train_args(p):
-    p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
-    p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
-    p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+def add_model_args(p, epochs: str, seed: str):
+    """The model options ``train`` and ``pretrain`` share (``epochs``, ``seed``: their help texts)."""
     p.add_argument("--variant", choices=VARIANTS, default="mstgat", help="the full model or one of its ablations")
     p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells, comma-separated")
-    p.add_argument("--epochs", type=int, default=30, help="pretraining epochs (with --scratch: most training epochs)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (weights, masks, negatives, inner folds)")
+    p.add_argument("--epochs", type=int, default=30, help=epochs)
+    p.add_argument("--seed", type=int, default=0, help=seed)
     p.add_argument(
         "--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling"
     )
     p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
+
+
+def add_train_args(p):
+    p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
+    p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
+    p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    add_model_args(
+        p,
+        epochs="pretraining epochs (with --scratch: most training epochs)",
+        seed="random seed (weights, masks, negatives, inner folds)",
+    )
     p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
     p.add_argument(
         "--members",
@@ -223,14 +232,7 @@ LABEL_FREE_NOTE = (
 def add_pretrain_args(p):
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument("--out", required=True, help="pretrained model to write (.safetensors)")
-    p.add_argument("--variant", choices=VARIANTS, default="mstgat", help="the full model or one of its ablations")
-    p.add_argument("--scales", default="1,2,3", help="neighbourhood radii in cells, comma-separated")
-    p.add_argument("--epochs", type=int, default=30, help="pretraining epochs")
-    p.add_argument("--seed", type=int, default=0, help="random seed (weights, windows, masks)")
-    p.add_argument(
-        "--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling"
-    )
-    p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
+    add_model_args(p, epochs="pretraining epochs", seed="random seed (weights, windows, masks)")
 
 
 def cmd_pretrain(args) -> int:

@@ -399,48 +399,49 @@ def fit(
     """
     if int(members) < 1:
         raise DataError(f"an ensemble needs at least one member, got {members}")
-    if not pretrained and backbone is None and int(members) != 1:
-        raise DataError("an ensemble needs pretraining: members share the pretrained backbone")
-    if backbone is not None:
-        if not backbone.model.fused:
-            raise DataError("the backbone is not a pretrained model (it has no label-free readout)")
-        normaliser = backbone.normaliser
-        config = ModelConfig(**{**backbone.config.to_dict(), "members": int(members)})
-    else:
-        normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
-        readout = (
-            {"readout": "fused", "members": int(members)} if pretrained else {"readout": "supervised", "members": 1}
-        )
-        config = ModelConfig(**{**(model_config or {}), "n_elements": len(normaliser.elements), **readout})
     train_config = train_config or TrainConfig()
-    seed = train_config.seed if pretrain_config is None else pretrain_config.seed
-    torch.manual_seed(seed)
-    fitted = FittedModel(MSTGAT(config), normaliser, train_config if not pretrained and backbone is None else None)
-    prepared = fitted.prepare(ds)
-    labels = np.asarray(deposits.values, dtype=bool)
-    if labels.shape != prepared.graph.mask.shape:
-        raise DataError(f"deposit grid {labels.shape} does not match the data grid {prepared.graph.mask.shape}")
-    positives = np.nonzero(labels[prepared.graph.mask])[0]
-    if len(positives) == 0:
-        raise DataError("no deposit falls on a valid cell of the grid: nothing to train on")
-    if not fitted.model.fused:
+    if not pretrained and backbone is None:  # the ablation: the supervised readout from scratch
+        if int(members) != 1:
+            raise DataError("an ensemble needs pretraining: members share the pretrained backbone")
+        normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
+        n_elements = len(normaliser.elements)
+        config = ModelConfig(**{**(model_config or {}), "n_elements": n_elements, "readout": "supervised"})
+        torch.manual_seed(train_config.seed)
+        fitted = FittedModel(MSTGAT(config), normaliser, train_config)
+        prepared = fitted.prepare(ds)
+        positives = _positives(deposits, prepared.graph.mask)
         fitted.train_result = train_model(
             fitted.model, prepared.x, prepared.graph, positives, config=train_config, callback=callback, cancel=cancel
         )
         return fitted
-    if backbone is not None:
-        fitted.model.load_backbone(backbone.model.state_dict())
-        fitted.metadata["pretrain"] = backbone.metadata.get("pretrain")
-    else:
+    if backbone is None:
+        _positives(deposits, valid_mask(ds, Normaliser(transform=transform, elements=elements).fit(ds).elements))
         pretrain_config = pretrain_config or PretrainConfig(seed=train_config.seed)
-        result = pretrain(fitted.model, prepared.x, prepared.graph.mask, pretrain_config, callback, cancel)
-        fitted.metadata["pretrain"] = {"config": pretrain_config.to_dict(), "result": result.to_dict()}
+        backbone = pretrain_backbone(ds, model_config, pretrain_config, transform, elements, callback, cancel)
+    elif not backbone.model.fused:
+        raise DataError("the backbone is not a pretrained model (it has no label-free readout)")
+    config = ModelConfig(**{**backbone.config.to_dict(), "members": int(members)})
+    fitted = FittedModel(MSTGAT(config), backbone.normaliser, metadata={"pretrain": backbone.metadata.get("pretrain")})
+    fitted.model.load_backbone(backbone.model.state_dict())
+    prepared = fitted.prepare(ds)
+    positives = _positives(deposits, prepared.graph.mask)
     finetune_config = finetune_config or FineTuneConfig(seed=train_config.seed)
     stencil = prepared.graph.stencil if config.uses_spatial else None
     rows, cols = prepared.rows_cols
     fitted.train_result = finetune(fitted.model, prepared.x, stencil, rows, cols, positives, config=finetune_config)
     fitted.metadata["finetune"] = {"config": finetune_config.to_dict(), "result": fitted.train_result.to_dict()}
     return fitted
+
+
+def _positives(deposits: xr.DataArray, mask: np.ndarray) -> np.ndarray:
+    """Node ids of the deposit cells among the valid cells of ``mask`` (DataError if the grids differ or none)."""
+    labels = np.asarray(deposits.values, dtype=bool)
+    if labels.shape != mask.shape:
+        raise DataError(f"deposit grid {labels.shape} does not match the data grid {mask.shape}")
+    positives = np.nonzero(labels[mask])[0]
+    if len(positives) == 0:
+        raise DataError("no deposit falls on a valid cell of the grid: nothing to train on")
+    return positives
 
 
 def pretrain_backbone(

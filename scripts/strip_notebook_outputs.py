@@ -1,4 +1,5 @@
 """Keep a notebook's static outputs only: drop JS/Bokeh/HoloViews bundles (they embed megabytes of JS)."""
+
 import sys
 
 import nbformat
