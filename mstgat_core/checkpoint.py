@@ -61,8 +61,8 @@ def save_checkpoint(fitted: FittedModel, path, data: xr.Dataset | None = None, e
         values and the coordinates) is stored as ``data_fingerprint``
         (None when not given).
     extra : dict, optional
-        JSON-serialisable entries added to the metadata last (they override
-        any key of the same name).
+        JSON-serialisable entries added to the metadata (provenance, notes);
+        they may not replace the standard keys (:class:`DataError`).
 
     Returns
     -------
@@ -70,8 +70,7 @@ def save_checkpoint(fitted: FittedModel, path, data: xr.Dataset | None = None, e
         ``path``.
     """
     path = Path(path)
-    metadata = {
-        **fitted.metadata,
+    standard = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
@@ -81,8 +80,11 @@ def save_checkpoint(fitted: FittedModel, path, data: xr.Dataset | None = None, e
         "train_config": fitted.train_config.to_dict() if fitted.train_config else None,
         "train_result": fitted.train_result.to_dict() if fitted.train_result else None,
         "data_fingerprint": grid_fingerprint(data, fitted.elements) if data is not None else None,
-        **(extra or {}),
     }
+    clash = sorted(set(extra or {}) & set(standard))
+    if clash:
+        raise DataError(f"extra metadata may not replace the checkpoint's own keys: {', '.join(clash)}")
+    metadata = {**fitted.metadata, **(extra or {}), **standard}
     tensors = {k: v.detach().contiguous().clone() for k, v in fitted.model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:

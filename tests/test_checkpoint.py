@@ -85,3 +85,12 @@ def test_tampered_metadata_is_refused(fitted_and_grid, tmp_path):
     save_file(tensors, bad)  # a plain safetensors file with no MSTGAT metadata
     with pytest.raises(DataError, match="no MSTGAT metadata"):
         load_checkpoint(bad)
+
+
+def test_extra_metadata_is_kept_but_cannot_replace_the_standard_keys(fitted_and_grid, tmp_path):
+    fitted, grid = fitted_and_grid
+    path = save_checkpoint(fitted, tmp_path / "m.safetensors", extra={"survey": "demo"})
+    assert read_metadata(path)["survey"] == "demo"
+    with pytest.raises(DataError, match="model_config"):
+        save_checkpoint(fitted, tmp_path / "bad.safetensors", extra={"model_config": {}, "survey": "x"})
+    assert not (tmp_path / "bad.safetensors").exists()
