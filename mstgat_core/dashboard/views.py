@@ -533,8 +533,10 @@ def create_app():
     # ------------------------------------------------------------ training tab
     train_tab = pn.Column(
         pn.pane.Markdown(
-            "### Training\nLoss and validation ROC-AUC (spatially separated inner split) per epoch. "
-            "The best epoch's weights are kept."
+            "### Training\nWith pretraining (the default): the masked-element reconstruction loss per epoch "
+            "(no labels); the heads are then fitted in seconds, their settings chosen by cross-validation inside "
+            "the deposits (the status line says which). From scratch: loss and validation ROC-AUC (spatially "
+            "separated inner split) per epoch; the best epoch's weights are kept."
         ),
         pn.pane.HoloViews(
             pn.bind(plots.training_curves, session.param.history), sizing_mode="stretch_width", name="training-curves"
