@@ -84,18 +84,15 @@ class Backbones:
                 )
             seed = "fixed"
         key = (variant, seed)
-        if key not in self._cache and self.fixed is not None:
-            config = self.config(X, variant, 1)
-            x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-            stencil = GridStencil.of(self.mask, config.scales, config.graph_mode) if config.uses_spatial else None
-            state = self.fixed.model.state_dict()
-            self._cache[key] = (state, stencil, self.fixed.model.grid_features(x, stencil))
         if key not in self._cache:
             config = self.config(X, variant, 1)
             x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-            torch.manual_seed(seed)
-            model = MSTGAT(config)
-            pretrain(model, x, self.mask, dataclasses.replace(self.pretrain_config, seed=seed))
+            if self.fixed is not None:
+                model = self.fixed.model
+            else:
+                torch.manual_seed(seed)
+                model = MSTGAT(config)
+                pretrain(model, x, self.mask, dataclasses.replace(self.pretrain_config, seed=seed))
             stencil = GridStencil.of(self.mask, config.scales, config.graph_mode) if config.uses_spatial else None
             state = {k: v.clone() for k, v in model.state_dict().items()}
             self._cache[key] = (state, stencil, model.grid_features(x, stencil))
