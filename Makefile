@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PORT ?= 5006
 
-.PHONY: setup serve test lint format notebooks-sync notebooks-full assets checkpoint results benchmark screenshots clean
+.PHONY: setup serve test lint format notebooks-sync notebooks-full assets checkpoint results explain-results benchmark screenshots clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ checkpoint: setup
 # The published comparison (docs/results.md tables, docs/results/*.json): ~45 min on 2 cores.
 results: setup
 	$(BIN)/mstgat benchmark --suite default --out docs/results --markdown docs/results.md
+
+# How far the explanations can be trusted (docs/results.md, "Explanations"): ~10 + ~15 min on 2 cores.
+explain-results: setup
+	$(BIN)/mstgat benchmark --suite explain --out docs/results --markdown docs/results.md
+	$(BIN)/mstgat benchmark --suite stability --out docs/results --markdown docs/results.md
 
 benchmark: setup
 	$(BIN)/python benchmarks/run.py

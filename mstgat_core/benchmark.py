@@ -280,11 +280,11 @@ def suite_markdown(reports: dict, out_dir, total_seconds: float, link_base=".") 
     return "\n".join(parts)
 
 
-def update_markdown(path, generated: str) -> None:
-    """Replace the text between the benchmark markers of ``path`` (append the block if absent)."""
+def update_markdown(path, generated: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the text between the markers ``begin`` and ``end`` of ``path`` (append the block if absent)."""
     path = Path(path)
     text = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{generated.rstrip()}\n{END}"
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+    block = f"{begin}\n{generated.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     write_text_atomically(path, text)

@@ -31,6 +31,7 @@ Two readouts (``ModelConfig.readout``):
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -80,6 +81,11 @@ class ModelConfig:
         ``fused`` readout.
     mask_groups : int
         Element groups hidden in turn for the label-free score (``fused``).
+    scale_readout : bool
+        The spatial embedding also carries each scale's neighbourhood
+        message (its GAT update, without the cell's own input), so the
+        readout weighs the scales itself and each scale's share of the logit
+        can be read exactly (:func:`~mstgat_core.interpret.scale_contributions`).
 
     Raises
     ------
@@ -106,6 +112,7 @@ class ModelConfig:
     readout: str = "supervised"
     members: int = 1
     mask_groups: int = 3
+    scale_readout: bool = False
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -265,15 +272,25 @@ class MSGAT(nn.Module):
     """Multiscale graph attention: one GAT stack per scale, fused per cell by a softmax over scales."""
 
     def __init__(
-        self, n_elements: int, n_scales: int, hidden=32, heads=4, layers=2, dropout=0.1, attention_dropout=0.1
+        self,
+        n_elements: int,
+        n_scales: int,
+        hidden=32,
+        heads=4,
+        layers=2,
+        dropout=0.1,
+        attention_dropout=0.1,
+        scale_readout: bool = False,
     ):
         super().__init__()
+        self.scale_readout = scale_readout
         self.input = nn.Sequential(nn.Linear(n_elements, hidden), nn.GELU())
         self.stacks = nn.ModuleList(
             ScaleStack(hidden, heads, layers, dropout, attention_dropout) for _ in range(n_scales)
         )
         self.scale_score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False))
         self.norm = nn.LayerNorm(hidden)
+        self.dropped_scale: int | None = None  # index of a scale left out of the fusion (see MSTGAT.without_scale)
 
     def forward(self, x: torch.Tensor, edge_indices: list[torch.Tensor], need_weights: bool = False):
         h0 = self.input(x)
@@ -282,27 +299,38 @@ class MSGAT(nn.Module):
             h, att = stack(h0, edge_index, need_weights)
             per_scale.append(h)
             attention.append(att)
-        return (*self.fuse(per_scale), attention)
+        return (*self.fuse(per_scale, h0), attention)
 
     def forward_grid(self, x: torch.Tensor, stencil: GridStencil, entropy: bool = False):
         """Same as :meth:`forward` on a whole grid given as a stencil; the third output is
         the per-scale neighbour entropy (nodes, scales) when ``entropy`` is set, else None."""
-        image = stencil.to_image(self.input(x))
+        h0 = self.input(x)
+        image = stencil.to_image(h0)
         valid = torch.from_numpy(stencil.mask)
         per_scale, spreads = [], []
         for stack, offsets in zip(self.stacks, stencil.offsets):
             h, spread = stack.forward_grid(image, valid, offsets, entropy)
             per_scale.append(stencil.to_nodes(h))
             spreads.append(stencil.to_nodes(spread) if entropy else None)
-        fused, scale_weights = self.fuse(per_scale)
+        fused, scale_weights = self.fuse(per_scale, h0)
         return fused, scale_weights, (torch.stack(spreads, dim=1) if entropy else None)
 
-    def fuse(self, per_scale: list[torch.Tensor]):
-        """Per-cell softmax over scales: (cells, hidden) embedding and (cells, scales) weights."""
+    def fuse(self, per_scale: list[torch.Tensor], h0: torch.Tensor):
+        """Per-cell softmax over scales: (cells, hidden) embedding and (cells, scales) weights.
+
+        With ``scale_readout`` the embedding is (cells, hidden x (1 + scales)):
+        the fused part, then each scale's message ``h_s - h0`` (what the scale
+        added to the cell's own input projection ``h0``).
+        """
         stacked = torch.stack(per_scale, dim=1)  # (cells, scales, hidden)
-        scale_weights = torch.softmax(self.scale_score(stacked).squeeze(-1), dim=1)
-        fused = (scale_weights.unsqueeze(-1) * stacked).sum(dim=1)
-        return self.norm(fused), scale_weights
+        scores = self.scale_score(stacked).squeeze(-1)
+        if self.dropped_scale is not None:
+            scores = scores.index_fill(1, torch.tensor([self.dropped_scale]), -torch.inf)
+        scale_weights = torch.softmax(scores, dim=1)
+        fused = self.norm((scale_weights.unsqueeze(-1) * stacked).sum(dim=1))
+        if self.scale_readout:
+            fused = torch.cat([fused, *(h - h0 for h in per_scale)], dim=1)
+        return fused, scale_weights
 
 
 @dataclass
@@ -445,9 +473,16 @@ class MSTGAT(nn.Module):
             fused += c.d_model
         if c.uses_spatial:
             self.spatial = MSGAT(
-                c.n_elements, len(c.scales), c.gat_hidden, c.gat_heads, c.gat_layers, c.dropout, c.attention_dropout
+                c.n_elements,
+                len(c.scales),
+                c.gat_hidden,
+                c.gat_heads,
+                c.gat_layers,
+                c.dropout,
+                c.attention_dropout,
+                c.scale_readout,
             )
-            fused += c.gat_hidden
+            fused += c.gat_hidden * (1 + len(c.scales) if c.scale_readout else 1)
         self.width = fused
         if c.readout == "fused":
             self.reconstruction = Reconstruction(fused, c.n_elements, c.d_model if c.uses_spectral else None)
@@ -472,6 +507,24 @@ class MSTGAT(nn.Module):
         """
         keep = {f"head.{name}" for name in FusedHead.STATISTICS}
         self.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.") or k in keep}, strict=False)
+
+    @contextmanager
+    def without_scale(self, index: int):
+        """Within the block, scale ``index`` is left out of the fusion (the others' weights renormalised).
+
+        For scale occlusion: the logit change when a scale is removed says how
+        much the readout relies on it, which the scale weights (learned by
+        pretraining, without labels) cannot say.
+        """
+        if not self.config.uses_spatial or not 0 <= index < len(self.config.scales):
+            raise ValueError(f"no scale {index} to leave out")
+        if len(self.config.scales) == 1:
+            raise ValueError("a single-scale model has no scale to leave out")
+        self.spatial.dropped_scale = int(index)
+        try:
+            yield self
+        finally:
+            self.spatial.dropped_scale = None
 
     def spectral_batch(self) -> int:
         """Cells per spectral batch: about 16 MB of (cells, heads, tokens, tokens) attention.

@@ -263,3 +263,84 @@ def test_cli_explain(tmp_path, scenario, trained):
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and err.startswith("error: ")
     code, _, err = run("explain", model, data, "--row", 0, "--col", 0)
     assert code == 2 and err.startswith("error: ") and "no data" in err
+
+
+def fused_untrained(scenario, members=2, **config):
+    """A fused-readout model with random heads (share 1), statistics fitted on the grid."""
+    from mstgat_core.pretrain import fit_statistics
+
+    fitted, prepared = untrained(scenario, readout="fused", members=members, **config)
+    model = fitted.model
+    fit_statistics(model, prepared.x, prepared.graph.mask)
+    with torch.no_grad():
+        model.head.weight.normal_(0, 0.3)
+        model.head.bias.normal_(0, 0.3)
+        model.head.share.fill_(1.0)
+    return fitted, prepared
+
+
+def test_scale_contributions_are_the_logit_of_their_block(scenario):
+    fitted, prepared = fused_untrained(scenario, scales=(1, 2), scale_readout=True)
+    model, config = fitted.model, fitted.config
+    nodes = np.array([prepared.graph.node_of(24, 24), prepared.graph.node_of(20, 30)])
+    start = config.d_model + config.gat_hidden
+    for s in range(2):
+        block = slice(start + s * config.gat_hidden, start + (s + 1) * config.gat_hidden)
+        keep = torch.zeros_like(model.head.weight)
+        keep[:, block] = 1
+        with torch.no_grad():
+            original = model.head.weight.clone()
+            model.head.weight.mul_(keep)  # only scale s's block left: logit = its contribution + intercept
+            logits = model(prepared.x, prepared.graph.edge_index, torch.from_numpy(nodes)).numpy()
+            intercept = ((model.head.bias - model.head.logit_center) / model.head.logit_scale).mean().item()
+            model.head.weight.copy_(original)
+        contributions = interpret.scale_contributions(fitted, prepared, nodes)
+        np.testing.assert_allclose(contributions[:, s] + intercept, logits, atol=1e-4)
+
+
+def test_scale_contributions_need_a_scale_readout(scenario):
+    fitted, prepared = fused_untrained(scenario)
+    with pytest.raises(DataError, match="scale_readout"):
+        interpret.scale_contributions(fitted, prepared, [0])
+
+
+def test_without_scale_renormalises_the_others(scenario):
+    fitted, prepared = untrained(scenario, scales=(1, 2, 3))
+    model = fitted.model
+    with torch.no_grad():
+        _, full = model(prepared.x, prepared.graph.edge_index, return_details=True)
+        with model.without_scale(1):
+            _, dropped = model(prepared.x, prepared.graph.edge_index, return_details=True)
+    w, d = full.scale_weights, dropped.scale_weights
+    assert torch.all(d[:, 1] == 0)
+    kept = w[:, [0, 2]]
+    torch.testing.assert_close(d[:, [0, 2]], kept / kept.sum(dim=1, keepdim=True))
+    assert model.spatial.dropped_scale is None  # restored on exit
+    single, _ = untrained(scenario, scales=(2,))
+    with pytest.raises(ValueError, match="single-scale"), single.model.without_scale(0):
+        pass
+
+
+def test_occlusion_equals_brute_force(scenario):
+    fitted, prepared = untrained(scenario, scales=(1, 2))
+    model = fitted.model
+    nodes = np.array([prepared.graph.node_of(24, 24), prepared.graph.node_of(30, 18)])
+    occlusion, _ = interpret._attribute_nodes(fitted, prepared, nodes, method="occlusion")
+    with torch.no_grad():
+        base = model(prepared.x, prepared.graph.edge_index, torch.from_numpy(nodes))
+        for e in range(prepared.x.shape[1]):
+            x = prepared.x.clone()
+            x[torch.from_numpy(nodes), e] = 0.0  # both cells at once: they are far apart
+            drop = base - model(x, prepared.graph.edge_index, torch.from_numpy(nodes))
+            np.testing.assert_allclose(occlusion[:, e], drop.numpy(), atol=1e-5)
+
+
+def test_scale_evidence_shares_by_ring(scenario):
+    fitted, prepared = untrained(scenario, scales=(1, 3))
+    nodes = [prepared.graph.node_of(24, 24)]
+    shares = interpret.scale_evidence(fitted, prepared, nodes, steps=8)
+    ds = interpret.explain_cell(fitted, prepared, row=24, col=24, ig_steps=8, ig_neighbours=True)
+    image = np.clip(np.nan_to_num(ds["neighbour_attribution"].values), 0, None)
+    image[3, 3] = 0  # the cell itself
+    ring1 = image[2:5, 2:5].sum()
+    np.testing.assert_allclose(shares[0], [ring1 / image.sum(), 1 - ring1 / image.sum()], atol=1e-5)

@@ -68,7 +68,7 @@ def _bars(series: pd.Series, title: str, label: str, color="#3b6ea5", signed=Fal
         title=title, color=color, xrotation=45, height=260, responsive=True, tools=["hover"], default_tools=[]
     )
     if signed:
-        bars = bars.opts(color=hv.dim(label).categorize({}, default="#3b6ea5") if False else "#7a4ea5")
+        bars = bars.opts(color="#7a4ea5")
     return bars
 
 
@@ -168,27 +168,43 @@ def scale_bars(exp: xr.Dataset) -> hv.Element:
     )
 
 
+ENRICHED_COLOUR, DEPLETED_COLOUR = "#b5442e", "#8a9bb5"
+
+
 def attribution_bars(exp: xr.Dataset) -> hv.Element:
+    """IG bars, red where the element is above the median composition (an indicator), grey-blue where below."""
     if exp is None:
         return empty("click a cell of the map")
     if exp is None or "attribution" not in exp:
         return empty("no attribution")
     delta = exp.attrs.get("ig_delta", float("nan"))
-    bars = _bars(
-        exp["attribution"].to_series(),
-        f"integrated gradients (logit), top {TOP} by |value|; delta {delta:.2g}",
-        "attribution",
-        signed=True,
+    series = exp["attribution"].to_series().dropna()
+    series = series.reindex(series.abs().sort_values(ascending=False).index).iloc[:TOP]
+    shown = [str(e) for e in series.index]
+    enriched = exp["attribution_enriched"].to_series().reindex(series.index) != 0
+    df = pd.DataFrame(
+        {
+            "element": shown,
+            "attribution": series.values,
+            "composition": np.where(enriched.values, "enriched", "depleted"),
+        }
+    )
+    colours = {"enriched": ENRICHED_COLOUR, "depleted": DEPLETED_COLOUR}
+    title = f"integrated gradients (logit), top {TOP} by |value|; red: enriched (indicator); delta {delta:.2g}"
+    bars = hv.Bars(df, kdims=["element"], vdims=["attribution", "composition"]).opts(
+        title=title,
+        color=hv.dim("composition").categorize(colours),
+        xrotation=45,
+        height=260,
+        responsive=True,
+        tools=["hover"],
+        default_tools=[],
     )
     if "attribution_spread" not in exp:
         return bars
-    shown = [str(e) for e in bars.data["element"]]
-    spread = exp["attribution_spread"].to_series().reindex(shown)
-    df = pd.DataFrame(
-        {"element": shown, "attribution": exp["attribution"].to_series().reindex(shown).values, "spread": spread.values}
-    )
+    df["spread"] = exp["attribution_spread"].to_series().reindex(series.index).values
     whiskers = hv.ErrorBars(df, kdims=["element"], vdims=["attribution", "spread"]).opts(color="#333333")
-    title = f"integrated gradients (logit) ± spread over {len(exp['member'])} members; delta {delta:.2g}"
+    title = f"integrated gradients (logit) ± spread over {len(exp['member'])} members; red: enriched; delta {delta:.2g}"
     return (bars * whiskers).opts(title=title)
 
 

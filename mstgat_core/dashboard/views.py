@@ -18,7 +18,7 @@ import panel as pn
 from ..errors import DataError, one_line
 from ..paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
 from . import plots
-from .learn import LEARN_TEXT
+from .learn import learn_text
 from .state import SOURCES, Session, load_demo_cached
 
 hv.extension("bokeh", logo=False)
@@ -253,9 +253,14 @@ def region_panel(session: Session):
                 "Elements with more [CLS] attention inside than outside: "
                 + ", ".join(summary["elements_by_attention"][:8])
             )
+        if summary.get("elements_by_enrichment"):
+            lines.append(
+                "Indicator elements (mean attribution carried by enriched elements inside): "
+                + ", ".join(summary["elements_by_enrichment"][:8])
+            )
         if summary.get("elements_by_attribution"):
             lines.append(
-                "Elements with the largest mean attribution inside: "
+                "Elements with the largest mean attribution inside (depletions included): "
                 + ", ".join(summary["elements_by_attribution"][:8])
             )
         if summary.get("scale_weights"):
@@ -583,7 +588,7 @@ def create_app():
         sizing_mode="stretch_width",
     )
 
-    learn_tab = pn.pane.Markdown(LEARN_TEXT, name="Learn", sizing_mode="stretch_width", max_width=900)
+    learn_tab = pn.pane.Markdown(learn_text(), name="Learn", sizing_mode="stretch_width", max_width=900)
 
     tabs = pn.Tabs(map_tab, explore_tab, train_tab, eval_tab, learn_tab, dynamic=False, sizing_mode="stretch_width")
 
