@@ -441,10 +441,30 @@ def cmd_predict(args) -> int:
 
 
 def add_evaluate_args(p):
-    p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
+    p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip); with --protocol opengadbench a point file")
     p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
     p.add_argument("--out", required=True, help="report (.json)")
     p.add_argument("--markdown", help="also write the table as markdown to this file")
+    p.add_argument(
+        "--protocol",
+        choices=("crossval", "opengadbench"),
+        default="crossval",
+        help="crossval: spatial cross-validation of a grid; opengadbench: label-free scores of point samples "
+        "against sites (nearest sample per site vs samples >= 5 km away, 20 draws)",
+    )
+    p.add_argument("--target", help="opengadbench: the sites' commodity element, scored alone as a baseline (e.g. Au)")
+    p.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=30,
+        help="opengadbench: pretraining epochs of MSTGAT on the gridded samples",
+    )
+    p.add_argument(
+        "--max-missing",
+        type=float,
+        default=0.5,
+        help="opengadbench: drop element columns with a larger share of missing values",
+    )
     p.add_argument("--folds", default="5", help="spatial folds per seed, or 'loco' to leave one deposit cluster out")
     p.add_argument(
         "--seeds",
@@ -517,8 +537,43 @@ def parse_seeds(text) -> tuple[int, ...]:
     return seeds
 
 
+def _evaluate_points(args) -> int:
+    from . import io
+    from .point_protocol import evaluate_points, gridded_label_free, protocol_markdown
+    from .points import load_points
+    from .pretrain import PretrainConfig
+
+    for target in filter(None, (args.out, args.markdown)):
+        _check_output_folder(target)
+    samples = load_points(args.data, crs=args.crs, max_missing=args.max_missing)
+    if samples.note:
+        print(samples.note, file=sys.stderr)
+    print(
+        f"{len(samples.table)} samples, {len(samples.elements)} elements kept, {len(samples.dropped)} dropped "
+        f"(more than {args.max_missing:.0%} missing, or oxide duplicates)",
+        file=sys.stderr,
+    )
+    sites = io.load_deposits(args.deposits, crs=args.crs)
+    print("pretraining MSTGAT on the gridded samples (label-free) ...", file=sys.stderr)
+    if args.pretrain_epochs < 1:
+        raise DataError(f"--pretrain-epochs must be at least 1, got {args.pretrain_epochs}")
+    mstgat = gridded_label_free(samples, pretrain_config=PretrainConfig(epochs=args.pretrain_epochs))
+    report = evaluate_points(samples, sites, target=args.target, scores={"mstgat_label_free (IDW grid)": mstgat})
+    report["dropped"] = samples.dropped
+    report["data"], report["sites"] = str(args.data), str(args.deposits)
+    table = protocol_markdown(report)
+    write_text_atomically(args.out, json.dumps(report, indent=1))
+    if args.markdown:
+        write_text_atomically(args.markdown, table)
+    print(table)
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from tqdm import tqdm
+
+    if args.protocol == "opengadbench":
+        return _evaluate_points(args)
 
     from .crossval import cross_validate_grid
     from .evaluate import report_markdown

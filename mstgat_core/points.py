@@ -7,8 +7,16 @@ Rules (documented here because they change numbers):
   ``lon``/``lat``, ``longitude``/``latitude``. The CRS of a vector file is its
   own (``crs=`` only where it has none). For a CSV it is, first found: the
   ``crs=`` argument, a ``crs`` column, the coordinate suffix
-  (:data:`KNOWN_SUFFIX_CRS`, e.g. ``tm35fin`` -> EPSG:3067), or EPSG:4326 for
-  lon/lat; otherwise a :class:`DataError` asks for ``--crs``.
+  (:data:`KNOWN_SUFFIX_CRS`, e.g. ``tm35fin`` -> EPSG:3067), EPSG:4326 for
+  columns named lon/lat, or EPSG:4326 for columns named ``x``/``y`` whose
+  values all lie in [-180, 180] x [-90, 90] (a projected survey that small
+  would span less than 400 m); otherwise a :class:`DataError` asks for
+  ``--crs``. Lon/lat out of range is an error.
+* **Geographic coordinates are projected** (``project=True``) to the local
+  UTM zone of the samples (pyproj's zone for the survey's centre, via
+  GeoPandas ``estimate_utm_crs``), so that distances and grids are in
+  metres; :attr:`PointSamples.note` says so in one line, and
+  :attr:`PointSamples.source_crs` keeps the CRS as read.
 * **Elements** are columns named ``<El>_<unit>`` or ``<El>_<unit>_<anything>``
   with a unit in :data:`UNITS` (``Zr_ppm_511`` -> element ``Zr``, unit ``ppm``),
   or the names given in ``elements=``.
@@ -20,6 +28,18 @@ Rules (documented here because they change numbers):
   value is then replaced by half the limit (``censor="half"``), the limit
   (``"dl"``) or NaN (``"nan"``). Sentinels in :data:`SENTINELS` (-9999, ...)
   mean *missing*, not censored.
+* **Mostly missing elements** (``max_missing``, default 0.5: more than half
+  the samples missing after the rules above; an all-missing column always)
+  are dropped and reported in :attr:`PointSamples.dropped`. The remaining
+  missing values stay NaN in the table (gridding skips them per element);
+  :func:`complete_features` fills them for methods that need every value,
+  with the element's median over the samples that have it (below-detection
+  values were already replaced, so a missing value is never read as low).
+* **Oxides beside their element** (``Al2O3_pct`` or ``Fe2O3T_pct`` beside
+  ``Al_ppm`` or ``Fe_ppm``): only the
+  column with fewer missing values is kept (the element on a tie); the other
+  is reported in :attr:`PointSamples.dropped`. Units do not matter to the
+  model (CLR and per-element robust scaling remove a constant factor).
 """
 
 from __future__ import annotations
@@ -67,6 +87,14 @@ class PointSamples:
         The rule applied, as its description in :data:`CENSOR_RULES` (not its key).
     units : dict
         Element -> unit, for columns named ``<El>_<unit>``.
+    missing : dict
+        Element -> number of missing values left (NaN in ``table``).
+    dropped : dict
+        Element -> why it was dropped (mostly missing, or an oxide duplicate).
+    note : str
+        One line on what was inferred or changed (lon/lat, projection), or "".
+    source_crs : object
+        The coordinates' CRS as read, before any projection.
     """
 
     table: gpd.GeoDataFrame
@@ -75,6 +103,10 @@ class PointSamples:
     censored: dict
     censor_rule: str
     units: dict = field(default_factory=dict)
+    missing: dict = field(default_factory=dict)
+    dropped: dict = field(default_factory=dict)
+    note: str = ""
+    source_crs: object = None
 
 
 # ---------------------------------------------------------------- coordinates, CRS
@@ -102,17 +134,52 @@ def find_coordinate_columns(columns, x_col=None, y_col=None, source="table"):
     )
 
 
-def resolve_crs(crs, x_col, y_col, source="table"):
-    """CRS given, or inferred from the coordinate column names."""
+LONLAT = "EPSG:4326"
+
+
+def looks_like_lonlat(xy: np.ndarray) -> bool:
+    """Whether every (x, y) pair lies in [-180, 180] x [-90, 90]."""
+    xy = np.asarray(xy, dtype=float)
+    return bool(len(xy)) and bool(np.all(np.abs(xy[:, 0]) <= 180) and np.all(np.abs(xy[:, 1]) <= 90))
+
+
+def resolve_crs(crs, x_col, y_col, source="table", xy=None):
+    """CRS given, or inferred from the coordinate column names, or from lon/lat-range values ``xy``."""
     if crs:
         return crs
     low = x_col.lower()
     if low in ("lon", "longitude"):
-        return "EPSG:4326"
+        return LONLAT
     suffix = low.split("_", 1)[1] if "_" in low else ""
     if suffix in KNOWN_SUFFIX_CRS:
         return KNOWN_SUFFIX_CRS[suffix]
+    if low == "x" and xy is not None and looks_like_lonlat(xy):  # not easting/northing: those are projected
+        return LONLAT
     raise DataError(f"{source}: coordinate reference system unknown; give it with --crs (e.g. EPSG:32650)")
+
+
+def check_lonlat(xy: np.ndarray, source="table") -> None:
+    """DataError unless every longitude is in [-180, 180] and every latitude in [-90, 90]."""
+    xy = np.asarray(xy, dtype=float)
+    bad = (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{source}: {int(bad.sum())} sample(s) with longitude/latitude out of range "
+            f"(first: {xy[i, 0]:g}, {xy[i, 1]:g}); are the coordinates projected? give --crs"
+        )
+
+
+def project_to_utm(frame: gpd.GeoDataFrame, source="table") -> tuple[gpd.GeoDataFrame, str]:
+    """A geographic frame in the UTM zone of its centre, and the one-line note; others unchanged."""
+    if frame.crs is None or not frame.crs.is_geographic:
+        return frame, ""
+    xy = np.c_[frame.geometry.x, frame.geometry.y]
+    check_lonlat(xy, source)
+    utm = frame.estimate_utm_crs()
+    projected = frame.to_crs(utm)
+    name = utm.name if utm.name else utm.to_string()
+    return projected, f"coordinates in {frame.crs.to_string()} (lon/lat) projected to {utm.to_string()} ({name})"
 
 
 # ------------------------------------------------------------------------ elements
@@ -186,7 +253,12 @@ def replace_censored(numbers, censored, limits, rule: str) -> pd.Series:
 # ---------------------------------------------------------------------- load points
 
 
-def load_points(path, x_col=None, y_col=None, crs=None, elements=None, censor="half") -> PointSamples:
+OXIDE = re.compile(r"^(?P<el>[A-Z][a-z]?)\d*O\d*T?$")  # Al2O3, CaO, Fe2O3T (total iron)
+
+
+def load_points(
+    path, x_col=None, y_col=None, crs=None, elements=None, censor="half", max_missing=0.5, project=True
+) -> PointSamples:
     """Read point samples from a CSV or any OGR point file (GPKG, GeoJSON, ...).
 
     Coordinates, CRS, element columns and below-detection values follow the
@@ -206,6 +278,10 @@ def load_points(path, x_col=None, y_col=None, crs=None, elements=None, censor="h
         column).
     censor : {"half", "dl", "nan"}
         Replacement of below-detection values (see :data:`CENSOR_RULES`).
+    max_missing : float
+        Drop element columns with a larger share of missing values.
+    project : bool
+        Project geographic coordinates to the local UTM zone.
 
     Returns
     -------
@@ -216,31 +292,67 @@ def load_points(path, x_col=None, y_col=None, crs=None, elements=None, censor="h
     DataError
         If the file is missing or unreadable, the censor rule is unknown,
         coordinates, CRS or element columns cannot be found, a value is not a
-        number, or a vector file holds non-point geometries.
+        number, a vector file holds non-point geometries, samples lack
+        coordinates, lon/lat are out of range, or no element column is left
+        after dropping mostly missing ones.
     """
     path = Path(path)
     if not path.exists():
         raise DataError(f"file not found: {path}")
     if censor not in CENSOR_RULES:
         raise DataError(f"unknown censor rule {censor!r} (use {', '.join(CENSOR_RULES)})")
+    if not 0 <= max_missing <= 1:
+        raise DataError(f"max_missing must be a share in [0, 1], got {max_missing}")
     frame = _read_point_table(path, x_col, y_col, crs)
+    source_crs = frame.crs
+    if source_crs is not None and source_crs.is_geographic:
+        check_lonlat(np.c_[frame.geometry.x, frame.geometry.y], path.name)
+    note = ""
+    if project:
+        frame, note = project_to_utm(frame, path.name)
     columns = [c for c in frame.columns if c != frame.geometry.name]
     chosen = find_element_columns(columns, elements)
-    data, counts = {}, {}
+    data, counts, dropped = {}, {}, {}
     for element, (col, _unit) in chosen.items():
         flag_col = find_flag_column(columns, element, col)
         numbers, censored, limits = parse_censored(frame[col], frame[flag_col] if flag_col else None, col)
-        data[element] = replace_censored(numbers, censored, limits, censor).astype("float64").values
+        values = replace_censored(numbers, censored, limits, censor).astype("float64")
+        share = float(values.isna().mean())
+        if share > max_missing or share == 1.0:
+            dropped[element] = f"{share:.0%} missing"
+            continue
+        data[element] = values.values
         counts[element] = int(censored.sum())
+    for element in list(data):
+        match = OXIDE.match(element)
+        if match and match["el"] in data:
+            base = match["el"]
+            oxide_missing, base_missing = np.isnan(data[element]).sum(), np.isnan(data[base]).sum()
+            loser, winner = (element, base) if oxide_missing >= base_missing else (base, element)
+            dropped[loser] = f"duplicate of {winner} (more missing values)"
+            del data[loser], counts[loser]
+    if not data:
+        raise DataError(f"{path.name}: no element column left after dropping those more than {max_missing:.0%} missing")
     table = gpd.GeoDataFrame(data, geometry=frame.geometry.values, crs=frame.crs)
     return PointSamples(
         table=table,
-        elements=list(chosen),
+        elements=list(data),
         crs=frame.crs,
         censored=counts,
         censor_rule=CENSOR_RULES[censor],
-        units={e: u for e, (_, u) in chosen.items() if u},
+        units={e: u for e, (_, u) in chosen.items() if u and e in data},
+        missing={e: int(np.isnan(v).sum()) for e, v in data.items()},
+        dropped=dropped,
+        note=note,
+        source_crs=source_crs,
     )
+
+
+def complete_features(samples: PointSamples) -> tuple[pd.DataFrame, dict]:
+    """(samples, elements) values with every missing one filled by the element's median; counts filled."""
+    values = pd.DataFrame({e: samples.table[e].to_numpy() for e in samples.elements})
+    filled = {e: int(values[e].isna().sum()) for e in samples.elements}
+    return values.fillna(values.median()), filled
 
 
 def read_vector(path: Path, crs=None) -> gpd.GeoDataFrame:
@@ -274,10 +386,15 @@ def read_csv_points(path: Path, x_col=None, y_col=None, crs=None) -> gpd.GeoData
     xc, yc = find_coordinate_columns(table.columns, x_col, y_col, path.name)
     if crs is None and "crs" in table.columns and table["crs"].notna().any():
         crs = str(table["crs"].dropna().iloc[0])
-    crs = resolve_crs(crs, xc, yc, path.name)
-    xy = table[[xc, yc]].apply(pd.to_numeric, errors="coerce")
+    xy = table[[xc, yc]].apply(pd.to_numeric, errors="coerce").mask(lambda v: v.isin(SENTINELS))
+    if xy.isna().all().all():
+        raise DataError(f"{path.name}: no sample has coordinates in {xc}/{yc}")
     if xy.isna().any().any():
-        raise DataError(f"{path.name}: missing or non-numeric coordinates in {xc}/{yc}")
+        raise DataError(
+            f"{path.name}: {int(xy.isna().any(axis=1).sum())} sample(s) with missing or non-numeric "
+            f"coordinates in {xc}/{yc}"
+        )
+    crs = resolve_crs(crs, xc, yc, path.name, xy=xy.to_numpy())
     table = table.drop(columns=[xc, yc])
     return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(xy[xc], xy[yc]), crs=crs)
 

@@ -247,8 +247,10 @@ def test_csv_without_coordinates(tmp_path):
 def test_lon_lat_inferred_and_projected_needs_crs(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("lon,lat,Cu_ppm\n114,28,1\n114.1,28.1,2\n")
-    assert io.load_points(path).crs.to_string() == "EPSG:4326"
-    path.write_text("easting,northing,Cu_ppm\n1,2,1\n")
+    samples = io.load_points(path)
+    assert samples.source_crs.to_string() == "EPSG:4326" and samples.crs.to_epsg() == 32650  # UTM 50N (114-120 E)
+    assert io.load_points(path, project=False).crs.to_string() == "EPSG:4326"
+    path.write_text("easting,northing,Cu_ppm\n1,2,1\n")  # small numbers, but easting/northing are projected
     with pytest.raises(DataError, match="--crs"):
         io.load_points(path)
 

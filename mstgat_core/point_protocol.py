@@ -1,0 +1,246 @@
+"""The OpenGADBench protocol for label-free anomaly scores on point samples.
+
+``mstgat evaluate POINTS --sites SITES --protocol opengadbench`` scores every
+sample with methods that never see the sites, then, with great-circle
+distances in km (scikit-learn's haversine ``BallTree``):
+
+* **positives**: for each site, the score of the sample nearest to it;
+* **negatives**: as many scores as there are sites, drawn at random with
+  replacement from the samples at least ``buffer_km`` (5 km) from every site;
+* ROC-AUC of positives against negatives, repeated for ``draws`` (20) draws
+  from one seeded generator: mean and standard deviation;
+* **SR@5%**: the share of sites whose nearest sample is in the top 5 % of
+  all samples' scores (ties count as in the top when the score reaches the
+  95th-percentile threshold).
+
+This follows ``../shared/data/opengadbench-sed1/README.md``. Beside it the
+project's own capture figure: the share of sites whose nearest sample is in
+the top 1/5/10/20 % of scores.
+
+Label-free baselines (:func:`label_free_scores`), each on the same complete
+feature matrix: the target element alone (e.g. Au for gold sites), robust
+Mahalanobis distance, Isolation Forest and the local outlier factor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataError
+
+EARTH_RADIUS_KM = 6371.0088
+SHARES = (0.01, 0.05, 0.10, 0.20)
+
+
+def _haversine_tree(lonlat: np.ndarray):
+    from sklearn.neighbors import BallTree
+
+    return BallTree(np.radians(np.asarray(lonlat, dtype=float)[:, ::-1]), metric="haversine")
+
+
+def nearest_samples(samples_lonlat: np.ndarray, sites_lonlat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the nearest sample to each site, its distance in km)."""
+    distance, index = _haversine_tree(samples_lonlat).query(np.radians(np.asarray(sites_lonlat)[:, ::-1]), k=1)
+    return index[:, 0], distance[:, 0] * EARTH_RADIUS_KM
+
+
+def distance_to_sites_km(samples_lonlat: np.ndarray, sites_lonlat: np.ndarray) -> np.ndarray:
+    """Great-circle distance in km from each sample to its nearest site."""
+    distance, _ = _haversine_tree(sites_lonlat).query(np.radians(np.asarray(samples_lonlat)[:, ::-1]), k=1)
+    return distance[:, 0] * EARTH_RADIUS_KM
+
+
+def opengadbench(
+    scores: np.ndarray,
+    samples_lonlat: np.ndarray,
+    sites_lonlat: np.ndarray,
+    draws: int = 20,
+    seed: int = 0,
+    buffer_km: float = 5.0,
+) -> dict:
+    """The protocol's figures for one score vector (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``auc_mean``, ``auc_sd`` (population sd over the draws), ``aucs``,
+        ``sr5`` and ``capture`` (share -> share of sites whose nearest sample
+        is in that top share), ``n_sites``, ``n_negative_pool``.
+
+    Raises
+    ------
+    DataError
+        If the scores do not match the samples, hold NaN, or no sample lies
+        ``buffer_km`` from every site.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    scores = np.asarray(scores, dtype=float)
+    if scores.shape != (len(samples_lonlat),):
+        raise DataError(f"{len(scores)} scores for {len(samples_lonlat)} samples")
+    if not np.isfinite(scores).all():
+        raise DataError("scores hold NaN or infinite values")
+    nearest, _ = nearest_samples(samples_lonlat, sites_lonlat)
+    positives = scores[nearest]
+    pool = np.flatnonzero(distance_to_sites_km(samples_lonlat, sites_lonlat) >= buffer_km)
+    if len(pool) == 0:
+        raise DataError(f"no sample is at least {buffer_km:g} km from every site")
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.ones(len(positives)), np.zeros(len(positives))]
+    aucs = [
+        float(roc_auc_score(labels, np.r_[positives, scores[rng.choice(pool, size=len(positives), replace=True)]]))
+        for _ in range(draws)
+    ]
+    capture = {}
+    for share in SHARES:
+        threshold = np.quantile(scores, 1 - share)
+        capture[share] = float(np.mean(positives >= threshold))
+    return {
+        "auc_mean": float(np.mean(aucs)),
+        "auc_sd": float(np.std(aucs)),
+        "aucs": aucs,
+        "sr5": capture[0.05],
+        "capture": {f"{share:.0%}": value for share, value in capture.items()},
+        "n_sites": int(len(positives)),
+        "n_negative_pool": int(len(pool)),
+    }
+
+
+def label_free_scores(X: np.ndarray, elements: list, target: str | None = None, seed: int = 0) -> dict:
+    """Scores of the label-free baselines on a complete (samples, E) normalised feature matrix."""
+    from sklearn.neighbors import LocalOutlierFactor
+
+    from .baselines import IsolationForestBaseline, RobustMahalanobis
+
+    X = np.asarray(X, dtype=float)
+    if not np.isfinite(X).all():
+        raise DataError("the feature matrix holds missing values; impute them first")
+    out = {}
+    if target is not None:
+        if target not in elements:
+            raise DataError(f"target element {target!r} is not among the elements used")
+        out[f"{target} alone"] = X[:, elements.index(target)]
+    out["robust Mahalanobis"] = RobustMahalanobis().fit(X, None, None, seed).score(X)
+    out["Isolation Forest"] = IsolationForestBaseline().fit(X, None, None, seed).score(X)
+    lof = LocalOutlierFactor(n_neighbors=min(20, len(X) - 1)).fit(X)
+    out["local outlier factor"] = -lof.negative_outlier_factor_
+    return out
+
+
+def normalised_points(values, elements, transform: str = "clr") -> np.ndarray:
+    """(samples, E) CLR (or log/none) + robust-scaled features of complete point values (a Normaliser fit)."""
+    import xarray as xr
+
+    from .preprocess import Normaliser
+
+    # the Normaliser reads (y, x) layers: the samples as one row
+    ds = xr.Dataset({e: (("y", "x"), np.asarray(values[e], dtype=float)[None, :]) for e in elements})
+    return Normaliser(transform=transform).fit(ds).transform(ds).astype(float)
+
+
+def evaluate_points(
+    samples, sites, target: str | None = None, scores: dict | None = None, draws: int = 20, seed: int = 0
+) -> dict:
+    """The protocol for every label-free baseline (and any extra ``scores``) on point samples.
+
+    Parameters
+    ----------
+    samples : PointSamples
+        From :func:`~mstgat_core.points.load_points` (any CRS; distances are
+        taken on the sphere after conversion to lon/lat).
+    sites : geopandas.GeoDataFrame
+        Site points (:func:`~mstgat_core.io.load_deposits`), used only to score.
+    target : str, optional
+        The commodity's element for the single-element baseline (e.g. ``Au``).
+    scores : dict, optional
+        Name -> (samples,) extra scores to evaluate, e.g. MSTGAT's label-free score.
+    draws, seed : int
+        Negative draws and their seed.
+
+    Returns
+    -------
+    dict
+        ``methods`` (name -> :func:`opengadbench` figures), ``filled``
+        (element -> missing values filled by the median), ``n_samples``,
+        ``elements``, ``protocol``.
+    """
+    from .points import complete_features
+
+    if len(sites) == 0:
+        raise DataError("no sites to score against")
+    samples_lonlat = _lonlat(samples.table)
+    sites_lonlat = _lonlat(sites)
+    values, filled = complete_features(samples)
+    X = normalised_points(values, samples.elements)
+    methods = label_free_scores(X, samples.elements, target=target, seed=seed)
+    methods.update(scores or {})
+    return {
+        "methods": {
+            name: opengadbench(s, samples_lonlat, sites_lonlat, draws=draws, seed=seed) for name, s in methods.items()
+        },
+        "filled": filled,
+        "n_samples": int(len(X)),
+        "elements": list(samples.elements),
+        "protocol": {"draws": draws, "seed": seed, "buffer_km": 5.0, "distances": "great circle (haversine)"},
+    }
+
+
+def _lonlat(frame) -> np.ndarray:
+    if frame.crs is None:
+        raise DataError("points without a CRS cannot be placed on the sphere")
+    geographic = frame.to_crs("EPSG:4326")
+    return np.c_[geographic.geometry.x, geographic.geometry.y]
+
+
+def protocol_markdown(report: dict) -> str:
+    """The protocol's table: ROC-AUC mean ± sd, SR@5% and the top-share capture."""
+    lines = [
+        "| method | ROC-AUC (mean ± sd, "
+        f"{report['protocol']['draws']} draws) | SR@5% | top 1 % | top 10 % | top 20 % |",
+        "|---|---|---|---|---|---|",
+    ]
+    ranked = sorted(report["methods"].items(), key=lambda kv: -kv[1]["auc_mean"])
+    for name, m in ranked:
+        c = m["capture"]
+        lines.append(
+            f"| {name} | {m['auc_mean']:.3f} ± {m['auc_sd']:.3f} | {m['sr5']:.2f} | {c['1%']:.2f} "
+            f"| {c['10%']:.2f} | {c['20%']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def gridded_label_free(samples, cell_size: float | None = None, pretrain_config=None, seed: int = 0) -> np.ndarray:
+    """MSTGAT's label-free score at each sample, through an IDW grid (until point graphs exist).
+
+    The samples are gridded (:func:`~mstgat_core.points.points_to_grid`, IDW)
+    at ``cell_size`` (default: the median distance to the nearest other
+    sample location),
+    MSTGAT is pretrained on the grid without labels and each sample takes the
+    score of the cell it falls in (NaN cells: the lowest score).
+    """
+    import dataclasses
+
+    from scipy.spatial import cKDTree
+
+    from .pipeline import pretrain_backbone
+    from .points import points_to_grid
+    from .pretrain import PretrainConfig
+
+    xy = np.c_[samples.table.geometry.x, samples.table.geometry.y]
+    if cell_size is None:
+        spacing, _ = cKDTree(xy).query(xy, k=2)
+        spacing = spacing[:, 1][spacing[:, 1] > 0]  # samples at one place (duplicates) say nothing of spacing
+        if len(spacing) == 0:
+            raise DataError("all samples lie at one point: no grid can be made")
+        cell_size = float(np.median(spacing))
+    grid = points_to_grid(samples, cell_size=cell_size)
+    config = dataclasses.replace(pretrain_config or PretrainConfig(), seed=seed)
+    score = pretrain_backbone(grid, pretrain_config=config).predict(grid)
+    values = score.sel(x=xr_points(xy[:, 0]), y=xr_points(xy[:, 1]), method="nearest").values
+    return np.where(np.isfinite(values), values, np.nanmin(values))
+
+
+def xr_points(values):
+    import xarray as xr
+
+    return xr.DataArray(values, dims="sample")
