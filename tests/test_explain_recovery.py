@@ -12,9 +12,12 @@ own path: ``summarise`` over the deposit cells, as ``mstgat explain
   0.01. Measured when written: 5 of 6 (24 scenarios: 88 %). By chance
   (P(top 3 = ore) = 1/120 per scenario) the test passes with probability
   about 15 / 120^4 = 7e-8.
-* ``scale_readout``: each scale's contribution to the score ranks the planted
-  scale first in at least 5 of 6 scenarios. Measured when written: 6 of 6
-  (24 scenarios: 71 %). By chance (1/3 per scenario): 1.8 %. The default
+* ``scale_readout`` (scenarios 0-3: small, large, small, large): each
+  scale's contribution to the score ranks the planted scale first in at
+  least 3 of 4. Measured when written: 4 of 4 (24 scenarios: 71 %). By
+  chance (1/3 per scenario) 11 %; a model that always names the same scale
+  gets 2 of 4 and fails (at least one small and one large must be right).
+  The default
   model's scale weights cannot do this (learned without labels, they put
   r=1 first everywhere; docs/results.md), so the scale claim rests on this
   option.
@@ -41,6 +44,7 @@ def read(spec, model_config=None):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("explain_recovery_elements")  # the two tests fit 10 models: one worker each
 def test_indicator_ranking_recovers_the_ore_elements():
     torch.set_num_threads(2)
     records = []
@@ -63,12 +67,13 @@ def test_indicator_ranking_recovers_the_ore_elements():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("explain_recovery_scales")
 def test_scale_contributions_rank_the_planted_scale_first():
     torch.set_num_threads(2)
     first = []
-    for spec in eb.specs(len(SEEDS)):
+    for spec in eb.specs(4):
         summary, truth, _ = read(spec, {"scale_readout": True})
         contributions = summary["scale_contributions"]
         best = max(contributions, key=contributions.get)
         first.append(float(best) == truth["ore_scale"])
-    assert np.sum(first) >= 5, first
+    assert np.sum(first) >= 3, first
