@@ -303,29 +303,18 @@ def score_records(records: list[dict], permutations: int = 10_000, seed: int = 0
         spatial = [r for r in records if method in r.get("scale_scores", {})]
         if not spatial:
             continue
-        hits = 0
-        for r in spatial:
-            scores = np.asarray(r["scale_scores"][method])
-            hits += int(r["scales"][int(np.argmax(scores))] == r["truth"]["ore_scale"])
+        right = np.array(
+            [r["scales"][int(np.argmax(r["scale_scores"][method]))] == r["truth"]["ore_scale"] for r in spatial]
+        )
+        kinds = np.array([r["spec"]["kind"] for r in spatial])
+        hits = int(right.sum())
         chance = 1 / len(spatial[0]["scales"])
         out["scales"][method] = {
             "first": hits / len(spatial),
             "interval": _wilson(hits, len(spatial)),
             "chance": chance,
             "p": float(binomtest(hits, len(spatial), chance, alternative="greater").pvalue),
-            "by_kind": {
-                kind: float(
-                    np.mean(
-                        [
-                            r["scales"][int(np.argmax(r["scale_scores"][method]))] == r["truth"]["ore_scale"]
-                            for r in spatial
-                            if r["spec"]["kind"] == kind
-                        ]
-                    )
-                )
-                for kind in KINDS
-                if any(r["spec"]["kind"] == kind for r in spatial)
-            },
+            "by_kind": {kind: float(right[kinds == kind].mean()) for kind in KINDS if (kinds == kind).any()},
         }
     lifts = np.array([r["neighbour_lift"] for r in records if np.isfinite(r.get("neighbour_lift", np.nan))])
     if len(lifts):

@@ -220,6 +220,7 @@ def gridded_label_free(samples, cell_size: float | None = None, pretrain_config=
     """
     import dataclasses
 
+    import xarray as xr
     from scipy.spatial import cKDTree
 
     from .pipeline import pretrain_backbone
@@ -236,11 +237,6 @@ def gridded_label_free(samples, cell_size: float | None = None, pretrain_config=
     grid = points_to_grid(samples, cell_size=cell_size)
     config = dataclasses.replace(pretrain_config or PretrainConfig(), seed=seed)
     score = pretrain_backbone(grid, pretrain_config=config).predict(grid)
-    values = score.sel(x=xr_points(xy[:, 0]), y=xr_points(xy[:, 1]), method="nearest").values
+    at = {axis: xr.DataArray(xy[:, i], dims="sample") for i, axis in enumerate(("x", "y"))}
+    values = score.sel(**at, method="nearest").values
     return np.where(np.isfinite(values), values, np.nanmin(values))
-
-
-def xr_points(values):
-    import xarray as xr
-
-    return xr.DataArray(values, dims="sample")
