@@ -132,10 +132,10 @@ def opengadbench(
     ]
     spacing = sample_spacing_km(samples_lonlat)
     matched_rng = np.random.default_rng([seed, 1])
-    matched = [
-        float(roc_auc_score(labels, np.r_[positives, scores[matched_negatives(nearest, pool, spacing, match, matched_rng)]]))
-        for _ in range(draws)
-    ]
+    matched = []
+    for _ in range(draws):
+        negatives = scores[matched_negatives(nearest, pool, spacing, match, matched_rng)]
+        matched.append(float(roc_auc_score(labels, np.r_[positives, negatives])))
     capture = {}
     for share in SHARES:
         threshold = np.quantile(scores, 1 - share)
