@@ -268,6 +268,18 @@ class ScaleStack(nn.Module):
         return image, spread
 
 
+def neighbour_entropy(edges: torch.Tensor, alpha: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """(nodes,) entropy of each node's head-mean neighbour weights (self-loop included) over log(count),
+    as :func:`~mstgat_core.grid_attention.grid_gatv2` computes it on a grid."""
+    from torch_geometric.utils import scatter
+
+    p = alpha.mean(dim=-1)
+    target = edges[1]
+    count = scatter(torch.ones_like(p), target, dim=0, dim_size=num_nodes, reduce="sum")
+    spread = -scatter(torch.special.xlogy(p, p), target, dim=0, dim_size=num_nodes, reduce="sum")
+    return spread / torch.log(count)
+
+
 class MSGAT(nn.Module):
     """Multiscale graph attention: one GAT stack per scale, fused per cell by a softmax over scales."""
 
@@ -314,6 +326,17 @@ class MSGAT(nn.Module):
             spreads.append(stencil.to_nodes(spread) if entropy else None)
         fused, scale_weights = self.fuse(per_scale, h0)
         return fused, scale_weights, (torch.stack(spreads, dim=1) if entropy else None)
+
+    def forward_layout(self, x: torch.Tensor, layout, entropy: bool = False):
+        """:meth:`forward_grid` on a :class:`GridStencil`; on a graph with edge lists (a
+        :class:`~mstgat_core.point_graph.PointGraph`) :meth:`forward`, with the same outputs."""
+        if isinstance(layout, GridStencil):
+            return self.forward_grid(x, layout, entropy)
+        fused, scale_weights, attention = self.forward(x, list(layout.edge_index), need_weights=entropy)
+        if not entropy:
+            return fused, scale_weights, None
+        spreads = [neighbour_entropy(*layers[-1], x.shape[0]) for layers in attention]
+        return fused, scale_weights, torch.stack(spreads, dim=1)
 
     def fuse(self, per_scale: list[torch.Tensor], h0: torch.Tensor):
         """Per-cell softmax over scales: (cells, hidden) embedding and (cells, scales) weights.
@@ -541,17 +564,21 @@ class MSTGAT(nn.Module):
         groups = min(self.config.mask_groups, e)
         return [(torch.arange(e) % groups == g).expand(n_cells, e) for g in range(groups)]
 
-    def label_free_score(self, embed, x: torch.Tensor) -> torch.Tensor:
-        """(cells,) log mean squared error of ``x`` when each element group is hidden in turn.
+    def masked_predictions(self, embed, x: torch.Tensor) -> torch.Tensor:
+        """(cells, E) each element's reconstruction when its mask group is hidden.
 
         ``embed(hidden)`` returns the branch embeddings of the cells of ``x``
         with ``hidden`` (cells, E) values masked.
         """
-        total = torch.zeros(x.shape[0])
+        predicted = torch.zeros_like(x)
         for hidden in self.mask_groups(x.shape[0]):
-            error = (self.reconstruction(embed(hidden)) - x).square()
-            total = total + (error * hidden).sum(dim=1)
-        return torch.log(total / x.shape[1] + 1e-6)
+            predicted = torch.where(hidden, self.reconstruction(embed(hidden)), predicted)
+        return predicted
+
+    def label_free_score(self, embed, x: torch.Tensor) -> torch.Tensor:
+        """(cells,) log mean squared error of ``x`` when each element group is hidden in turn
+        (``embed`` as in :meth:`masked_predictions`)."""
+        return torch.log((self.masked_predictions(embed, x) - x).square().mean(dim=1) + 1e-6)
 
     def _spectral(self, x, hidden=None, need_weights=False):
         token = self.reconstruction.mask_token if hidden is not None else None
@@ -627,7 +654,7 @@ class MSTGAT(nn.Module):
                 out.update(cls_attention=torch.cat(cls_rows), rollout=torch.cat(rollouts))
         if c.uses_spatial:
             visible = x if hidden is None else x.masked_fill(hidden, 0.0)
-            spatial, scale_weights, entropy = self.spatial.forward_grid(visible, stencil, entropy=details)
+            spatial, scale_weights, entropy = self.spatial.forward_layout(visible, stencil, entropy=details)
             parts.append(spatial)
             if details:
                 out.update(scale_weights=scale_weights, neighbour_entropy=entropy)

@@ -109,7 +109,7 @@ def masked_reconstruction(model: MSTGAT, x: torch.Tensor, hidden: torch.Tensor, 
             )
         )
     if c.uses_spatial:
-        parts.append(model.spatial.forward_grid(x.masked_fill(hidden, 0.0), stencil)[0])
+        parts.append(model.spatial.forward_layout(x.masked_fill(hidden, 0.0), stencil)[0])
     return model.reconstruction(torch.cat(parts, dim=1))
 
 
@@ -177,8 +177,10 @@ def pretrain(
         A model with the ``fused`` readout (:class:`~mstgat_core.model.ModelConfig`).
     x : torch.Tensor
         (cells, E) normalised features of the valid cells of ``mask``, row-major.
-    mask : ndarray of bool
-        (ny, nx) valid cells.
+    mask : ndarray of bool or PointGraph
+        (ny, nx) valid cells; or the multiscale graph of point samples
+        (:func:`~mstgat_core.point_graph.build_point_graph`), whose every
+        step then covers all samples (no windows, no cut edges).
     config : PretrainConfig, optional
     callback : callable, optional
         Called with a :class:`PretrainLog` after every epoch.
@@ -191,12 +193,17 @@ def pretrain(
         The loss of every epoch (mean over its steps) and the time taken.
     """
     config = config or PretrainConfig()
-    mask = np.asarray(mask, dtype=bool)
+    points = _is_point_graph(mask)
+    if not points:
+        mask = np.asarray(mask, dtype=bool)
     if not model.fused:
         raise DataError("pretraining needs a model with the fused readout (ModelConfig(readout='fused'))")
-    if x.shape[0] != int(mask.sum()):
-        raise DataError(f"{x.shape[0]} feature rows for {int(mask.sum())} valid cells")
+    rows = mask.num_nodes if points else int(mask.sum())
+    if x.shape[0] != rows:
+        raise DataError(f"{x.shape[0]} feature rows for {rows} {'samples' if points else 'valid cells'}")
     c = model.config
+    if points and c.uses_spatial and len(mask.scales) != len(c.scales):
+        raise DataError(f"the point graph has {len(mask.scales)} scales, the model {len(c.scales)}")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -211,9 +218,10 @@ def pretrain(
         if config.schedule == "cosine"
         else None
     )
-    node_image = np.full(mask.shape, -1, dtype=np.int64)
-    node_image[mask] = np.arange(int(mask.sum()))
-    radius = receptive_radius(c.scales, model.hops) if c.uses_spatial else 0
+    if not points:
+        node_image = np.full(mask.shape, -1, dtype=np.int64)
+        node_image[mask] = np.arange(int(mask.sum()))
+        radius = receptive_radius(c.scales, model.hops) if c.uses_spatial else 0
     result = PretrainResult()
     start = time.perf_counter()
     model.train()
@@ -223,13 +231,16 @@ def pretrain(
         t0 = time.perf_counter()
         losses = []
         for _ in range(config.steps_per_epoch):
-            window, nodes, sl = _window(mask, node_image, config.window, rng)
-            keep = _interior(window, sl, mask.shape, radius)
-            if not keep.any():
-                continue
-            xw = x[torch.from_numpy(nodes)]
-            hidden = hidden_mask(len(nodes), c.n_elements, config.mask_fraction, generator)
-            stencil = GridStencil.of(window, c.scales, c.graph_mode) if c.uses_spatial else None
+            if points:
+                xw, keep, stencil = x, None, mask if c.uses_spatial else None
+            else:
+                window, nodes, sl = _window(mask, node_image, config.window, rng)
+                keep = _interior(window, sl, mask.shape, radius)
+                if not keep.any():
+                    continue
+                xw = x[torch.from_numpy(nodes)]
+                stencil = GridStencil.of(window, c.scales, c.graph_mode) if c.uses_spatial else None
+            hidden = hidden_mask(len(xw), c.n_elements, config.mask_fraction, generator)
             optimiser.zero_grad()
             loss = reconstruction_loss(model, xw, hidden, stencil, keep)
             loss.backward()
@@ -250,14 +261,27 @@ def pretrain(
 NOVELTY_QUANTILE = 0.995
 
 
-@torch.no_grad()
-def fit_statistics(model: MSTGAT, x: torch.Tensor, mask: np.ndarray) -> None:
-    """Set the fused head's statistics over the grid's cells (mean and deviation of the embedding and
-    the label-free score; the embeddings' inverse covariance; the 99.5th percentiles of their
-    Mahalanobis distance and of the score, for novelty) and make it read the score alone."""
+def _is_point_graph(where) -> bool:
+    return hasattr(where, "edge_index") and hasattr(where, "xy")
+
+
+def spatial_layout(model: MSTGAT, where):
+    """What the spatial branch runs on: a point graph as given, the :class:`GridStencil` of a
+    validity mask, or None for a model without a spatial branch."""
     c = model.config
-    stencil = GridStencil.of(np.asarray(mask, dtype=bool), c.scales, c.graph_mode) if c.uses_spatial else None
-    embedding, score = model.grid_features(x, stencil)
+    if not c.uses_spatial:
+        return None
+    if _is_point_graph(where):
+        return where
+    return GridStencil.of(np.asarray(where, dtype=bool), c.scales, c.graph_mode)
+
+
+@torch.no_grad()
+def fit_statistics(model: MSTGAT, x: torch.Tensor, mask) -> None:
+    """Set the fused head's statistics over the grid's cells or the samples (mean and deviation of the
+    embedding and the label-free score; the embeddings' inverse covariance; the 99.5th percentiles of
+    their Mahalanobis distance and of the score, for novelty) and make it read the score alone."""
+    embedding, score = model.grid_features(x, spatial_layout(model, mask))
     features = torch.cat([embedding, score.unsqueeze(1)], dim=1).double()
     head = model.head
     head.center.copy_(features.mean(dim=0))
@@ -275,9 +299,8 @@ def fit_statistics(model: MSTGAT, x: torch.Tensor, mask: np.ndarray) -> None:
 
 
 @torch.no_grad()
-def reconstruct(model: MSTGAT, x: torch.Tensor, mask: np.ndarray, hidden: torch.Tensor) -> torch.Tensor:
-    """(cells, E) reconstruction of every valid cell of the whole grid with ``hidden`` entries masked (eval mode)."""
+def reconstruct(model: MSTGAT, x: torch.Tensor, mask, hidden: torch.Tensor) -> torch.Tensor:
+    """(cells, E) reconstruction of every valid cell of the whole grid (or every sample of a point
+    graph) with ``hidden`` entries masked (eval mode)."""
     model.eval()
-    c = model.config
-    stencil = GridStencil.of(np.asarray(mask, dtype=bool), c.scales, c.graph_mode) if c.uses_spatial else None
-    return masked_reconstruction(model, x, hidden, stencil)
+    return masked_reconstruction(model, x, hidden, spatial_layout(model, mask))
