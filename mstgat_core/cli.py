@@ -437,6 +437,110 @@ def cmd_predict(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- score
+
+
+def add_score_args(p):
+    p.add_argument("data", help="point file (.csv, .gpkg, ...) or grid (.nc, .zarr, .tif, folder, .zip)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="points: .csv or .gpkg (every input column plus the scores); grids: .nc (score and contribution layers)",
+    )
+    p.add_argument("--checkpoint", help="grids: a pretrained (label-free) checkpoint instead of pretraining here")
+    p.add_argument(
+        "--neighbours",
+        default="8,24,48",
+        help="points: neighbourhood scales as numbers of nearest samples (the reach in metres is reported)",
+    )
+    p.add_argument("--radius", help="points: neighbourhood scales as radii in metres instead, e.g. 2000,5000,10000")
+    p.add_argument("--epochs", type=int, default=30, help="pretraining epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crs", help="CRS of a CSV's coordinates when it cannot be inferred (e.g. EPSG:4326)")
+    p.add_argument(
+        "--max-missing",
+        type=float,
+        default=0.5,
+        help="points: drop element columns with a larger share of missing values (the rest: median fill)",
+    )
+    p.add_argument("--elements", type=lambda t: [e.strip() for e in t.split(",") if e.strip()], help="elements to use")
+
+
+def _score_points(args, out: Path) -> int:
+    from tqdm import tqdm
+
+    from .point_graph import parse_point_scales
+    from .point_model import pretrain_points
+    from .points import load_points
+    from .pretrain import PretrainConfig
+    from .scoring import point_score_table, read_raw_points, write_point_scores
+
+    kind = "radius" if args.radius else "knn"
+    scales = parse_point_scales(args.radius or args.neighbours, kind)
+    samples = load_points(args.data, crs=args.crs, elements=args.elements, max_missing=args.max_missing)
+    if samples.note:
+        print(samples.note, file=sys.stderr)
+    print(
+        f"{len(samples.table)} samples, {len(samples.elements)} elements kept, {len(samples.dropped)} dropped "
+        f"(more than {args.max_missing:.0%} missing, or oxide duplicates); missing values filled by the median",
+        file=sys.stderr,
+    )
+    with tqdm(total=args.epochs, desc="pretraining on the samples", unit="epoch", file=sys.stderr) as bar:
+
+        def progress(log):
+            bar.update(1)
+            bar.set_postfix(loss=f"{log.loss:.3f}")
+
+        fitted = pretrain_points(
+            samples,
+            scales,
+            kind=kind,
+            pretrain_config=PretrainConfig(epochs=args.epochs, seed=args.seed),
+            callback=progress,
+        )
+    print(fitted.graph.describe(), file=sys.stderr)
+    scores = fitted.scores()
+    table = point_score_table(read_raw_points(args.data), scores, scales)
+    write_point_scores(table, out, samples)
+    top = table.sort_values("anomaly_score", ascending=False).head(3)["top_elements"].tolist()
+    print(f"wrote {out}: {len(table)} samples scored; the three highest led by {'; '.join(top)}")
+    return 0
+
+
+def _score_grid(args, out: Path) -> int:
+    from . import io
+    from .checkpoint import load_checkpoint
+    from .pipeline import pretrain_backbone
+    from .pretrain import PretrainConfig
+    from .scoring import grid_scores
+
+    grid = io.load_grid(args.data, elements=args.elements)
+    if args.checkpoint:
+        fitted = load_checkpoint(args.checkpoint)
+    else:
+        print(f"pretraining MSTGAT on the grid, no deposits ({args.epochs} epochs) ...", file=sys.stderr)
+        fitted = pretrain_backbone(grid, pretrain_config=PretrainConfig(epochs=args.epochs, seed=args.seed))
+    layers = grid_scores(fitted, grid)
+    io.save_grid(layers, out)
+    print(f"wrote {out}: layers anomaly_score and contrib_<element> for {len(fitted.elements)} elements")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from .scoring import GRID_OUTPUTS, POINT_OUTPUTS
+
+    out = Path(args.out)
+    _check_output_folder(out)
+    if args.epochs < 1:
+        raise DataError(f"--epochs must be at least 1, got {args.epochs}")
+    is_points = Path(args.data).suffix.lower() in (".csv", ".gpkg", ".geojson", ".json", ".shp")
+    allowed = POINT_OUTPUTS if is_points else GRID_OUTPUTS
+    if out.suffix.lower() not in allowed:
+        what = "point files" if is_points else "grids"
+        raise DataError(f"--out for {what} must end in {' or '.join(allowed)}, got {out.name}")
+    return _score_points(args, out) if is_points else _score_grid(args, out)
+
+
 # ------------------------------------------------------------------------ evaluate
 
 
@@ -779,6 +883,7 @@ COMMANDS = {
     "pretrain": (add_pretrain_args, cmd_pretrain, "pretrain MSTGAT on every cell of a grid, no deposits (label-free)"),
     "train": (add_train_args, cmd_train, "train MSTGAT or a variant on a grid and its deposits"),
     "predict": (add_predict_args, cmd_predict, "map anomaly probability with a trained model"),
+    "score": (add_score_args, cmd_score, "label-free anomaly scores of point samples or a grid, no deposits"),
     "evaluate": (add_evaluate_args, cmd_evaluate, "spatially cross-validate MSTGAT, ablations and baselines"),
     "benchmark": (add_benchmark_args, cmd_benchmark, "run the published comparison on every dataset of a suite"),
     "explain": (add_explain_args, cmd_explain, "explain one cell or the deposit cells with a trained model"),

@@ -33,7 +33,8 @@ def atomic_output(path, mode: int | None = 0o666) -> Iterator[Path]:
     path = Path(path)
     if not path.parent.is_dir():
         raise DataError(f"output folder does not exist: {path.parent}")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    # the suffix stays last: writers such as GDAL's infer the format from it
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
         yield tmp
         if mode is not None and tmp.is_file():
