@@ -449,13 +449,18 @@ def add_score_args(p):
     )
     p.add_argument("--checkpoint", help="grids: a pretrained (label-free) checkpoint instead of pretraining here")
     p.add_argument(
+        "--target",
+        help="points: the commodity's element (e.g. Au); adds target_residual, its value minus what the sample's "
+        "other elements and neighbours predict (the readout chosen on Lapland and South China, docs/results.md)",
+    )
+    p.add_argument(
         "--neighbours",
         default="8,24,48",
         help="points: neighbourhood scales as numbers of nearest samples (the reach in metres is reported)",
     )
     p.add_argument("--radius", help="points: neighbourhood scales as radii in metres instead, e.g. 2000,5000,10000")
     p.add_argument("--epochs", type=int, default=30, help="pretraining epochs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, the masks and the steps")
     p.add_argument("--crs", help="CRS of a CSV's coordinates when it cannot be inferred (e.g. EPSG:4326)")
     p.add_argument(
         "--max-missing",
@@ -478,6 +483,8 @@ def _score_points(args, out: Path) -> int:
     kind = "radius" if args.radius else "knn"
     scales = parse_point_scales(args.radius or args.neighbours, kind)
     samples = load_points(args.data, crs=args.crs, elements=args.elements, max_missing=args.max_missing)
+    if args.target is not None and args.target not in samples.elements:
+        raise DataError(f"target element {args.target!r} is not among the elements used")
     if samples.note:
         print(samples.note, file=sys.stderr)
     print(
@@ -500,9 +507,10 @@ def _score_points(args, out: Path) -> int:
         )
     print(fitted.graph.describe(), file=sys.stderr)
     scores = fitted.scores()
-    table = point_score_table(read_raw_points(args.data), scores, scales)
+    table = point_score_table(read_raw_points(args.data), scores, scales, target=args.target)
     write_point_scores(table, out, samples)
-    top = table.sort_values("anomaly_score", ascending=False).head(3)["top_elements"].tolist()
+    rank_by = "target_residual" if args.target else "anomaly_score"
+    top = table.sort_values(rank_by, ascending=False).head(3)["top_elements"].tolist()
     print(f"wrote {out}: {len(table)} samples scored; the three highest led by {'; '.join(top)}")
     return 0
 
@@ -561,7 +569,7 @@ def add_evaluate_args(p):
         "--pretrain-epochs",
         type=int,
         default=30,
-        help="opengadbench: pretraining epochs of MSTGAT on the gridded samples",
+        help="opengadbench: pretraining epochs of MSTGAT on the samples (8/24/48 nearest samples)",
     )
     p.add_argument(
         "--max-missing",
@@ -643,7 +651,8 @@ def parse_seeds(text) -> tuple[int, ...]:
 
 def _evaluate_points(args) -> int:
     from . import io
-    from .point_protocol import evaluate_points, gridded_label_free, protocol_markdown
+    from .point_model import pretrain_points
+    from .point_protocol import evaluate_points, protocol_markdown
     from .points import load_points
     from .pretrain import PretrainConfig
 
@@ -658,11 +667,16 @@ def _evaluate_points(args) -> int:
         file=sys.stderr,
     )
     sites = io.load_deposits(args.deposits, crs=args.crs)
-    print("pretraining MSTGAT on the gridded samples (label-free) ...", file=sys.stderr)
     if args.pretrain_epochs < 1:
         raise DataError(f"--pretrain-epochs must be at least 1, got {args.pretrain_epochs}")
-    mstgat = gridded_label_free(samples, pretrain_config=PretrainConfig(epochs=args.pretrain_epochs))
-    report = evaluate_points(samples, sites, target=args.target, scores={"mstgat_label_free (IDW grid)": mstgat})
+    if args.target is not None and args.target not in samples.elements:
+        raise DataError(f"target element {args.target!r} is not among the elements used")
+    print("pretraining MSTGAT on the samples (label-free) ...", file=sys.stderr)
+    scores = pretrain_points(samples, pretrain_config=PretrainConfig(epochs=args.pretrain_epochs)).scores()
+    mstgat = {"MSTGAT label-free score": scores.anomaly_score}
+    if args.target is not None:
+        mstgat[f"MSTGAT {args.target} residual"] = scores.residuals[args.target].to_numpy()
+    report = evaluate_points(samples, sites, target=args.target, scores=mstgat)
     report["dropped"] = samples.dropped
     report["data"], report["sites"] = str(args.data), str(args.deposits)
     table = protocol_markdown(report)

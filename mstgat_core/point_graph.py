@@ -123,6 +123,8 @@ def build_point_graph(xy, scales=DEFAULT_NEIGHBOURS, kind: str = "knn", metric: 
     if not scales:
         raise DataError("at least one point scale is needed")
     n = len(xy)
+    if n > 1 and np.ptp(xy, axis=0).max() == 0:
+        raise DataError(f"all {n} samples lie at one point: no neighbourhood can be drawn")
     if kind == "knn" and max(scales) >= n:
         raise DataError(
             f"the survey has {n} samples: a scale of {max(scales)} nearest samples needs at least {max(scales) + 1}"

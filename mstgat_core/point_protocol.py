@@ -264,36 +264,3 @@ def protocol_markdown(report: dict) -> str:
             f"| {c['10%']:.2f} | {c['20%']:.2f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def gridded_label_free(samples, cell_size: float | None = None, pretrain_config=None, seed: int = 0) -> np.ndarray:
-    """MSTGAT's label-free score at each sample, through an IDW grid (until point graphs exist).
-
-    The samples are gridded (:func:`~mstgat_core.points.points_to_grid`, IDW)
-    at ``cell_size`` (default: the median distance to the nearest other
-    sample location),
-    MSTGAT is pretrained on the grid without labels and each sample takes the
-    score of the cell it falls in (NaN cells: the lowest score).
-    """
-    import dataclasses
-
-    import xarray as xr
-    from scipy.spatial import cKDTree
-
-    from .pipeline import pretrain_backbone
-    from .points import points_to_grid
-    from .pretrain import PretrainConfig
-
-    xy = np.c_[samples.table.geometry.x, samples.table.geometry.y]
-    if cell_size is None:
-        spacing, _ = cKDTree(xy).query(xy, k=2)
-        spacing = spacing[:, 1][spacing[:, 1] > 0]  # samples at one place (duplicates) say nothing of spacing
-        if len(spacing) == 0:
-            raise DataError("all samples lie at one point: no grid can be made")
-        cell_size = float(np.median(spacing))
-    grid = points_to_grid(samples, cell_size=cell_size)
-    config = dataclasses.replace(pretrain_config or PretrainConfig(), seed=seed)
-    score = pretrain_backbone(grid, pretrain_config=config).predict(grid)
-    at = {axis: xr.DataArray(xy[:, i], dims="sample") for i, axis in enumerate(("x", "y"))}
-    values = score.sel(**at, method="nearest").values
-    return np.where(np.isfinite(values), values, np.nanmin(values))

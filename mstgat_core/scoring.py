@@ -11,7 +11,11 @@ input column as read, coordinates as given**, then adds:
   residual (``As+`` richer than predicted, ``Cr-`` poorer);
 * ``contrib_<El>``: each element's contribution (they add up to
   ``exp(anomaly_score)``, up to 1e-6);
-* ``scale_weight_<k>``: the sample's weight on each neighbourhood scale.
+* ``scale_weight_<k>``: the sample's weight on each neighbourhood scale;
+* with a target element (``--target Au``), ``target_residual``: its value
+  minus what the sample's other elements and neighbours predict. Of the
+  label-free readouts this one ranked known sites best on Lapland and South
+  China, where it was chosen (docs/results.md).
 
 A ``.csv`` output is plain text; a ``.gpkg`` output holds the points in the
 input's own CRS. Grids: the label-free model of a checkpoint, or one
@@ -44,7 +48,7 @@ def read_raw_points(path) -> pd.DataFrame:
     return gpd.read_file(path)
 
 
-def point_score_table(raw: pd.DataFrame, scores, scales) -> pd.DataFrame:
+def point_score_table(raw: pd.DataFrame, scores, scales, target: str | None = None) -> pd.DataFrame:
     """``raw`` with the score columns of the module docstring appended (same rows, same order)."""
     if len(raw) != len(scores.anomaly_score):
         raise DataError(f"{len(scores.anomaly_score)} scores for {len(raw)} rows")
@@ -53,6 +57,8 @@ def point_score_table(raw: pd.DataFrame, scores, scales) -> pd.DataFrame:
         "anomaly_percentile": 100.0 * rankdata(scores.anomaly_score) / len(scores.anomaly_score),
         "top_elements": scores.top_elements(3),
     }
+    if target is not None:
+        added["target_residual"] = scores.residuals[target].to_numpy()
     added.update({f"contrib_{e}": scores.contributions[e].to_numpy() for e in scores.contributions.columns})
     added.update({f"scale_weight_{k}": scores.scale_weights[:, i] for i, k in enumerate(scales)})
     clash = [name for name in added if name in raw.columns]

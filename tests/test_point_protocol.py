@@ -161,19 +161,23 @@ def test_evaluate_command_on_a_small_lonlat_survey(tmp_path, capsys):
         "Isolation Forest",
         "local outlier factor",
         "sample spacing (no chemistry)",
-        "mstgat_label_free (IDW grid)",
+        "MSTGAT label-free score",
+        "MSTGAT Au residual",
     }
     assert report["methods"]["Au alone"]["auc_mean"] == 1.0  # the planted Au halo
     assert report["filled"]["Zn"] == len(range(0, n, 7)) and report["dropped"] == {"Pt": "100% missing"}
     assert "| Au alone | 1.000" in captured.out
 
 
-def test_samples_all_at_one_point_cannot_be_gridded(tmp_path):
+def test_samples_all_at_one_point_have_no_neighbourhood(tmp_path):
     import pandas as pd
 
     from mstgat_core.points import load_points
 
     path = tmp_path / "same.csv"
     pd.DataFrame({"lon": [117.0] * 5, "lat": [-33.0] * 5, "Au_ppb": np.arange(1.0, 6.0)}).to_csv(path, index=False)
-    with pytest.raises(DataError, match="one point"):
-        pp.gridded_label_free(load_points(path))
+    from mstgat_core.point_graph import build_point_graph
+
+    samples = load_points(path)
+    with pytest.raises(DataError, match="all 5 samples lie at one point"):
+        build_point_graph(np.c_[samples.table.geometry.x, samples.table.geometry.y], [2])

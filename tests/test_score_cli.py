@@ -31,6 +31,7 @@ def test_score_points_to_csv_keeps_every_column_and_adds_the_scores(tmp_path, ca
     source = _survey(tmp_path / "points.csv")
     out = tmp_path / "scores.csv"
     argv = ["score", str(tmp_path / "points.csv"), "--out", str(out), "--neighbours", "4,8", "--epochs", "2"]
+    argv += ["--target", "Au"]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "projected to EPSG:32750" in err and "scale 2: 8 nearest samples, median reach" in err
@@ -41,7 +42,7 @@ def test_score_points_to_csv_keeps_every_column_and_adds_the_scores(tmp_path, ca
     np.testing.assert_allclose(np.log(contributions.sum(axis=1) + 1e-6), scores["anomaly_score"], rtol=1e-4, atol=1e-4)
     assert "contrib_Pt" not in scores  # all missing: dropped
     assert scores["anomaly_percentile"].max() == pytest.approx(100.0)
-    assert {"scale_weight_4", "scale_weight_8", "top_elements"} <= set(scores.columns)
+    assert {"scale_weight_4", "scale_weight_8", "top_elements", "target_residual"} <= set(scores.columns)
     np.testing.assert_allclose(scores[["scale_weight_4", "scale_weight_8"]].sum(axis=1), 1.0, atol=1e-5)
 
 
@@ -61,6 +62,7 @@ def test_score_points_to_geopackage_keeps_the_input_crs(tmp_path):
         (["--neighbours", "200"], "120 samples: a scale of 200 nearest samples needs at least 201"),
         (["--neighbours", "4,x"], "whole numbers"),
         (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--target", "Pt"], "target element 'Pt' is not among the elements used"),
     ],
 )
 def test_score_refusals_are_one_line_and_write_nothing(tmp_path, capsys, extra, message):

@@ -56,6 +56,41 @@ def deposit_points(gdf, crs=None) -> hv.Points:
     )
 
 
+def sample_points(samples_xy: pd.DataFrame | None, scores: pd.DataFrame | None) -> hv.Points:
+    """Sample locations (small dark dots), or the scored samples coloured by their label-free score."""
+    if scores is not None:
+        return hv.Points(
+            scores, kdims=["x", "y"], vdims=["anomaly_score", "percentile", "top_elements"], label="samples"
+        ).opts(color="anomaly_score", cmap="inferno", size=6, line_color="white", line_width=0.3, tools=["hover"])
+    if samples_xy is None or len(samples_xy) == 0:
+        return hv.Points([], kdims=["x", "y"])
+    return hv.Points(samples_xy, kdims=["x", "y"], label="samples").opts(color="black", size=2, alpha=0.6)
+
+
+def contribution_bars(exp: dict | None) -> hv.Element:
+    """A scored sample's largest element contributions, red where richer than predicted, grey-blue where poorer."""
+    if not exp:
+        return empty("Score the samples, then click one", height=260)
+    top = exp["contributions"].iloc[:TOP]
+    df = pd.DataFrame(
+        {
+            "element": [str(e) for e in top.index],
+            "contribution": top.values,
+            "residual": exp["residuals"][top.index].values,
+        }
+    )
+    df["colour"] = np.where(df["residual"] >= 0, "#c0392b", "#5d7a99")
+    return hv.Bars(df, kdims=["element"], vdims=["contribution", "residual", "colour"]).opts(
+        title=f"sample {exp['sample']}: element contributions (red: richer than predicted)",
+        color="colour",
+        xrotation=45,
+        height=260,
+        responsive=True,
+        tools=["hover"],
+        default_tools=[],
+    )
+
+
 def _bars(series: pd.Series, title: str, label: str, color="#3b6ea5", signed=False) -> hv.Bars:
     series = series.dropna()
     if signed:

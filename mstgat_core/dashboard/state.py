@@ -61,6 +61,7 @@ class Session(param.Parameterized):
     variant = param.Selector(default="mstgat", objects=list(VARIANTS))
     scales = param.String(default="1,2,3", label="Scales (cells)")
     pretraining = param.Boolean(default=True, label="Pretrain on every cell (no labels), then fine-tune")
+    use_deposits = param.Boolean(default=True, label="Learn from the deposits (off: label-free, no deposits)")
     members = param.Integer(default=5, bounds=(1, 20), label="Ensemble members (with pretraining)")
     epochs = param.Integer(default=30, bounds=(1, 1000), label="Epochs (pretraining, or training from scratch)")
     seed = param.Integer(default=0, bounds=(0, None), label="Training seed")
@@ -72,6 +73,7 @@ class Session(param.Parameterized):
     show_zones = param.Boolean(default=True, label="Outline anomaly zones")
     show_deposits = param.Boolean(default=True, label="Show deposits")
     basemap = param.Boolean(default=False, label="Basemap (needs internet)")
+    show_samples = param.Boolean(default=True, label="Show samples (point surveys; coloured once scored)")
     explore_element = param.Selector(default=None, objects=[], label="Element")
 
     # ---- explanation controls
@@ -98,6 +100,11 @@ class Session(param.Parameterized):
     maps = param.Parameter(default=None, precedence=-1)  # attention_maps Dataset
     attributions = param.Parameter(default=None, precedence=-1)  # DataArray (element, y, x)
     explanation = param.Parameter(default=None, precedence=-1)
+    samples = param.Parameter(default=None, precedence=-1)  # PointSamples of an uploaded point survey
+    point_model = param.Parameter(default=None, precedence=-1)  # PointModel (label-free, on the samples)
+    point_scores = param.Parameter(default=None, precedence=-1)  # DataFrame: x, y, anomaly_score, ...
+    point_outputs = param.Parameter(default=None, precedence=-1)  # PointScores: contributions, residuals
+    sample_explanation = param.Parameter(default=None, precedence=-1)  # dict, see explain_sample_at
     region_summary = param.Parameter(default=None, precedence=-1)
     cv_report = param.Parameter(default=None, precedence=-1)
     history = param.List(default=[], precedence=-1)
@@ -198,8 +205,9 @@ class Session(param.Parameterized):
 
     # ------------------------------------------------------------------ data
 
-    def set_data(self, ds: xr.Dataset, deposits, label: str):
-        """Install a new grid (and deposits); drops the model if its elements are missing."""
+    def set_data(self, ds: xr.Dataset, deposits, label: str, samples=None):
+        """Install a new grid (and deposits, and the point samples it was gridded from);
+        drops the model if its elements are missing."""
         deposit_mask = None
         if deposits is not None and len(deposits):
             try:
@@ -222,6 +230,11 @@ class Session(param.Parameterized):
             self.model_layers = None
             self.prepared = None
             self.cv_report = None
+            self.samples = samples
+            self.point_model = None
+            self.point_scores = None
+            self.point_outputs = None
+            self.sample_explanation = None
         if self.fitted is not None:
             try:
                 self.apply_model(self.fitted, self.model_label)
@@ -274,6 +287,7 @@ class Session(param.Parameterized):
             raise DataError("no file received")
         path = paths[0]
         suffix = path.suffix.lower()
+        samples = None
         if suffix in (".csv", ".gpkg", ".geojson", ".json"):
             samples = mio.load_points(path)
             if not self.cell_size or self.cell_size <= 0:
@@ -287,9 +301,14 @@ class Session(param.Parameterized):
                 mio.deposit_cells(ds, deposits)
             except DataError:
                 deposits = None
-        self.set_data(ds, deposits, f"uploaded {path.name}")
+        self.set_data(ds, deposits, f"uploaded {path.name}", samples=samples)
         self.source = SOURCES[2]
         self.status = f"loaded {path.name}: {ds.sizes['y']}x{ds.sizes['x']} cells, {len(ds.data_vars)} elements"
+        if samples is not None:
+            self.status += (
+                f" (gridded from {len(samples.table)} samples by IDW; 'Score the samples' scores the samples "
+                "themselves)" + (f"; {samples.note}" if samples.note else "")
+            )
 
     def load_deposits_upload(self, files: dict):
         if self.ds is None:
@@ -364,22 +383,42 @@ class Session(param.Parameterized):
     def train(self, on_epoch=None):
         """Fit a model with the chosen settings (blocking). ``on_epoch(log)`` is called per epoch
         (a :class:`~mstgat_core.pretrain.PretrainLog`, or an :class:`~mstgat_core.train.EpochLog` from scratch)."""
-        from ..pipeline import fit
+        from ..pipeline import fit, pretrain_backbone
         from ..pretrain import PretrainConfig
         from ..train import TrainConfig
 
         _set_threads()
         if self.ds is None:
             raise DataError("load data first")
-        if self.deposit_mask is None:
-            raise DataError("no deposits on this grid: upload deposits before training")
         if not self.elements:
             raise DataError("select at least one element")
+        label_free = not self.use_deposits or self.deposit_mask is None
+        if label_free and not self.pretraining:
+            raise DataError("without deposits the model learns by pretraining: tick the pretraining box")
         model_config = {"variant": self.variant, "scales": parse_scales(self.scales), "d_model": self.d_model}
         if self.d_model % 4:
             raise DataError("the Transformer width must be a multiple of 4 (the head count)")
         train_config = TrainConfig(epochs=self.epochs, seed=self.seed, min_epochs=min(30, self.epochs))
         self.cancel_event.clear()
+        if label_free:
+            fitted = pretrain_backbone(
+                self.ds,
+                model_config,
+                PretrainConfig(epochs=self.epochs, seed=self.seed),
+                transform=self.transform,
+                elements=list(self.elements),
+                callback=on_epoch,
+                cancel=self.cancel_event,
+            )
+            why = "deposits switched off" if self.deposit_mask is not None else "no deposits loaded"
+            warning = self.apply_model(fitted, f"label-free {self.variant} (no deposits)")
+            self.refresh_layers("probability")
+            self.status = (
+                f"label-free {self.variant} ({why}): pretrained on every cell, the map ranks cells by how "
+                "badly their elements are predicted from their other elements and neighbours"
+                + (f"; {warning}" if warning else "")
+            )
+            return fitted
         fitted = fit(
             self.ds,
             self.deposit_mask,
@@ -410,6 +449,68 @@ class Session(param.Parameterized):
         self.refresh_layers("probability")
         self.status = status + (f"; {warning}" if warning else "")
         return fitted
+
+    # ------------------------------------------------------------------ point surveys
+
+    def score_samples(self, on_epoch=None):
+        """Pretrain a label-free MSTGAT on the uploaded samples themselves (blocking); fills
+        ``point_model`` and ``point_scores`` (x, y in the map's CRS, score, percentile, top elements)."""
+        import pandas as pd
+        from scipy.stats import rankdata
+
+        from ..point_model import pretrain_points
+        from ..pretrain import PretrainConfig
+
+        _set_threads()
+        if self.samples is None:
+            raise DataError("no point samples: upload a point file (CSV or GeoPackage) to score its samples")
+        elements = [e for e in self.elements if e in self.samples.elements] or None
+        samples = self.samples
+        if elements is not None and elements != samples.elements:
+            import dataclasses
+
+            samples = dataclasses.replace(samples, elements=elements)
+        model = pretrain_points(
+            samples, pretrain_config=PretrainConfig(epochs=self.epochs, seed=self.seed), callback=on_epoch
+        )
+        scores = model.scores()
+        table = pd.DataFrame(
+            {
+                "x": model.graph.xy[:, 0],
+                "y": model.graph.xy[:, 1],
+                "anomaly_score": scores.anomaly_score,
+                "percentile": 100.0 * rankdata(scores.anomaly_score) / len(scores.anomaly_score),
+                "top_elements": scores.top_elements(3),
+            }
+        )
+        self.point_model, self.point_scores, self.point_outputs = model, table, scores
+        self.sample_explanation = None
+        self.version += 1
+        self.status = (
+            f"scored {len(table)} samples without deposits (MSTGAT on the samples: "
+            + "; ".join(model.graph.describe().splitlines())
+            + "); click a sample for its explanation"
+        )
+        return table
+
+    def explain_sample_at(self, x: float, y: float) -> dict:
+        """The scored sample nearest to (x, y): score, percentile, contributions and residuals, element
+        attention and neighbour weights per scale (blocking, changes no param)."""
+        if self.point_scores is None:
+            raise DataError("no scored samples: press 'Score the samples' first")
+        table, scores = self.point_scores, self.point_outputs
+        sample = int(np.argmin(np.hypot(table["x"] - x, table["y"] - y)))
+        out = self.point_model.explain(sample)
+        out.update(
+            x=float(table["x"][sample]),
+            y=float(table["y"][sample]),
+            anomaly_score=float(table["anomaly_score"][sample]),
+            percentile=float(table["percentile"][sample]),
+            contributions=scores.contributions.iloc[sample].sort_values(ascending=False),
+            residuals=scores.residuals.iloc[sample],
+            reach=list(self.point_model.graph.reach),
+        )
+        return out
 
     # ------------------------------------------------------------------ interpretation
 

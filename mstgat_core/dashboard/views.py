@@ -13,6 +13,7 @@ import time
 
 import holoviews as hv
 import numpy as np
+import pandas as pd
 import panel as pn
 
 from ..errors import DataError, one_line
@@ -124,6 +125,13 @@ def map_panel(session: Session, jobs: Jobs):
         crs = session.ds.rio.crs if session.ds is not None else None
         return plots.deposit_points(session.deposits if show_deposits else None, crs)
 
+    def render_samples(show_samples, version):
+        if not show_samples or session.samples is None:
+            return plots.sample_points(None, None)
+        geometry = session.samples.table.geometry
+        xy = None if session.point_scores is not None else pd.DataFrame({"x": geometry.x, "y": geometry.y})
+        return plots.sample_points(xy, session.point_scores)
+
     def marker(explanation):
         if explanation is None:
             return hv.Points([], kdims=["x", "y"])
@@ -144,6 +152,9 @@ def map_panel(session: Session, jobs: Jobs):
         pn.bind(render_deposits, show_deposits=session.param.show_deposits, version=session.param.version)
     )
     selected = hv.DynamicMap(pn.bind(marker, explanation=session.param.explanation))
+    samples = hv.DynamicMap(
+        pn.bind(render_samples, show_samples=session.param.show_samples, version=session.param.version)
+    )
 
     tap = hv.streams.Tap(source=img, x=None, y=None)
     box = hv.streams.BoundsXY(source=img, bounds=None)
@@ -151,6 +162,13 @@ def map_panel(session: Session, jobs: Jobs):
     async def on_tap(x, y):
         if x is None or y is None or not np.isfinite([x, y]).all():
             return
+        if session.point_scores is not None and session.show_samples:
+            sample = await jobs.run("explaining the sample", session.explain_sample_at, x, y)
+            if sample is not None:
+                session.sample_explanation = sample
+                session.status = f"explained sample {sample['sample']} (percentile {sample['percentile']:.1f})"
+            if session.fitted is None:
+                return
         t0 = time.perf_counter()
         exp = await jobs.run("explaining the cell", session.explain_at, x, y)
         if exp is not None:
@@ -180,7 +198,9 @@ def map_panel(session: Session, jobs: Jobs):
 
     tap.param.watch(tap_watch, ["x", "y"], onlychanged=False)
     box.param.watch(box_watch, ["bounds"])
-    overlay = (img * zones * deposits * selected).opts(hv.opts.Overlay(legend_position="bottom_right", framewise=True))
+    overlay = (img * zones * samples * deposits * selected).opts(
+        hv.opts.Overlay(legend_position="bottom_right", framewise=True)
+    )
     pane = pn.pane.HoloViews(overlay, name="map", css_classes=["mstgat-map"], linked_axes=False)
     pane.tap_stream, pane.box_stream = tap, box  # handy for tests / notebooks
     return pane
@@ -237,6 +257,41 @@ def explanation_panel(session: Session):
         pn.Row(scales, ig, sizing_mode="stretch_width"),
         sizing_mode="stretch_width",
         css_classes=["mstgat-explanation"],
+    )
+
+
+def sample_markdown(exp: dict | None) -> str:
+    """A scored sample's explanation as text a geochemist reads: score, leading elements, neighbours."""
+    if not exp:
+        return ""
+    lines = [
+        f"### Sample {exp['sample']} · label-free score {exp['anomaly_score']:.3f} "
+        f"(percentile {exp['percentile']:.1f})",
+        f"x = {exp['x']:.0f}, y = {exp['y']:.0f}. Elements furthest from what the sample's other elements and its "
+        "neighbours predict (+ richer, - poorer): "
+        + ", ".join(f"{e}{'+' if exp['residuals'][e] >= 0 else '-'}" for e in list(exp["contributions"].index[:5])),
+    ]
+    attention = sorted(exp["element_attention"].items(), key=lambda kv: -kv[1])[:5]
+    lines.append("[CLS] attention (last layer): " + ", ".join(f"{e} {w:.2f}" for e, w in attention))
+    for i, (scale, reach) in enumerate(zip(exp["neighbours"], exp["reach"]), start=1):
+        top = sorted(zip(scale["weight"][1:], scale["sample"][1:], scale["distance"][1:]), reverse=True)[:3]
+        lines.append(
+            f"Scale {i} (median reach {reach:,.0f} m): self-weight {scale['weight'][0]:.2f}; strongest neighbours "
+            + ", ".join(f"sample {s} at {d:,.0f} m ({w:.2f})" for w, s, d in top)
+        )
+    lines.append("Scale weights: " + ", ".join(f"{w:.2f}" for w in exp["scale_weights"]))
+    return "\n\n".join(lines)
+
+
+def sample_panel(session: Session):
+    text = pn.pane.Markdown(
+        pn.bind(sample_markdown, session.param.sample_explanation),
+        css_classes=["mstgat-sample-explanation"],
+        sizing_mode="stretch_width",
+    )
+    bars = pn.pane.HoloViews(pn.bind(plots.contribution_bars, session.param.sample_explanation))
+    return pn.Column(
+        text, bars, sizing_mode="stretch_width", visible=pn.bind(lambda s: s is not None, session.param.samples)
     )
 
 
@@ -366,6 +421,16 @@ def create_app():
         await jobs.run("training", session.train, history=history, on_epoch=history.append)
 
     train_btn.on_click(do_train)
+    score_btn = pn.widgets.Button(
+        name="Score the samples (label-free)", button_type="default", css_classes=["mstgat-score-samples"]
+    )
+
+    async def do_score(event=None):
+        history.clear()
+        session.history = []
+        await jobs.run("scoring the samples", session.score_samples, history=history, on_epoch=history.append)
+
+    score_btn.on_click(do_score)
     ckpt_drop = pn.widgets.FileDropper(
         name="checkpoint", multiple=False, css_classes=["mstgat-ckpt-upload"], sizing_mode="stretch_width"
     )
@@ -388,11 +453,13 @@ def create_app():
         pn.widgets.Select.from_param(session.param.variant),
         pn.widgets.TextInput.from_param(session.param.scales),
         pn.widgets.Checkbox.from_param(session.param.pretraining, css_classes=["mstgat-pretraining"]),
+        pn.widgets.Checkbox.from_param(session.param.use_deposits, css_classes=["mstgat-use-deposits"]),
         pn.widgets.IntInput.from_param(session.param.members, css_classes=["mstgat-members"]),
         pn.widgets.IntInput.from_param(session.param.epochs, css_classes=["mstgat-epochs"]),
         pn.widgets.IntInput.from_param(session.param.seed),
         pn.widgets.IntInput.from_param(session.param.d_model),
         pn.Row(train_btn, cancel_btn),
+        score_btn,
         pn.pane.Markdown("Load a checkpoint (.safetensors):"),
         ckpt_drop,
         pn.widgets.FileDownload(
@@ -479,6 +546,7 @@ def create_app():
         pn.widgets.FloatSlider.from_param(session.param.threshold, width=220),
         pn.widgets.Checkbox.from_param(session.param.show_zones),
         pn.widgets.Checkbox.from_param(session.param.show_deposits),
+        pn.widgets.Checkbox.from_param(session.param.show_samples),
         pn.widgets.Checkbox.from_param(session.param.basemap, disabled=True),
     )
     maps_btn = pn.widgets.Button(name="Compute attention maps", button_type="default")
@@ -495,7 +563,7 @@ def create_app():
     the_map = map_panel(session, jobs)
     map_tab = pn.Row(
         pn.Column(map_controls, pn.Row(maps_btn, attr_btn), the_map, region_panel(session), width=720),
-        pn.Column(explanation_panel(session), sizing_mode="stretch_width"),
+        pn.Column(sample_panel(session), explanation_panel(session), sizing_mode="stretch_width"),
         sizing_mode="stretch_width",
         name="Map & explanation",
     )

@@ -150,3 +150,32 @@ def test_sessions_are_isolated(browser, app_url):
     finally:
         a.context.close()
         b.context.close()
+
+
+def test_point_survey_scored_on_its_samples_and_a_clicked_sample_explained(page, app_url, tmp_path):
+    """A lon/lat point CSV: uploaded, gridded and projected; 'Score the samples' runs MSTGAT on the samples
+    (no deposits); a click on the map explains the nearest sample."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    lon, lat = np.meshgrid(np.linspace(117.0, 117.3, 12), np.linspace(-33.3, -33.0, 12))
+    table = pd.DataFrame({"X": lon.ravel(), "Y": lat.ravel()})
+    for e in ("Au_ppb", "As_ppm", "Cu_ppm", "Zn_ppm"):
+        table[e] = rng.lognormal(1, 0.5, len(table))
+    path = tmp_path / "points.csv"
+    table.to_csv(path, index=False)
+    open_app(page, app_url)
+    box = page.locator(".mstgat-epochs input").first
+    box.fill("2")
+    box.press("Enter")
+    box.blur()
+    page.locator(".mstgat-grid-upload input[type=file]").first.set_input_files(str(path))
+    wait_text(page, ".mstgat-status", r"gridded from 144 samples by IDW.*UTM zone 50S", timeout=LONG)
+    page.locator(".mstgat-score-samples button").first.click()
+    wait_text(page, ".mstgat-status", r"scored 144 samples without deposits.*8 nearest samples", timeout=600_000)
+    page.wait_for_timeout(1500)
+    click_map(page, 0.5, 0.5)
+    text = wait_text(page, ".mstgat-sample-explanation", r"Sample \d+ · label-free score", timeout=LONG)
+    assert "Scale 3 (median reach" in text and "+" in text
+    assert not page.locator(".mstgat-error").first.is_visible()

@@ -1,0 +1,36 @@
+"""The dashboard's Panel-free Session: state transitions without a browser."""
+
+import pytest
+
+from mstgat_core.errors import DataError
+
+
+@pytest.fixture
+def session(small_scenario):
+    from mstgat_core.dashboard.state import Session
+
+    s = Session(epochs=1, members=1)
+    s.set_data(small_scenario.grid, small_scenario.deposits, "small synthetic")
+    yield s
+    s.cleanup()
+
+
+def test_label_free_training_when_the_deposits_are_switched_off(session):
+    assert session.deposit_mask is not None
+    session.use_deposits = False
+    fitted = session.train()
+    assert fitted.model.head.share.item() == 0.0  # the map is the label-free score
+    assert session.model_label.startswith("label-free") and "deposits switched off" in session.status
+    assert session.probability is not None and session.layer == "probability"
+    assert "model: label_free" in session.layer_options()
+
+
+def test_label_free_training_without_deposits_and_its_refusal_without_pretraining(session, small_scenario):
+    session.set_data(small_scenario.grid, None, "no deposits")
+    session.pretraining = False
+    with pytest.raises(DataError, match="tick the pretraining box"):
+        session.train()
+    assert session.fitted is None
+    session.pretraining = True
+    session.train()
+    assert "no deposits loaded" in session.status
