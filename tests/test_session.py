@@ -34,3 +34,21 @@ def test_label_free_training_without_deposits_and_its_refusal_without_pretrainin
     session.pretraining = True
     session.train()
     assert "no deposits loaded" in session.status
+
+
+def test_zone_outline_is_a_share_of_the_area_and_counts_the_deposits(session):
+    import numpy as np
+
+    assert "No model yet" in session.zone_readout()
+    session.train()
+    score = session.probability.values
+    valid = np.isfinite(score)
+    deposits = np.asarray(session.deposit_mask.values, dtype=bool) & valid
+    counts = []
+    for share, label in ((0.05, "top 5 %"), (0.20, "top 20 %")):
+        session.top_share = label
+        cut = session.zone_cut()
+        assert np.mean(score[valid] >= cut) == pytest.approx(share, abs=0.005)  # a share of the valid cells
+        counts.append(int((score[deposits] >= cut).sum()))
+        assert f"holds {counts[-1]} of {int(deposits.sum())} deposit cells" in session.zone_readout()
+    assert counts[0] <= counts[1]

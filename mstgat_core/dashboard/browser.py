@@ -146,3 +146,40 @@ def select_option(page, label_text, option):
     """Pick ``option`` in the <select> whose options include it."""
     sel = page.locator("select").filter(has=page.locator(f"option:text-is('{option}')")).first
     sel.select_option(label=option)
+
+
+JS_PLOTS = """() => {
+  const plots = [];
+  const name = m => m.constructor.__name__ || m.constructor.name;
+  for (const d of Bokeh.documents) for (const m of d.all_models) {
+    if (name(m) !== 'Figure' && name(m) !== 'Plot') continue;
+    const range = r => r && ('factors' in r ? {factors: r.factors.length} : {start: r.start, end: r.end});
+    const renderers = m.renderers.filter(r => name(r) === 'GlyphRenderer').map(r => ({
+      name: r.name, glyph: name(r.glyph),
+      rows: r.data_source && r.data_source.data ? Object.values(r.data_source.data)[0]?.length ?? 0 : 0,
+      nonselection_alpha: r.nonselection_glyph && r.nonselection_glyph.fill_alpha
+        ? r.nonselection_glyph.fill_alpha.value : null,
+      selected: r.data_source && r.data_source.selected ? r.data_source.selected.indices.length : 0,
+    }));
+    const bars = m.right.concat(m.left, m.below, m.above).filter(r => name(r) === 'ColorBar')
+      .map(c => ({title: c.title, low: c.color_mapper.low, high: c.color_mapper.high}));
+    plots.push({title: m.title ? m.title.text : '', x: range(m.x_range), y: range(m.y_range),
+                width: m.inner_width, height: m.inner_height, renderers, colorbars: bars});
+  }
+  return plots;
+}"""
+
+
+def bokeh_plots(page) -> list[dict]:
+    """Every Bokeh plot of the page: title, ranges (start/end, or factor count), inner size in pixels,
+    glyph renderers (name, glyph, rows, non-selection alpha, selected rows) and colour bars."""
+    return page.evaluate(JS_PLOTS)
+
+
+def plot_titled(page, title: str) -> dict:
+    """The first Bokeh plot whose title is ``title`` (AssertionError naming the titles seen otherwise)."""
+    plots = bokeh_plots(page)
+    for plot in plots:
+        if plot["title"] == title:
+            return plot
+    raise AssertionError(f"no plot titled {title!r}; titles: {[p['title'] for p in plots]}")

@@ -11,29 +11,80 @@ TOP = 15
 
 
 def empty(text: str = "", height: int = 200) -> hv.Text:
-    return hv.Text(0, 0, text).opts(
+    """A message in place of a plot; its own dimensions, so that no real plot links its axes to it."""
+    return hv.Text(0, 0, text, kdims=["message_x", "message_y"]).opts(
         xaxis=None, yaxis=None, toolbar=None, height=height, responsive=True, show_frame=False
     )
 
 
-def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis") -> hv.Image:
+def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind: str = "value", log: bool = False):
+    """A grid layer as an image whose colour bar names the layer and its units.
+
+    ``kind``: ``probability`` (fixed 0-1 scale), ``signed`` (diverging map
+    centred on 0, e.g. attributions) or ``value`` (1st-99th percentile; ``log``
+    for a log scale when every value is positive).
+    """
     if da is None:
         return hv.Image(np.full((2, 2), np.nan), kdims=["x", "y"], vdims=["value"]).opts(title=title)
     da = da.reset_coords(drop=True)
     if da["y"].values[0] > da["y"].values[-1]:
         da = da.isel(y=slice(None, None, -1))
     name = str(da.name or "value")
+    units = da.attrs.get("units")
+    label = f"{title or name} ({units})" if units and units != "1" else (title or name)
     values = np.asarray(da.values, dtype=np.float32)
     img = hv.Image(
         (da["x"].values, da["y"].values, values), kdims=["x", "y"], vdims=[hv.Dimension("value", label=name)]
     )
     finite = values[np.isfinite(values)]
-    clim = (float(np.nanpercentile(finite, 1)), float(np.nanpercentile(finite, 99))) if finite.size else (0, 1)
+    logz = False
+    if kind == "probability":
+        clim = (0.0, 1.0)
+    elif kind == "signed":
+        bound = float(np.nanpercentile(np.abs(finite), 99)) if finite.size else 1.0
+        clim, cmap = (-(bound or 1e-9), bound or 1e-9), "RdBu_r"
+    else:
+        clim = (float(np.nanpercentile(finite, 1)), float(np.nanpercentile(finite, 99))) if finite.size else (0, 1)
+        logz = bool(log and finite.size and clim[0] > 0)
     if clim[0] == clim[1]:
         clim = (clim[0], clim[0] + 1e-9)
     return img.opts(
-        cmap=cmap, colorbar=True, clim=clim, title=title, tools=["hover"], clipping_colors={"NaN": (0, 0, 0, 0)}
+        cmap=cmap,
+        colorbar=True,
+        clim=clim,
+        logz=logz,
+        clabel=label,
+        title=title,
+        tools=["hover"],
+        clipping_colors={"NaN": (0, 0, 0, 0)},
     )
+
+
+def extent(da: xr.DataArray | None) -> dict:
+    """``xlim``/``ylim`` options covering a grid's cells (edges, not centres); {} without data."""
+    if da is None or da.sizes.get("x", 0) < 1 or da.sizes.get("y", 0) < 1:
+        return {}
+    limits = {}
+    for axis in ("x", "y"):
+        v = np.asarray(da[axis].values, dtype=float)
+        half = abs(float(v[1] - v[0])) / 2 if len(v) > 1 else 0.5
+        limits[f"{axis}lim"] = (float(v.min()) - half, float(v.max()) + half)
+    return limits
+
+
+def selection_box(bounds=None) -> hv.Rectangles:
+    """The last box drawn with the box-select tool, outlined (an empty element before the first)."""
+    boxes = [] if bounds is None else [tuple(bounds)]
+    return hv.Rectangles(boxes).opts(fill_alpha=0, line_color="cyan", line_width=2, line_dash="dashed")
+
+
+def layer_kind(layer: str | None) -> str:
+    """How a map layer's values are coloured (see :func:`image`)."""
+    if layer == "probability" or layer in ("model: calibrated", "model: top_agreement"):
+        return "probability"
+    if layer and layer.startswith("attribution"):
+        return "signed"
+    return "value"
 
 
 def zones(probability: xr.DataArray | None, threshold: float):
@@ -41,7 +92,13 @@ def zones(probability: xr.DataArray | None, threshold: float):
         return hv.Contours([]).opts(line_color="white")
     img = image(probability)
     return hv.operation.contours(img, levels=[float(threshold)], filled=False, overlaid=False).opts(
-        line_color="white", line_width=1.5, cmap=["white"], colorbar=False, show_legend=False
+        line_color="white",
+        line_width=1.5,
+        cmap=["white"],
+        colorbar=False,
+        show_legend=False,
+        selection_alpha=1.0,
+        nonselection_alpha=1.0,
     )
 
 
@@ -52,7 +109,13 @@ def deposit_points(gdf, crs=None) -> hv.Points:
         gdf = gdf.to_crs(crs)
     df = pd.DataFrame({"x": gdf.geometry.x.values, "y": gdf.geometry.y.values})
     return hv.Points(df, kdims=["x", "y"], label="deposits").opts(
-        color="red", marker="triangle", size=9, line_color="white", tools=["hover"]
+        color="red",
+        marker="triangle",
+        size=9,
+        line_color="white",
+        tools=["hover"],
+        selection_alpha=1.0,
+        nonselection_alpha=1.0,  # a click or a box on the map must not hide the other deposits
     )
 
 
@@ -74,13 +137,14 @@ def contribution_bars(exp: dict | None) -> hv.Element:
     top = exp["contributions"].iloc[:TOP]
     df = pd.DataFrame(
         {
-            "element": [str(e) for e in top.index],
+            "sample_element": [str(e) for e in top.index],
             "contribution": top.values,
             "residual": exp["residuals"][top.index].values,
         }
     )
     df["colour"] = np.where(df["residual"] >= 0, "#c0392b", "#5d7a99")
-    return hv.Bars(df, kdims=["element"], vdims=["contribution", "residual", "colour"]).opts(
+    element = hv.Dimension("sample_element", label="element")
+    return hv.Bars(df, kdims=[element], vdims=["contribution", "residual", "colour"]).opts(
         title=f"sample {exp['sample']}: element contributions (red: richer than predicted)",
         color="colour",
         xrotation=45,
@@ -91,20 +155,21 @@ def contribution_bars(exp: dict | None) -> hv.Element:
     )
 
 
-def _bars(series: pd.Series, title: str, label: str, color="#3b6ea5", signed=False) -> hv.Bars:
-    series = series.dropna()
-    if signed:
-        series = series.reindex(series.abs().sort_values(ascending=False).index)
-    else:
-        series = series.sort_values(ascending=False)
-    series = series.iloc[:TOP]
-    df = pd.DataFrame({"element": [str(i) for i in series.index], label: series.values})
-    bars = hv.Bars(df, kdims=["element"], vdims=[label]).opts(
-        title=title, color=color, xrotation=45, height=260, responsive=True, tools=["hover"], default_tools=[]
+def _bars(series: pd.Series, title: str, label: str, key: str, color="#3b6ea5", uniform: float | None = None):
+    """Every element as a horizontal bar, largest on top; ``key`` names the category dimension so that
+    bar plots of different quantities never share (link) their axes; ``uniform`` draws a reference line."""
+    series = series.dropna().sort_values()
+    element = hv.Dimension(key, label="element")
+    df = pd.DataFrame({key: [str(i) for i in series.index], label: series.values})
+    bars = hv.Bars(df, kdims=[element], vdims=[label]).opts(
+        color=color, tools=["hover"], default_tools=[], invert_axes=True
     )
-    if signed:
-        bars = bars.opts(color="#7a4ea5")
-    return bars
+    overlay = bars
+    if uniform is not None:
+        overlay = bars * hv.HLine(uniform).opts(color="#888888", line_dash="dashed", line_width=1)
+    return overlay.opts(
+        hv.opts.Overlay(title=title, height=max(220, 14 * len(df) + 70), responsive=True, invert_axes=True)
+    )
 
 
 def cls_bars(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
@@ -114,14 +179,14 @@ def cls_bars(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
         return empty("no Transformer in this model variant")
     if layer == "rollout":
         values = exp["rollout"].to_series()
-        title = "[CLS] -> element: attention rollout"
+        title = "[CLS] attention rollout (dashed: 1/n)"
     else:
         att = exp["cls_attention"]
         att = att.mean("layer") if layer == "mean" else att.sel(layer=int(layer))
         att = att.mean("head") if head == "mean" else att.sel(head=int(head))
         values = att.to_series()
-        title = f"[CLS] -> element attention (layer {layer}, head {head}), top {TOP}"
-    return _bars(values, title, "attention")
+        title = f"[CLS] attention, layer {layer}, head {head} (dashed: 1/n)"
+    return _bars(values, title, "attention", key="attention_element", uniform=1.0 / len(values))
 
 
 def attention_heatmap(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
@@ -152,6 +217,8 @@ def attention_heatmap(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
 
 
 def neighbour_images(exp: xr.Dataset, head: str) -> list:
+    """Neighbour weights into the clicked cell, one fixed-size heatmap per scale on one colour scale
+    (a single colour bar, on the last); grey cells have no edge."""
     if exp is None:
         return [empty("click a cell of the map")]
     if exp is None or "neighbour_weights" not in exp:
@@ -163,32 +230,40 @@ def neighbour_images(exp: xr.Dataset, head: str) -> list:
         nw = nw.isel({layer_dim[0]: -1})
     if head_dim:
         nw = nw.mean(head_dim[0], skipna=False) if head == "mean" else nw.isel({head_dim[0]: int(head)})
-    out = []
     vmax = float(np.nanmax(nw.values)) if np.isfinite(nw.values).any() else 1.0
-    for s in nw["scale"].values:
-        sub = nw.sel(scale=s)
-        r = int(s)
-        sub = sub.sel(dy=slice(-r, r), dx=slice(-r, r))
+    scales = [int(s) for s in nw["scale"].values]
+    plots = []
+    for i, r in enumerate(scales):
+        sub = nw.sel(scale=r).sel(dy=slice(-r, r), dx=slice(-r, r))
+        dx, dy = hv.Dimension(f"dx{r}", label="dx (cells)"), hv.Dimension(f"dy{r}", label="dy (cells)")
         rows = [
-            (int(dx), int(dy), float(v))
-            for dy, row in zip(sub["dy"].values, sub.values)
-            for dx, v in zip(sub["dx"].values, row)
+            (int(x), int(y), float(v))
+            for y, row in zip(sub["dy"].values, sub.values)
+            for x, v in zip(sub["dx"].values, row)
         ]
-        df = pd.DataFrame(rows, columns=["dx", "dy", "weight"])
-        out.append(
-            hv.HeatMap(df, kdims=["dx", "dy"], vdims=["weight"]).opts(
-                title=f"scale {r}: neighbour weights",
+        df = pd.DataFrame(rows, columns=[dx.name, dy.name, "weight"])
+        last = i == len(scales) - 1
+        plots.append(
+            hv.HeatMap(df, kdims=[dx, dy], vdims=["weight"]).opts(
+                title=f"scale {r} (cells)",
+                xticks=list(range(-r, r + 1)),
+                yticks=list(range(-r, r + 1)),
+                toolbar=None,
                 cmap="viridis",
                 clim=(0, vmax),
-                colorbar=True,
+                colorbar=last,
+                clabel="weight" if last else "",
+                xlabel="",
+                ylabel="",
                 tools=["hover"],
-                width=190,
-                height=180,
+                frame_width=110,
+                frame_height=110,
                 invert_yaxis=True,
                 clipping_colors={"NaN": "lightgrey"},
+                default_tools=[],
             )
         )
-    return out
+    return plots
 
 
 def scale_bars(exp: xr.Dataset) -> hv.Element:
@@ -212,35 +287,29 @@ def attribution_bars(exp: xr.Dataset) -> hv.Element:
         return empty("click a cell of the map")
     if exp is None or "attribution" not in exp:
         return empty("no attribution")
-    delta = exp.attrs.get("ig_delta", float("nan"))
     series = exp["attribution"].to_series().dropna()
-    series = series.reindex(series.abs().sort_values(ascending=False).index).iloc[:TOP]
-    shown = [str(e) for e in series.index]
+    series = series.reindex(series.abs().sort_values(ascending=False).index).iloc[:TOP].sort_values()
     enriched = exp["attribution_enriched"].to_series().reindex(series.index) != 0
+    element = hv.Dimension("ig_element", label="element")
     df = pd.DataFrame(
         {
-            "element": shown,
+            "ig_element": [str(e) for e in series.index],
             "attribution": series.values,
             "composition": np.where(enriched.values, "enriched", "depleted"),
         }
     )
     colours = {"enriched": ENRICHED_COLOUR, "depleted": DEPLETED_COLOUR}
-    title = f"integrated gradients (logit), top {TOP} by |value|; red: enriched (indicator); delta {delta:.2g}"
-    bars = hv.Bars(df, kdims=["element"], vdims=["attribution", "composition"]).opts(
-        title=title,
-        color=hv.dim("composition").categorize(colours),
-        xrotation=45,
-        height=260,
-        responsive=True,
-        tools=["hover"],
-        default_tools=[],
+    title = f"IG on the logit, top {TOP} (red: enriched)"
+    bars = hv.Bars(df, kdims=[element], vdims=["attribution", "composition"]).opts(
+        color=hv.dim("composition").categorize(colours), tools=["hover"], default_tools=[]
     )
+    layout = hv.opts.Overlay(height=max(220, 14 * len(df) + 70), responsive=True, invert_axes=True)
     if "attribution_spread" not in exp:
-        return bars
+        return (bars * hv.HLine(0).opts(color="#444444", line_width=1)).opts(layout, hv.opts.Overlay(title=title))
     df["spread"] = exp["attribution_spread"].to_series().reindex(series.index).values
-    whiskers = hv.ErrorBars(df, kdims=["element"], vdims=["attribution", "spread"]).opts(color="#333333")
-    title = f"integrated gradients (logit) ± spread over {len(exp['member'])} members; red: enriched; delta {delta:.2g}"
-    return (bars * whiskers).opts(title=title)
+    whiskers = hv.ErrorBars(df, kdims=[element], vdims=["attribution", "spread"]).opts(color="#333333")
+    title = f"IG (logit) ± spread, {len(exp['member'])} members; red: enriched"
+    return (bars * whiskers).opts(layout, hv.opts.Overlay(title=title))
 
 
 def training_curves(history: list) -> hv.Element:

@@ -34,6 +34,7 @@ from ..preprocess import TRANSFORMS
 DEMO_ELEMENT = "Li"
 
 SOURCES = ["South China demo", "Synthetic scenario", "Uploaded files"]
+TOP_SHARES = {"top 1 %": 0.01, "top 5 %": 0.05, "top 10 %": 0.10, "top 20 %": 0.20}
 
 
 def _set_threads():
@@ -69,8 +70,11 @@ class Session(param.Parameterized):
 
     # ---- map
     layer = param.Selector(default=None, objects=[], label="Map layer")
-    threshold = param.Number(default=0.5, bounds=(0, 1), step=0.01, label="Anomaly threshold (probability)")
+    top_share = param.Selector(
+        default="top 5 %", objects=list(TOP_SHARES), label="Outline (share of the area)"
+    )
     show_zones = param.Boolean(default=True, label="Outline anomaly zones")
+    log_elements = param.Boolean(default=False, label="Log colour scale (element layers)")
     show_deposits = param.Boolean(default=True, label="Show deposits")
     basemap = param.Boolean(default=False, label="Basemap (needs internet)")
     show_samples = param.Boolean(default=True, label="Show samples (point surveys; coloured once scored)")
@@ -162,6 +166,25 @@ class Session(param.Parameterized):
             opts += [f"attribution: {e}" for e in self.attributions["element"].values]
         opts += [f"element: {e}" for e in self.grid_elements]
         return opts
+
+    def zone_cut(self) -> float | None:
+        """The score above which a cell is in the chosen top share of the valid cells (None without a model)."""
+        if self.probability is None:
+            return None
+        values = self.probability.values[np.isfinite(self.probability.values)]
+        return float(np.quantile(values, 1 - TOP_SHARES[self.top_share])) if values.size else None
+
+    def zone_readout(self) -> str:
+        """One line: the outlined share, its score cut and the deposit cells it captures."""
+        cut = self.zone_cut()
+        if cut is None:
+            return "No model yet: the outline appears once a model is trained or loaded."
+        line = f"Outlined: the {self.top_share} of the area (score >= {cut:.3g})"
+        if self.deposit_mask is None:
+            return line + "; no deposits loaded."
+        inside = np.asarray(self.deposit_mask.values, dtype=bool) & np.isfinite(self.probability.values)
+        captured = int((self.probability.values[inside] >= cut).sum())
+        return line + f"; it holds {captured} of {int(inside.sum())} deposit cells."
 
     def layer_data(self, name: str | None) -> xr.DataArray | None:
         if name is None or self.ds is None:

@@ -110,15 +110,23 @@ def map_panel(session: Session, jobs: Jobs):
     whose source is a DynamicMap returning a whole overlay never receives the click.
     """
 
-    def render_image(layer, version):
+    def render_image(layer, log_elements, version):
         da = session.layer_data(layer)
-        return plots.image(da, title=layer or "no data").opts(
-            data_aspect=1, frame_width=420, tools=["hover", "tap", "box_select"], framewise=True
-        )  # new data (demo -> synthetic -> upload) must reset the axis ranges
+        log = log_elements and bool(layer) and layer.startswith("element")
+        image = plots.image(da, title=layer or "no data", kind=plots.layer_kind(layer), log=log)
+        # explicit limits: new data (demo -> synthetic -> upload, another CRS) must not keep the old extent
+        return image.opts(
+            data_aspect=1,
+            frame_width=420,
+            tools=["hover", "tap", "box_select"],
+            framewise=True,
+            **plots.extent(da),
+        )
 
-    def render_zones(threshold, show_zones, version):
-        if show_zones and session.probability is not None:
-            return plots.zones(session.probability, threshold)
+    def render_zones(top_share, show_zones, version):
+        cut = session.zone_cut()
+        if show_zones and cut is not None:
+            return plots.zones(session.probability, cut)
         return hv.Contours([]).opts(line_color="white")
 
     def render_deposits(show_deposits, version):
@@ -139,11 +147,18 @@ def map_panel(session: Session, jobs: Jobs):
             marker="square", size=14, fill_alpha=0, line_color="cyan", line_width=3
         )
 
-    img = hv.DynamicMap(pn.bind(render_image, layer=session.param.layer, version=session.param.version))
+    img = hv.DynamicMap(
+        pn.bind(
+            render_image,
+            layer=session.param.layer,
+            log_elements=session.param.log_elements,
+            version=session.param.version,
+        )
+    )
     zones = hv.DynamicMap(
         pn.bind(
             render_zones,
-            threshold=session.param.threshold,
+            top_share=session.param.top_share,
             show_zones=session.param.show_zones,
             version=session.param.version,
         )
@@ -197,8 +212,9 @@ def map_panel(session: Session, jobs: Jobs):
         await on_box(box.bounds)
 
     tap.param.watch(tap_watch, ["x", "y"], onlychanged=False)
+    box_outline = hv.DynamicMap(plots.selection_box, streams=[box])
     box.param.watch(box_watch, ["bounds"])
-    overlay = (img * zones * samples * deposits * selected).opts(
+    overlay = (img * zones * samples * deposits * selected * box_outline).opts(
         hv.opts.Overlay(legend_position="bottom_right", framewise=True)
     )
     pane = pn.pane.HoloViews(overlay, name="map", css_classes=["mstgat-map"], linked_axes=False)
@@ -233,28 +249,37 @@ def explanation_panel(session: Session):
     bars = pn.pane.HoloViews(
         pn.bind(plots.cls_bars, session.param.explanation, session.param.att_layer, session.param.att_head),
         sizing_mode="stretch_width",
+        linked_axes=False,
+        css_classes=["mstgat-attention-bars"],
     )
     heat = pn.pane.HoloViews(
         pn.bind(plots.attention_heatmap, session.param.explanation, session.param.att_layer, session.param.att_head),
         sizing_mode="stretch_width",
+        linked_axes=False,
     )
 
     def neighbours(exp, head):
-        return pn.Row(*[pn.pane.HoloViews(p) for p in plots.neighbour_images(exp, head)])
+        panes = [pn.pane.HoloViews(p, linked_axes=False) for p in plots.neighbour_images(exp, head)]
+        return pn.GridBox(*panes, ncols=2, css_classes=["mstgat-neighbours"])
 
     nb = pn.panel(pn.bind(neighbours, session.param.explanation, session.param.gat_head))
-    scales = pn.pane.HoloViews(pn.bind(plots.scale_bars, session.param.explanation))
-    ig = pn.pane.HoloViews(pn.bind(plots.attribution_bars, session.param.explanation), sizing_mode="stretch_width")
+    scales = pn.pane.HoloViews(pn.bind(plots.scale_bars, session.param.explanation), linked_axes=False)
+    ig = pn.pane.HoloViews(
+        pn.bind(plots.attribution_bars, session.param.explanation),
+        sizing_mode="stretch_width",
+        linked_axes=False,
+        css_classes=["mstgat-ig-bars"],
+    )
     return pn.Column(
         head,
         controls,
         bars,
-        heat,
+        ig,
         pn.pane.Markdown(
             "**GAT neighbour weights into the cell (last GAT layer, one heatmap per scale; grey = no edge)**"
         ),
-        nb,
-        pn.Row(scales, ig, sizing_mode="stretch_width"),
+        pn.Row(nb, scales),
+        heat,
         sizing_mode="stretch_width",
         css_classes=["mstgat-explanation"],
     )
@@ -541,13 +566,24 @@ def create_app():
     layer_sel = pn.widgets.Select.from_param(
         session.param.layer, name="Map layer", width=260, css_classes=["mstgat-layer"]
     )
-    map_controls = pn.Row(
+    map_controls = pn.FlexBox(
         layer_sel,
-        pn.widgets.FloatSlider.from_param(session.param.threshold, width=220),
+        pn.widgets.Select.from_param(session.param.top_share, width=220, css_classes=["mstgat-top-share"]),
         pn.widgets.Checkbox.from_param(session.param.show_zones),
+        pn.widgets.Checkbox.from_param(session.param.log_elements),
         pn.widgets.Checkbox.from_param(session.param.show_deposits),
         pn.widgets.Checkbox.from_param(session.param.show_samples),
         pn.widgets.Checkbox.from_param(session.param.basemap, disabled=True),
+    )
+    zone_readout = pn.pane.Markdown(
+        pn.bind(
+            lambda share, version, probability: session.zone_readout(),
+            session.param.top_share,
+            session.param.version,
+            session.param.probability,
+        ),
+        css_classes=["mstgat-zone-readout"],
+        sizing_mode="stretch_width",
     )
     maps_btn = pn.widgets.Button(name="Compute attention maps", button_type="default")
     attr_btn = pn.widgets.Button(name="Compute attribution maps (slow)", button_type="default")
@@ -562,7 +598,7 @@ def create_app():
     attr_btn.on_click(do_attr)
     the_map = map_panel(session, jobs)
     map_tab = pn.Row(
-        pn.Column(map_controls, pn.Row(maps_btn, attr_btn), the_map, region_panel(session), width=720),
+        pn.Column(map_controls, zone_readout, pn.Row(maps_btn, attr_btn), the_map, region_panel(session), width=720),
         pn.Column(sample_panel(session), explanation_panel(session), sizing_mode="stretch_width"),
         sizing_mode="stretch_width",
         name="Map & explanation",

@@ -7,7 +7,17 @@ import time
 
 import pytest
 
-from mstgat_core.dashboard.browser import LONG, header_text, map_canvas, open_app, status_text, text_of, wait_text
+from mstgat_core.dashboard.browser import (
+    LONG,
+    bokeh_plots,
+    header_text,
+    map_canvas,
+    open_app,
+    plot_titled,
+    status_text,
+    text_of,
+    wait_text,
+)
 
 from .conftest import TIMINGS
 
@@ -179,3 +189,74 @@ def test_point_survey_scored_on_its_samples_and_a_clicked_sample_explained(page,
     text = wait_text(page, ".mstgat-sample-explanation", r"Sample \d+ · label-free score", timeout=LONG)
     assert "Scale 3 (median reach" in text and "+" in text
     assert not page.locator(".mstgat-error").first.is_visible()
+
+
+def test_map_is_honest_keeps_deposits_on_click_draws_the_box_and_follows_new_data(page, app_url):
+    open_app(page, app_url)
+    page.wait_for_timeout(1000)
+    plot = plot_titled(page, "probability")
+    # the score on a fixed 0-1 colour scale, its colour bar named
+    assert plot["colorbars"] == [{"title": "probability", "low": 0, "high": 1}]
+    # the outline is a share of the area, with the deposits it captures
+    five = wait_text(page, ".mstgat-zone-readout", r"top 5 % of the area .* holds (\d+) of 21 deposit cells")
+    page.locator(".mstgat-top-share select").first.select_option(label="top 20 %")
+    twenty = wait_text(page, ".mstgat-zone-readout", r"top 20 % of the area .* holds (\d+) of 21 deposit cells")
+    captured = [int(re.search(r"holds (\d+) of", t).group(1)) for t in (five, twenty)]
+    assert captured[0] <= captured[1]
+    # a click selects nothing that hides deposits: every deposit stays drawn at full opacity
+    click_map(page, 0.45, 0.5)
+    wait_text(page, ".mstgat-explain-header", r"Cell row", timeout=LONG)
+    deposits = [r for r in plot_titled(page, "probability")["renderers"] if r["name"] == "deposits"]
+    assert deposits and deposits[0]["rows"] == 23 and deposits[0]["nonselection_alpha"] == 1
+    # new data: the map's extent follows them (the synthetic grid is 64 km wide, South China 600 km)
+    load_synthetic(page)
+    page.wait_for_timeout(2000)
+    maps = [p for p in bokeh_plots(page) if p["title"].startswith("element:") or p["title"] == "probability"]
+    x = maps[0]["x"]
+    assert x["end"] - x["start"] < 100_000, x
+    # a box drawn with the box-select tool stays outlined on the map
+    page.locator(".mstgat-map .bk-tool-icon-box-select").first.click()
+    box = map_canvas(page).bounding_box()
+    page.mouse.move(box["x"] + 0.35 * box["width"], box["y"] + 0.35 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.55 * box["width"], box["y"] + 0.55 * box["height"], steps=8)
+    page.mouse.up()
+    deadline, quads = time.time() + 60, []
+    while time.time() < deadline:
+        quads = [r for r in maps_now(page)[0]["renderers"] if r["glyph"] == "Quad"]
+        if quads and quads[0]["rows"] == 1:
+            break
+        page.wait_for_timeout(300)
+    assert quads and quads[0]["rows"] == 1, quads
+
+
+def maps_now(page):
+    return [p for p in bokeh_plots(page) if p["title"].startswith("element:") or p["title"] == "probability"]
+
+
+def test_explanation_plots_are_readable(page, app_url):
+    open_app(page, app_url)
+    if "no model" in status_text(page):
+        train(page, epochs=2)
+    page.wait_for_timeout(1000)
+    click_map(page, 0.45, 0.5)
+    wait_text(page, ".mstgat-explain-header", r"Cell row", timeout=LONG)
+    page.wait_for_timeout(3000)
+    plots = bokeh_plots(page)
+    attention = next(p for p in plots if p["title"].startswith("[CLS] attention"))
+    ig = next(p for p in plots if p["title"].startswith("IG"))
+    # separate category axes: every element for attention, the top 15 for IG (no shared, empty slots)
+    assert attention["y"] == {"factors": 39} and ig["y"] == {"factors": 15}
+    assert attention["height"] >= 39 * 10 and ig["height"] >= 15 * 10 and min(attention["width"], ig["width"]) > 150
+    scales = [p for p in plots if re.fullmatch(r"scale \d \(cells\)", p["title"])]
+    assert len(scales) == 3 and all(p["width"] >= 100 and p["height"] >= 100 for p in scales), scales
+    assert [len(p["colorbars"]) for p in scales] == [0, 0, 1]  # one shared colour bar
+
+
+def test_data_tab_element_map_is_not_squashed(page, app_url):
+    open_app(page, app_url)
+    page.locator(".bk-tab", has_text="Data").first.click()
+    page.wait_for_timeout(2500)
+    li = plot_titled(page, "Li")
+    assert li["y"]["start"] > 2_000_000 and li["y"]["end"] - li["y"]["start"] > 500_000, li["y"]
+    assert li["height"] > 300
