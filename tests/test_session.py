@@ -52,3 +52,20 @@ def test_zone_outline_is_a_share_of_the_area_and_counts_the_deposits(session):
         counts.append(int((score[deposits] >= cut).sum()))
         assert f"holds {counts[-1]} of {int(deposits.sum())} deposit cells" in session.zone_readout()
     assert counts[0] <= counts[1]
+
+
+def test_the_demo_model_is_predicted_once_per_process_and_each_session_has_its_own_network():
+    from mstgat_core.dashboard.state import Session, _DEMO_MODEL_CACHE
+
+    sessions = [Session(), Session()]
+    try:
+        for s in sessions:
+            s.load_demo()
+        assert len(_DEMO_MODEL_CACHE) == 1
+        a, b = sessions
+        assert a.model_layers is b.model_layers  # one prediction shared (read-only)
+        assert a.fitted is not b.fitted and a.fitted.model is not b.fitted.model  # networks copied
+        assert a.layer == "probability" and a.model_label == "bundled South China checkpoint"
+    finally:
+        for s in sessions:
+            s.cleanup()

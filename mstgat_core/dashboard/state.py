@@ -70,9 +70,7 @@ class Session(param.Parameterized):
 
     # ---- map
     layer = param.Selector(default=None, objects=[], label="Map layer")
-    top_share = param.Selector(
-        default="top 5 %", objects=list(TOP_SHARES), label="Outline (share of the area)"
-    )
+    top_share = param.Selector(default="top 5 %", objects=list(TOP_SHARES), label="Outline (share of the area)")
     show_zones = param.Boolean(default=True, label="Outline anomaly zones")
     log_elements = param.Boolean(default=False, label="Log colour scale (element layers)")
     show_deposits = param.Boolean(default=True, label="Show deposits")
@@ -275,11 +273,8 @@ class Session(param.Parameterized):
     def load_demo(self):
         ds, deposits = load_demo_cached(str(DEMO_GRID), str(DEMO_DEPOSITS))
         self.set_data(ds, deposits, "South China demo (Li, 39 elements)")
-        if self.fitted is None and DEMO_CHECKPOINT.exists():
-            try:
-                self.load_checkpoint_file(DEMO_CHECKPOINT, label="bundled South China checkpoint")
-            except DataError as exc:
-                self.error = f"bundled checkpoint: {one_line(exc)}"
+        if self.fitted is None:
+            self.use_demo_model()
         self.status = f"loaded {self.data_label}" + (
             "" if self.fitted else " - no model yet: train one in the Model tab"
         )
@@ -353,6 +348,10 @@ class Session(param.Parameterized):
         _set_threads()
         prepared = fitted.prepare(self.ds)
         layers = fitted.predict_layers(self.ds)
+        return self.install_model(fitted, prepared, layers, label)
+
+    def install_model(self, fitted, prepared, layers, label: str):
+        """Make ``fitted`` (with its prepared grid and predicted layers) the session's model."""
         with param.parameterized.batch_call_watchers(self):
             self.fitted = fitted
             self.prepared = prepared
@@ -365,6 +364,23 @@ class Session(param.Parameterized):
             self.region_summary = None
         self._update_explain_options()
         return fitted.applicability_warning(layers)
+
+    def use_demo_model(self) -> bool:
+        """The bundled checkpoint on the demo grid, predicted once per process and shared by every
+        session (each gets its own copy of the network); False when there is no bundled checkpoint."""
+        import copy
+
+        if not DEMO_CHECKPOINT.exists():
+            return False
+        try:
+            fitted, prepared, layers = demo_model_cached(str(DEMO_CHECKPOINT), str(DEMO_GRID), str(DEMO_DEPOSITS))
+        except DataError as exc:
+            self.error = f"bundled checkpoint: {one_line(exc)}"
+            return False
+        # the checkpoint was trained on this grid: no applicability warning to show
+        self.install_model(copy.deepcopy(fitted), prepared, layers, "bundled South China checkpoint")
+        self.refresh_layers("probability")
+        return True
 
     def _update_explain_options(self):
         cfg = self.fitted.config if self.fitted is not None else None
@@ -757,6 +773,26 @@ def synthetic_scenario(rows: int, cols: int, seed: int = 0):
 
 
 _DEMO_CACHE: dict = {}
+
+
+_DEMO_MODEL_CACHE: dict = {}
+_DEMO_MODEL_LOCK = threading.Lock()
+
+
+def demo_model_cached(checkpoint_path: str, grid_path: str, deposits_path: str):
+    """(fitted, prepared grid, predicted layers) of the bundled checkpoint on the demo grid, computed once
+    per process: a class opening the app at once pays for one prediction, not one per student.
+    Callers must not modify the returned objects (the network: take a copy)."""
+    from ..checkpoint import load_checkpoint
+
+    key = (checkpoint_path, grid_path, deposits_path)
+    with _DEMO_MODEL_LOCK:
+        if key not in _DEMO_MODEL_CACHE:
+            _set_threads()
+            ds, _ = load_demo_cached(grid_path, deposits_path)
+            fitted = load_checkpoint(checkpoint_path)
+            _DEMO_MODEL_CACHE[key] = (fitted, fitted.prepare(ds), fitted.predict_layers(ds))
+        return _DEMO_MODEL_CACHE[key]
 
 
 def load_demo_cached(grid_path: str, deposits_path: str):

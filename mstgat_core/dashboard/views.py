@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
-from ..errors import DataError, one_line
-from ..paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
+from ..paths import DEMO_DEPOSITS, DEMO_GRID
 from . import plots
 from .learn import learn_text
 from .state import SOURCES, Session, load_demo_cached
@@ -364,11 +363,7 @@ def create_app():
     try:
         ds, deposits = cached_demo(str(DEMO_GRID), str(DEMO_DEPOSITS))
         session.set_data(ds, deposits, "South China demo (Li, 39 elements)")
-        if DEMO_CHECKPOINT.exists():
-            try:
-                session.load_checkpoint_file(DEMO_CHECKPOINT, label="bundled South China checkpoint")
-            except DataError as exc:
-                session.error = f"bundled checkpoint: {one_line(exc)}"
+        session.use_demo_model()
         session.status = f"loaded {session.data_label}" + (
             f" with {session.model_label}" if session.fitted else " - no model yet: train one in the Model tab"
         )
