@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -244,13 +243,11 @@ def _make_dataset(data: dict, coords: dict, crs) -> xr.Dataset:
 
 
 def _read_tif_zip(path: Path) -> xr.Dataset:
+    from .archives import extract_members
+
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            with zipfile.ZipFile(path) as zf:
-                zf.extractall(tmp)
-        except zipfile.BadZipFile:
-            raise DataError(f"not a valid zip file: {path.name}") from None
-        folders = {p.parent for p in Path(tmp).rglob("*") if p.suffix.lower() in TIF_SUFFIXES}
+        extracted = extract_members(path, tmp, TIF_SUFFIXES)
+        folders = {p.parent for p in extracted}
         if len(folders) != 1:
             raise DataError(f"{path.name} must hold GeoTIFF layers in exactly one folder")
         return _read_tif_folder(folders.pop()).load()

@@ -55,7 +55,7 @@ def test_zone_outline_is_a_share_of_the_area_and_counts_the_deposits(session):
 
 
 def test_the_demo_model_is_predicted_once_per_process_and_each_session_has_its_own_network():
-    from mstgat_core.dashboard.state import Session, _DEMO_MODEL_CACHE
+    from mstgat_core.dashboard.state import _DEMO_MODEL_CACHE, Session
 
     sessions = [Session(), Session()]
     try:

@@ -1,0 +1,92 @@
+"""Untrusted zips: bombs, escaping names, symlinks and too many members are refused before any write."""
+
+import stat
+import zipfile
+
+import numpy as np
+import pytest
+
+from mstgat_core.archives import ArchiveLimits, extract_members
+from mstgat_core.cli import main
+from mstgat_core.errors import DataError
+
+
+def _listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_a_zip_bomb_is_refused_by_its_declared_ratio_before_anything_is_written(tmp_path):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("layers/Au.tif", b"\0" * (20 * 1024**2))  # 20 MiB of zeros: about 1000 to 1
+    assert bomb.stat().st_size < 100_000
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DataError, match=r"bomb.zip: member 'Au.tif' is compressed [\d,]+ to 1; the limit is 200"):
+        extract_members(bomb, out, [".tif"])
+    assert _listing(out) == []
+
+
+def test_total_size_and_member_count_limits(tmp_path):
+    archive = tmp_path / "many.zip"
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(5):
+            zf.writestr(f"g/E{i}.tif", rng.bytes(300_000))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DataError, match=r"many.zip would unpack to 1 MiB; the limit is 1,000,000 bytes"):
+        extract_members(archive, out, [".tif"], ArchiveLimits(max_bytes=1_000_000))
+    with pytest.raises(DataError, match="many.zip has 5 entries; the limit is 4"):
+        extract_members(archive, out, [".tif"], ArchiveLimits(max_members=4))
+    assert _listing(out) == []
+    assert len(extract_members(archive, out, [".tif"])) == 5
+
+
+@pytest.mark.parametrize("name", ["../evil.tif", "a/../../evil.tif", "/tmp/evil.tif", "C:/evil.tif", "C:\\evil.tif"])
+def test_members_that_escape_the_folder_are_refused(tmp_path, name):
+    archive = tmp_path / "escape.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ok/A.tif", b"x")
+        zf.writestr(name, b"x")
+    out = tmp_path / "deep" / "out"
+    out.mkdir(parents=True)
+    with pytest.raises(DataError, match="points outside the archive; refused"):
+        extract_members(archive, out, [".tif"])
+    assert _listing(tmp_path) == ["deep", "deep/out", "escape.zip"]
+
+
+def test_symbolic_links_are_refused(tmp_path):
+    archive = tmp_path / "link.zip"
+    info = zipfile.ZipInfo("g/A.tif")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(DataError, match="points outside the archive"):
+        extract_members(archive, tmp_path, [".tif"])
+
+
+def test_a_member_larger_than_it_declares_is_stopped(tmp_path):
+    archive = tmp_path / "liar.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("g/A.tif", b"y" * 3 * 1024**2)
+    data = bytearray(archive.read_bytes())
+    # forge the declared size in the central directory (offset 24 of the entry) to 1 MiB
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 24 : central + 28] = (1024**2).to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DataError):
+        extract_members(archive, out, [".tif"])
+    assert _listing(out) in ([], ["g"])
+
+
+def test_cli_names_the_limit_in_one_line_without_server_paths(tmp_path, capsys):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("layers/Au.tif", b"\0" * (20 * 1024**2))
+    assert main(["info", str(bomb)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: bomb.zip: member 'Au.tif' is compressed") and "\n" not in err
+    assert "/tmp" not in err and str(tmp_path) not in err
