@@ -131,10 +131,46 @@ def _check_not_empty(ds: xr.Dataset, path: Path) -> None:
             raise DataError(f"layer {name} in {path.name} has no valid values (all NaN/nodata)")
 
 
+def memory_budget() -> int:
+    """Bytes a grid may take in memory: ``MSTGAT_MEMORY_BUDGET`` (bytes), else half the machine's memory."""
+    try:
+        return int(float(os.environ["MSTGAT_MEMORY_BUDGET"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total // 2)
+    except ImportError:  # pragma: no cover
+        return 8 * 1024**3
+
+
+def check_grid_size(name: str, shape, layers: int) -> None:
+    """Refuse, before reading, a grid whose float32 layers would not fit in :func:`memory_budget`."""
+    ny, nx = (int(n) for n in shape)
+    need = ny * nx * int(layers) * 4
+    budget = memory_budget()
+    if need > budget:
+        raise DataError(
+            f"{name} declares {ny:,} x {nx:,} cells x {layers} layer(s) = {need / 1024**3:,.1f} GiB as float32; "
+            f"the memory budget is {budget / 1024**3:,.1f} GiB (MSTGAT_MEMORY_BUDGET): cut or tile the grid first"
+        )
+
+
+def _check_declared(ds: xr.Dataset, path: Path) -> None:
+    dims = {"lat": "y", "lon": "x"}
+    grids = [v for v in ds.data_vars.values() if tuple(dims.get(d, d) for d in v.dims) == ("y", "x")]
+    if grids:
+        check_grid_size(path.name, grids[0].shape, len(grids))
+
+
 def _read_netcdf(path: Path) -> xr.Dataset:
     try:
         with xr.open_dataset(path, decode_coords="all") as ds:
+            _check_declared(ds, path)
             ds = ds.load()
+    except DataError:
+        raise
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read NetCDF {path.name}: {one_line(exc)}") from None
     return _tidy_dataset(ds)
@@ -142,7 +178,11 @@ def _read_netcdf(path: Path) -> xr.Dataset:
 
 def _read_zarr(path: Path) -> xr.Dataset:
     try:
-        ds = xr.open_zarr(path, decode_coords="all", consolidated=False).load()
+        ds = xr.open_zarr(path, decode_coords="all", consolidated=False)
+        _check_declared(ds, path)
+        ds = ds.load()
+    except DataError:
+        raise
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read Zarr {path.name}: {one_line(exc)}") from None
     return _tidy_dataset(ds)
@@ -211,6 +251,7 @@ def _read_tif_folder(folder: Path) -> xr.Dataset:
     for name, file in layers.items():
         with _open_raster(file) as src:
             if ref is None:
+                check_grid_size(folder.name, src.shape, len(layers))
                 ref = _grid_key(src)
                 coords, crs = _grid_coords(src.transform, src.shape), src.crs
             elif not _same_grid(ref, _grid_key(src)):
@@ -255,6 +296,7 @@ def _read_tif_zip(path: Path) -> xr.Dataset:
 
 def _read_multiband_tif(path: Path) -> xr.Dataset:
     with _open_raster(path) as src:
+        check_grid_size(path.name, src.shape, src.count)
         names = [d or f"band_{i + 1}" for i, d in enumerate(src.descriptions)]
         if len(names) == 1 and not src.descriptions[0]:
             names = [path.stem]

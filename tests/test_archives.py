@@ -90,3 +90,32 @@ def test_cli_names_the_limit_in_one_line_without_server_paths(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: bomb.zip: member 'Au.tif' is compressed") and "\n" not in err
     assert "/tmp" not in err and str(tmp_path) not in err
+
+
+def test_a_giant_declared_grid_is_refused_before_it_is_read(tmp_path, capsys):
+    """3 MB on disk, 149 GiB declared: one line, exit 2, no allocation."""
+    import netCDF4
+
+    path = tmp_path / "huge.nc"
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("y", 200_000)
+        nc.createDimension("x", 200_000)
+        nc.createVariable("Au", "f4", ("y", "x"), zlib=True, fill_value=np.float32(np.nan))
+    assert path.stat().st_size < 5_000_000
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err.startswith("error: huge.nc declares 200,000 x 200,000 cells x 1 layer(s) = 149.0 GiB") and "\n" not in err
+    )
+
+
+def test_the_memory_budget_can_be_set(tmp_path, monkeypatch, small_scenario):
+    from mstgat_core.io import load_grid
+
+    path = tmp_path / "grid.nc"
+    small_scenario.grid.to_netcdf(path)
+    monkeypatch.setenv("MSTGAT_MEMORY_BUDGET", "10000")
+    with pytest.raises(DataError, match=r"the memory budget is 0.0 GiB \(MSTGAT_MEMORY_BUDGET\)"):
+        load_grid(path)
+    monkeypatch.delenv("MSTGAT_MEMORY_BUDGET")
+    assert load_grid(path).sizes["y"] == 64
