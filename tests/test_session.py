@@ -69,3 +69,44 @@ def test_the_demo_model_is_predicted_once_per_process_and_each_session_has_its_o
     finally:
         for s in sessions:
             s.cleanup()
+
+
+def test_layers_are_grouped_and_a_click_reports_rank_uncertainty_and_novelty():
+    from mstgat_core.dashboard.state import Session
+
+    s = Session()
+    try:
+        s.load_demo()
+        groups = s.layer_groups()
+        assert list(groups) == ["Model outputs", "Uncertainty", "Elements"]
+        assert "model: uncertainty" in groups["Uncertainty"] and "element: Li" in groups["Elements"]
+        assert sorted(sum(groups.values(), [])) == sorted(s.layer_options())
+        rows, cols = s.prepared.graph.rows_cols
+        row, col = int(rows[500]), int(cols[500])
+        x, y = float(s.ds["x"][col]), float(s.ds["y"][row])
+        exp = s.explain_at(x, y)
+        for name in ("percentile", "uncertainty", "top_agreement", "novelty"):
+            assert exp.attrs[name] == pytest.approx(float(s.model_layers[name].values[row, col]))
+    finally:
+        s.cleanup()
+
+
+def test_synthetic_truth_is_shown_where_it_was_planted():
+    import numpy as np
+
+    from mstgat_core.dashboard.state import Session
+
+    s = Session(synth_rows=64, synth_cols=64, synth_seed=0)
+    try:
+        s.load_synthetic()
+        table = s.truth_table()
+        assert len(table) == sum(len(a["centres"]) for a in s.truth["anomalies"])
+        ore = table[table["kind"].str.startswith("ore")]
+        # every deposit lies inside a planted ore circle (deposits are drawn within 0.4 x scale of a centre)
+        dx = s.deposits.geometry.x.values[:, None] - ore["x"].values[None]
+        dy = s.deposits.geometry.y.values[:, None] - ore["y"].values[None]
+        assert (np.hypot(dx, dy) <= ore["radius"].values[None]).any(axis=1).all()
+        s.load_demo()
+        assert s.truth is None and s.truth_table() is None
+    finally:
+        s.cleanup()

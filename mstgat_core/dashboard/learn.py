@@ -58,6 +58,33 @@ every other log-ratio, and the model may rightly use those depletions (or the ab
 signature), but they are not what you would sample for. Region summaries rank indicator elements
 by this enriched part.
 
+### Teaching mode: an exercise on a synthetic scenario
+Choose *Synthetic scenario* and press *Load data*. The map draws the **planted truth**: red circles
+are the ore anomalies that host the deposits, with their elements and radius; orange dashed circles
+are decoys, the same kind of enrichment in other elements, with no deposits. Untick *Show the planted
+truth* to hide them.
+1. Train a model (Model card, a few epochs are enough).
+2. Click a cell inside a red circle. Do the **red attribution bars** name the circle's elements?
+3. Compare the attention bars with the attribution bars. Find an ore element that attention ranks
+   low (below the dashed 1/n line) but the attribution ranks high: **attention missed it**.
+4. Click inside an orange circle. The decoy elements are enriched there too. Does the score stay
+   low? Which bars tell you why?
+5. Read the scale weights and the neighbour heatmaps at an ore cell. Then compare the circle's
+   radius with the scale the model weights most. The benchmark below says how often that agrees.
+
+Read the **entropy** layers as the spread of a cell's neighbour weights: 1 is uniform and 0 is one
+neighbour. The **IG delta** in the header is how far the attributions' sum misses the logit change;
+if it is large compared with the bars, raise the IG steps before trusting them. Notebook
+`notebooks/03_reading_attention.ipynb` goes further with the same scenarios.
+
+### Point surveys and no deposits
+Upload a point file (CSV or GeoPackage with element columns; lon/lat is projected to UTM). The map
+shows the samples on their IDW grid. Then:
+- *Score the samples* runs MSTGAT on the samples themselves (their 8, 24 and 48 nearest samples), with
+  no deposits. Click a sample to see which elements it carries that its chemistry and its neighbours do
+  not predict.
+- Unticking *Learn from the deposits* trains on a grid without labels.
+
 ### Limits - read this before drawing conclusions
 * **Attention is not an explanation by itself.** A high attention weight says where the model
   looked, not that the element *caused* the score: values are mixed after attention, and

@@ -48,12 +48,19 @@ def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind:
         logz = bool(log and finite.size and clim[0] > 0)
     if clim[0] == clim[1]:
         clim = (clim[0], clim[0] + 1e-9)
+
+    def name_colour_bar(plot, element):  # HoloViews sets the title once; a new layer must rename it
+        colour_bar = plot.handles.get("colorbar")
+        if colour_bar is not None:
+            colour_bar.title = label
+
     return img.opts(
         cmap=cmap,
         colorbar=True,
         clim=clim,
         logz=logz,
         clabel=label,
+        hooks=[name_colour_bar],
         title=title,
         tools=["hover"],
         clipping_colors={"NaN": (0, 0, 0, 0)},
@@ -117,6 +124,27 @@ def deposit_points(gdf, crs=None) -> hv.Points:
         selection_alpha=1.0,
         nonselection_alpha=1.0,  # a click or a box on the map must not hide the other deposits
     )
+
+
+def truth_overlay(table: pd.DataFrame | None):
+    """A synthetic scenario's planted anomalies: circles of their radius (red: ore, orange dashed:
+    decoy) labelled with their elements. Always the same three elements (empty without truth), so
+    that the map's overlay keeps one structure."""
+    angle = np.linspace(0, 2 * np.pi, 48)
+    parts = []
+    for kind, colour, dash in (("ore", "#d62728", "solid"), ("decoy", "#ff7f0e", "dashed")):
+        rows = [] if table is None else list(table[table["kind"].str.startswith(kind)].itertuples())
+        circles = [{"x": r.x + r.radius * np.cos(angle), "y": r.y + r.radius * np.sin(angle)} for r in rows]
+        parts.append(
+            hv.Polygons(circles, label=f"{kind} (planted)" if rows else "").opts(
+                fill_alpha=0, line_color=colour, line_width=2, line_dash=dash
+            )
+        )
+    labels = pd.DataFrame(columns=["x", "y", "elements"]) if table is None else table
+    if len(labels):
+        labels = labels.assign(y=labels["y"] + 1.3 * labels["radius"])
+    text = hv.Labels(labels, kdims=["x", "y"], vdims=["elements"]).opts(text_font_size="8pt", text_color="white")
+    return parts[0] * parts[1] * text
 
 
 def sample_points(samples_xy: pd.DataFrame | None, scores: pd.DataFrame | None) -> hv.Points:

@@ -73,6 +73,7 @@ class Session(param.Parameterized):
     top_share = param.Selector(default="top 5 %", objects=list(TOP_SHARES), label="Outline (share of the area)")
     show_zones = param.Boolean(default=True, label="Outline anomaly zones")
     log_elements = param.Boolean(default=False, label="Log colour scale (element layers)")
+    show_truth = param.Boolean(default=True, label="Show the planted truth (synthetic scenarios)")
     show_deposits = param.Boolean(default=True, label="Show deposits")
     basemap = param.Boolean(default=False, label="Basemap (needs internet)")
     show_samples = param.Boolean(default=True, label="Show samples (point surveys; coloured once scored)")
@@ -102,6 +103,7 @@ class Session(param.Parameterized):
     maps = param.Parameter(default=None, precedence=-1)  # attention_maps Dataset
     attributions = param.Parameter(default=None, precedence=-1)  # DataArray (element, y, x)
     explanation = param.Parameter(default=None, precedence=-1)
+    truth = param.Parameter(default=None, precedence=-1)  # a synthetic scenario's planted anomalies
     samples = param.Parameter(default=None, precedence=-1)  # PointSamples of an uploaded point survey
     point_model = param.Parameter(default=None, precedence=-1)  # PointModel (label-free, on the samples)
     point_scores = param.Parameter(default=None, precedence=-1)  # DataFrame: x, y, anomaly_score, ...
@@ -184,6 +186,21 @@ class Session(param.Parameterized):
         captured = int((self.probability.values[inside] >= cut).sum())
         return line + f"; it holds {captured} of {int(inside.sum())} deposit cells."
 
+    def layer_groups(self) -> dict[str, list[str]]:
+        """The map layers by kind, for a grouped menu (empty groups left out)."""
+        groups = {"Model outputs": [], "Uncertainty": [], "Explanations": [], "Elements": []}
+        uncertainty = {"model: uncertainty", "model: top_agreement", "model: novelty"}
+        for name in self.layer_options():
+            if name.startswith("element: "):
+                groups["Elements"].append(name)
+            elif name in uncertainty:
+                groups["Uncertainty"].append(name)
+            elif name == "probability" or name.startswith("model: "):
+                groups["Model outputs"].append(name)
+            else:
+                groups["Explanations"].append(name)
+        return {k: v for k, v in groups.items() if v}
+
     def layer_data(self, name: str | None) -> xr.DataArray | None:
         if name is None or self.ds is None:
             return None
@@ -252,6 +269,7 @@ class Session(param.Parameterized):
             self.prepared = None
             self.cv_report = None
             self.samples = samples
+            self.truth = None
             self.point_model = None
             self.point_scores = None
             self.point_outputs = None
@@ -286,7 +304,35 @@ class Session(param.Parameterized):
         self.set_data(
             sc.grid, sc.deposits, f"synthetic scenario {self.synth_rows}x{self.synth_cols}, seed {self.synth_seed}"
         )
-        self.status = f"loaded {self.data_label}"
+        self.truth = sc.truth
+        self.version += 1
+        ore = [a for a in sc.truth["anomalies"] if a["hosts_deposits"]]
+        self.status = f"loaded {self.data_label}: ore anomalies in " + "; ".join(
+            f"{'-'.join(a['elements'])} (radius {a['scale']} cells)" for a in ore
+        )
+
+    def truth_table(self):
+        """The planted anomalies as rows (x, y, radius in map units, kind, elements), or None."""
+        import pandas as pd
+
+        if self.truth is None or self.ds is None:
+            return None
+        xs, ys = self.ds["x"].values, self.ds["y"].values
+        cell = abs(float(xs[1] - xs[0])) if len(xs) > 1 else 1.0
+        rows = []
+        for anomaly in self.truth["anomalies"]:
+            kind = "ore (hosts deposits)" if anomaly["hosts_deposits"] else "decoy (no deposits)"
+            for r, c in anomaly["centres"]:
+                rows.append(
+                    dict(
+                        x=float(xs[c]),
+                        y=float(ys[r]),
+                        radius=anomaly["scale"] * cell,
+                        kind=kind,
+                        elements="-".join(anomaly["elements"]),
+                    )
+                )
+        return pd.DataFrame(rows)
 
     def save_upload(self, files: dict) -> list[Path]:
         paths = []
@@ -574,7 +620,21 @@ class Session(param.Parameterized):
         col = int(np.abs(xs - x).argmin())
         if not prepared.graph.mask[row, col]:
             raise DataError(f"cell row {row}, col {col} has no data: click inside the survey area")
-        return interpret.explain_cell(fitted, prepared, row=row, col=col, ig_steps=16)
+        exp = interpret.explain_cell(fitted, prepared, row=row, col=col, ig_steps=16)
+        exp.attrs.update(self.cell_outputs(row, col))
+        return exp
+
+    def cell_outputs(self, row: int, col: int) -> dict:
+        """The model's map layers at one cell (percentile, ensemble spread, novelty, ...), NaN-free."""
+        if self.model_layers is None:
+            return {}
+        out = {}
+        for name in ("percentile", "uncertainty", "top_agreement", "novelty", "label_free", "calibrated"):
+            if name in self.model_layers:
+                value = float(self.model_layers[name].values[row, col])
+                if np.isfinite(value):
+                    out[name] = value
+        return out
 
     def explain(self, x: float, y: float):
         """Explain the cell nearest to (x, y) and store it in ``explanation`` (blocking)."""

@@ -139,6 +139,9 @@ def map_panel(session: Session, jobs: Jobs):
         xy = None if session.point_scores is not None else pd.DataFrame({"x": geometry.x, "y": geometry.y})
         return plots.sample_points(xy, session.point_scores)
 
+    def render_truth(show_truth, version):
+        return plots.truth_overlay(session.truth_table() if show_truth else None)
+
     def marker(explanation):
         if explanation is None:
             return hv.Points([], kdims=["x", "y"])
@@ -169,6 +172,7 @@ def map_panel(session: Session, jobs: Jobs):
     samples = hv.DynamicMap(
         pn.bind(render_samples, show_samples=session.param.show_samples, version=session.param.version)
     )
+    truth = hv.DynamicMap(pn.bind(render_truth, show_truth=session.param.show_truth, version=session.param.version))
 
     tap = hv.streams.Tap(source=img, x=None, y=None)
     box = hv.streams.BoundsXY(source=img, bounds=None)
@@ -213,7 +217,7 @@ def map_panel(session: Session, jobs: Jobs):
     tap.param.watch(tap_watch, ["x", "y"], onlychanged=False)
     box_outline = hv.DynamicMap(plots.selection_box, streams=[box])
     box.param.watch(box_watch, ["bounds"])
-    overlay = (img * zones * samples * deposits * selected * box_outline).opts(
+    overlay = (img * zones * truth * samples * deposits * selected * box_outline).opts(
         hv.opts.Overlay(legend_position="bottom_right", framewise=True)
     )
     pane = pn.pane.HoloViews(overlay, name="map", css_classes=["mstgat-map"], linked_axes=False)
@@ -228,11 +232,22 @@ def explanation_panel(session: Session):
         if exp is None:
             return "### Explanation\nClick a cell of the map to explain it; drag a box (box-select tool) for a region."
         a = exp.attrs
-        return (
-            f"### Cell row {a['row']}, col {a['col']} · probability {a['probability']:.4g}\n"
+        lines = [
+            f"### Cell row {a['row']}, col {a['col']} · probability {a['probability']:.4g}",
             f"x = {a['x']:.0f}, y = {a['y']:.0f} · variant {a.get('variant', '?')} · "
-            f"IG convergence delta {a.get('ig_delta', float('nan')):.2g}"
-        )
+            f"IG convergence delta {a.get('ig_delta', float('nan')):.2g}",
+        ]
+        if "percentile" in a:
+            lines.append(f"Rank: percentile {a['percentile']:.1f} of the valid cells (100 = highest).")
+        if "uncertainty" in a:
+            lines.append(
+                f"Uncertainty: the ensemble members' scores spread by {a['uncertainty']:.3f} (sd); "
+                f"{a.get('top_agreement', float('nan')):.0%} of them put the cell in their top 5 %."
+            )
+        if "novelty" in a:
+            unlike = " — unlike the training grid: read with care" if a["novelty"] > 1 else ""
+            lines.append(f"Novelty {a['novelty']:.2f} (1 = the training grid's 99.5th percentile){unlike}.")
+        return "\n\n".join(lines)
 
     head = pn.pane.Markdown(
         pn.bind(header, session.param.explanation, session.param.fitted, session.param.busy),
@@ -558,9 +573,23 @@ def create_app():
         alert.object, alert.visible = f"**Error:** {session.error}", True
 
     # ------------------------------------------------------------ map tab
-    layer_sel = pn.widgets.Select.from_param(
-        session.param.layer, name="Map layer", width=260, css_classes=["mstgat-layer"]
+    layer_sel = pn.widgets.Select(
+        name="Map layer",
+        groups=session.layer_groups() or {"": []},
+        value=session.layer,
+        width=260,
+        css_classes=["mstgat-layer"],
     )
+
+    def sync_layer_menu(*events):
+        groups = session.layer_groups() or {"": []}
+        if groups != layer_sel.groups:
+            layer_sel.groups = groups
+        if layer_sel.value != session.layer:
+            layer_sel.value = session.layer
+
+    session.param.watch(sync_layer_menu, ["version", "layer"])
+    layer_sel.param.watch(lambda event: setattr(session, "layer", event.new), "value")
     map_controls = pn.FlexBox(
         layer_sel,
         pn.widgets.Select.from_param(session.param.top_share, width=220, css_classes=["mstgat-top-share"]),
@@ -568,6 +597,7 @@ def create_app():
         pn.widgets.Checkbox.from_param(session.param.log_elements),
         pn.widgets.Checkbox.from_param(session.param.show_deposits),
         pn.widgets.Checkbox.from_param(session.param.show_samples),
+        pn.widgets.Checkbox.from_param(session.param.show_truth),
         pn.widgets.Checkbox.from_param(session.param.basemap, disabled=True),
     )
     zone_readout = pn.pane.Markdown(

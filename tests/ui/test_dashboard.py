@@ -214,6 +214,10 @@ def test_map_is_honest_keeps_deposits_on_click_draws_the_box_and_follows_new_dat
     maps = [p for p in bokeh_plots(page) if p["title"].startswith("element:") or p["title"] == "probability"]
     x = maps[0]["x"]
     assert x["end"] - x["start"] < 100_000, x
+    # the colour bar names the new layer and its units; the planted truth is drawn (6 ore + 4 decoy centres)
+    assert maps[0]["colorbars"][0]["title"] == "element: Li (ppm)", maps[0]["colorbars"]
+    labels = [r for r in maps[0]["renderers"] if r["glyph"] == "Text"]
+    assert labels and labels[0]["rows"] == 10, maps[0]["renderers"]
     # a box drawn with the box-select tool stays outlined on the map
     page.locator(".mstgat-map .bk-tool-icon-box-select").first.click()
     box = map_canvas(page).bounding_box()
