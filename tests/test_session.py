@@ -110,3 +110,20 @@ def test_synthetic_truth_is_shown_where_it_was_planted():
         assert s.truth is None and s.truth_table() is None
     finally:
         s.cleanup()
+
+
+def test_the_bundled_model_says_what_it_was_trained_on_and_its_cross_validated_score():
+    import json
+
+    from mstgat_core.dashboard.state import DEMO_REPORT, Session
+
+    s = Session()
+    try:
+        assert s.model_provenance() == ""
+        s.load_demo()
+        text = s.model_provenance()
+        expected = json.loads(DEMO_REPORT.read_text())["results"]["mstgat"]["roc_auc_mean"]
+        assert f"ROC-AUC {expected:.3f}" in text
+        assert "Pretrained without labels: 30 epochs" in text and "5 member(s)" in text
+    finally:
+        s.cleanup()

@@ -485,6 +485,11 @@ def create_app():
 
     model_card = pn.Card(
         pn.pane.Markdown(pn.bind(lambda m: f"**Model:** {m}", session.param.model_label)),
+        pn.pane.Markdown(
+            pn.bind(lambda label, fitted: session.model_provenance(), session.param.model_label, session.param.fitted),
+            css_classes=["mstgat-provenance"],
+            sizing_mode="stretch_width",
+        ),
         pn.widgets.Select.from_param(session.param.variant),
         pn.widgets.TextInput.from_param(session.param.scales),
         pn.widgets.Checkbox.from_param(session.param.pretraining, css_classes=["mstgat-pretraining"]),
