@@ -213,7 +213,7 @@ def cls_bars(exp: xr.Dataset, layer: str, head: str) -> hv.Element:
         att = att.mean("layer") if layer == "mean" else att.sel(layer=int(layer))
         att = att.mean("head") if head == "mean" else att.sel(head=int(head))
         values = att.to_series()
-        title = f"[CLS] attention, layer {layer}, head {head} (dashed: 1/n)"
+        title = "[CLS] attention (dashed: 1/n)"  # the layer and head are in the menus above
     return _bars(values, title, "attention", key="attention_element", uniform=1.0 / len(values))
 
 
