@@ -14,9 +14,11 @@ shared between users.
 from __future__ import annotations
 
 import io as _io
+import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,85 @@ DEMO_REPORT = ROOT / "docs" / "results" / "south_china_li.json"
 
 SOURCES = ["South China demo", "Synthetic scenario", "Uploaded files"]
 TOP_SHARES = {"top 1 %": 0.01, "top 5 %": 0.05, "top 10 %": 0.10, "top 20 %": 0.20}
+
+
+SESSION_PREFIX = "mstgat-session-"
+HEAVY_JOBS = ("training", "scoring the samples", "attention maps", "attribution maps", "cross-validation")
+
+
+def session_disk_limit() -> int:
+    """Bytes of uploads one session may keep (``MSTGAT_SESSION_DISK``, default 1 GiB)."""
+    try:
+        return int(float(os.environ.get("MSTGAT_SESSION_DISK", 1024**3)))
+    except ValueError:
+        return 1024**3
+
+
+def remove_stale_session_folders(max_age_s: float = 3600.0, root=None) -> int:
+    """Delete session folders left by a server that stopped without cleaning up (untouched for
+    ``max_age_s``); returns how many were removed. Folders of live sessions are younger."""
+    root = Path(root or tempfile.gettempdir())
+    removed, now = 0, time.time()
+    for folder in root.glob(f"{SESSION_PREFIX}*"):
+        try:
+            if folder.is_dir() and now - folder.stat().st_mtime > max_age_s:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+class JobSlots:
+    """First-come, first-served slots for heavy jobs, shared by every session of the server process,
+    so that a class training at once queues on the cores instead of fighting over them."""
+
+    def __init__(self, slots: int):
+        self.slots = max(int(slots), 1)
+        self._lock = threading.Lock()
+        self._running = 0
+        self._queue: list = []
+
+    def join(self, ticket) -> None:
+        with self._lock:
+            self._queue.append(ticket)
+
+    def leave(self, ticket) -> None:
+        with self._lock:
+            if ticket in self._queue:
+                self._queue.remove(ticket)
+
+    def ahead(self, ticket) -> int:
+        """Jobs queued before ``ticket`` (0 when it is next)."""
+        with self._lock:
+            return self._queue.index(ticket) if ticket in self._queue else 0
+
+    def try_start(self, ticket) -> bool:
+        """Start ``ticket`` if it is first in the queue and a slot is free."""
+        with self._lock:
+            if self._queue and self._queue[0] is ticket and self._running < self.slots:
+                self._queue.pop(0)
+                self._running += 1
+                return True
+            return False
+
+    def finish(self) -> None:
+        with self._lock:
+            self._running = max(self._running - 1, 0)
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+
+def _job_slots() -> int:
+    try:
+        return int(os.environ.get("MSTGAT_MAX_JOBS", max((os.cpu_count() or 2) // 2, 1)))
+    except ValueError:
+        return 1
+
+
+JOB_SLOTS = JobSlots(_job_slots())
 
 
 def _set_threads():
@@ -126,7 +207,7 @@ class Session(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self.cancel_event = threading.Event()
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="mstgat-session-"))
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=SESSION_PREFIX))
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ helpers
@@ -336,12 +417,23 @@ class Session(param.Parameterized):
         return pd.DataFrame(rows)
 
     def save_upload(self, files: dict) -> list[Path]:
+        """Write uploaded files into the session's folder (names reduced to their last part), within
+        :func:`session_disk_limit` for everything the session keeps there."""
+        blobs = {
+            Path(name).name or "upload": (data.encode() if isinstance(data, str) else data)
+            for name, data in files.items()
+        }
+        kept = {p.name: p.stat().st_size for p in self.tmpdir.iterdir() if p.is_file() and p.name not in blobs}
+        total = sum(kept.values()) + sum(len(b) for b in blobs.values())
+        limit = session_disk_limit()
+        if total > limit:
+            raise DataError(
+                f"this session's files would take {total / 1024**2:,.0f} MiB; the limit is "
+                f"{limit / 1024**2:,.0f} MiB per session (MSTGAT_SESSION_DISK)"
+            )
         paths = []
-        for name, data in files.items():
-            safe = Path(name).name or "upload"
-            path = self.tmpdir / safe
-            if isinstance(data, str):
-                data = data.encode()
+        for name, data in blobs.items():
+            path = self.tmpdir / name
             path.write_bytes(data)
             paths.append(path)
         return paths

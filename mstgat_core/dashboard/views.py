@@ -19,7 +19,7 @@ import panel as pn
 from ..paths import DEMO_DEPOSITS, DEMO_GRID
 from . import plots
 from .learn import learn_text
-from .state import SOURCES, Session, load_demo_cached
+from .state import HEAVY_JOBS, JOB_SLOTS, SOURCES, Session, load_demo_cached, remove_stale_session_folders
 
 hv.extension("bokeh", logo=False)
 
@@ -39,6 +39,38 @@ class Jobs:
             return None
         s.busy, s.error = name, ""
         s.progress, s.progress_max, s.progress_text = 0, 1, f"{name}..."
+        heavy = name in HEAVY_JOBS
+        if heavy and not await self._wait_for_slot(name):
+            return None
+        try:
+            return await self._run(name, func, *args, history=history, **kwargs)
+        finally:
+            if heavy:
+                JOB_SLOTS.finish()
+
+    async def _wait_for_slot(self, name: str) -> bool:
+        """Queue for one of the server's heavy-job slots, showing the position; False if cancelled."""
+        s = self.s
+        ticket = object()
+        JOB_SLOTS.join(ticket)
+        s.cancel_event.clear()
+        try:
+            while not JOB_SLOTS.try_start(ticket):
+                if s.cancel_event.is_set():
+                    s.busy, s.status, s.progress_text = "", "cancelled", f"{name}: cancelled while queued"
+                    return False
+                ahead = JOB_SLOTS.ahead(ticket)
+                s.progress_text = (
+                    f"{name}: queued - {JOB_SLOTS.running} heavy job(s) running on this server, "
+                    f"{ahead} waiting before yours"
+                )
+                await asyncio.sleep(0.3)
+            return True
+        finally:
+            JOB_SLOTS.leave(ticket)
+
+    async def _run(self, name: str, func, *args, history: list | None = None, **kwargs):
+        s = self.s
         box = {"done": 0, "total": 1, "msg": ""}
 
         def progress(done, total, msg=""):
@@ -370,8 +402,15 @@ def region_panel(session: Session):
     )
 
 
+_STALE_FOLDERS_CLEANED = False
+
+
 def create_app():
     """Build one session's dashboard (called by Panel for every browser session)."""
+    global _STALE_FOLDERS_CLEANED
+    if not _STALE_FOLDERS_CLEANED:  # once per server process: folders left by a server that died
+        remove_stale_session_folders()
+        _STALE_FOLDERS_CLEANED = True
     session = Session()
     jobs = Jobs(session)
     t_start = time.perf_counter()
