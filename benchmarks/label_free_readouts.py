@@ -22,7 +22,6 @@ Run: ``python benchmarks/label_free_readouts.py --out docs/results/label_free_re
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 
@@ -35,7 +34,7 @@ from mstgat_core.io import load_deposits
 from mstgat_core.paths import SHARED_DATA
 from mstgat_core.pipeline import pretrain_backbone
 from mstgat_core.point_model import pretrain_points
-from mstgat_core.point_protocol import _lonlat, evaluate_points, protocol_markdown
+from mstgat_core.point_protocol import evaluate_points, protocol_markdown
 from mstgat_core.points import load_points
 from mstgat_core.pretrain import PretrainConfig
 

@@ -457,11 +457,11 @@ def load_deposits(path, crs=None, x_col=None, y_col=None) -> gpd.GeoDataFrame:
 
 
 def _deposits_from_csv(path, crs, x_col, y_col) -> gpd.GeoDataFrame:
-    return read_csv_points(path, x_col, y_col, crs)
+    return read_csv_points(path, x_col, y_col, crs, kind="deposits")
 
 
 def _deposits_from_vector(path, crs) -> gpd.GeoDataFrame:
-    gdf = read_vector(path, crs)
+    gdf = read_vector(path, crs, kind="deposits")
     if not (gdf.geom_type == "Point").all():
         gdf = gdf.set_geometry(gdf.geometry.representative_point())  # polygons -> one point each
     return gdf

@@ -44,6 +44,7 @@ Rules (documented here because they change numbers):
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -355,12 +356,36 @@ def complete_features(samples: PointSamples) -> tuple[pd.DataFrame, dict]:
     return values.fillna(values.median()), filled
 
 
-def read_vector(path: Path, crs=None) -> gpd.GeoDataFrame:
-    """A GPKG/GeoJSON/shapefile layer with its CRS (``crs`` only where the file has none)."""
+def row_limit(kind: str = "points") -> int:
+    """Most rows read from a point table: ``MSTGAT_MAX_ROWS`` (default 2,000,000) for samples,
+    ``MSTGAT_MAX_DEPOSITS`` (default 100,000) for a deposits file."""
+    name, default = ("MSTGAT_MAX_DEPOSITS", 100_000) if kind == "deposits" else ("MSTGAT_MAX_ROWS", 2_000_000)
     try:
-        frame = gpd.read_file(path)
+        return int(float(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+MAX_COLUMNS = 5_000
+
+
+def _check_table_size(frame, path: Path, limit: int, kind: str) -> None:
+    if len(frame) > limit:
+        variable = "MSTGAT_MAX_DEPOSITS" if kind == "deposits" else "MSTGAT_MAX_ROWS"
+        raise DataError(f"{path.name} has more than {limit:,} rows; the limit for {kind} is {limit:,} ({variable})")
+    if frame.shape[1] > MAX_COLUMNS:
+        raise DataError(f"{path.name} has {frame.shape[1]:,} columns; the limit is {MAX_COLUMNS:,}")
+
+
+def read_vector(path: Path, crs=None, kind: str = "points") -> gpd.GeoDataFrame:
+    """A GPKG/GeoJSON/shapefile layer with its CRS (``crs`` only where the file has none); at most
+    :func:`row_limit` rows are read before the file is refused."""
+    limit = row_limit(kind)
+    try:
+        frame = gpd.read_file(path, rows=limit + 1)
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise DataError(f"cannot read {path.name}: {one_line(exc)}") from None
+    _check_table_size(frame, path, limit, kind)
     if frame.crs is None:
         if crs is None:
             raise DataError(f"{path.name} has no CRS; give one with --crs")
@@ -377,12 +402,15 @@ def _read_point_table(path: Path, x_col, y_col, crs) -> gpd.GeoDataFrame:
     return frame
 
 
-def read_csv_points(path: Path, x_col=None, y_col=None, crs=None) -> gpd.GeoDataFrame:
-    """A CSV as point GeoDataFrame; the coordinate columns become the geometry."""
+def read_csv_points(path: Path, x_col=None, y_col=None, crs=None, kind: str = "points") -> gpd.GeoDataFrame:
+    """A CSV as point GeoDataFrame; the coordinate columns become the geometry. At most
+    :func:`row_limit` rows are read before the file is refused (bounded memory)."""
+    limit = row_limit(kind)
     try:
-        table = pd.read_csv(path, low_memory=False)
+        table = pd.read_csv(path, low_memory=False, nrows=limit + 1)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"cannot read CSV {path.name}: {one_line(exc)}") from None
+    _check_table_size(table, path, limit, kind)
     xc, yc = find_coordinate_columns(table.columns, x_col, y_col, path.name)
     if crs is None and "crs" in table.columns and table["crs"].notna().any():
         crs = str(table["crs"].dropna().iloc[0])

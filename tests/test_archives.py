@@ -119,3 +119,51 @@ def test_the_memory_budget_can_be_set(tmp_path, monkeypatch, small_scenario):
         load_grid(path)
     monkeypatch.delenv("MSTGAT_MEMORY_BUDGET")
     assert load_grid(path).sizes["y"] == 64
+
+
+def test_a_deposits_file_with_a_million_rows_is_refused_quickly(tmp_path, capsys):
+    import time
+
+    import pandas as pd
+
+    path = tmp_path / "deposits.csv"
+    n = 1_000_000
+    pd.DataFrame({"x": np.arange(n) % 1000 * 10.0, "y": np.arange(n) // 1000 * 10.0}).to_csv(path, index=False)
+    grid = tmp_path / "grid.nc"
+    import xarray as xr
+
+    xr.Dataset(
+        {"Au": (("y", "x"), np.ones((4, 4), dtype="float32"))}, coords={"y": np.arange(4.0), "x": np.arange(4.0)}
+    ).to_netcdf(grid)
+    t0 = time.perf_counter()
+    argv = [
+        "train",
+        str(grid),
+        "--deposits",
+        str(path),
+        "--crs",
+        "EPSG:32650",
+        "--out",
+        str(tmp_path / "m.safetensors"),
+    ]
+    assert main(argv) == 2
+    assert time.perf_counter() - t0 < 60  # generous; it takes about a second
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        "error: deposits.csv has more than 100,000 rows; the limit for deposits is 100,000 (MSTGAT_MAX_DEPOSITS)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deposits.csv", "grid.nc"]
+
+
+def test_point_row_limit_can_be_set(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from mstgat_core.points import load_points
+
+    path = tmp_path / "points.csv"
+    pd.DataFrame({"x": np.arange(50.0), "y": np.arange(50.0), "Au_ppb": 1.0}).to_csv(path, index=False)
+    monkeypatch.setenv("MSTGAT_MAX_ROWS", "40")
+    with pytest.raises(DataError, match=r"more than 40 rows; the limit for points is 40 \(MSTGAT_MAX_ROWS\)"):
+        load_points(path, crs="EPSG:32650")
+    monkeypatch.setenv("MSTGAT_MAX_ROWS", "50")
+    assert len(load_points(path, crs="EPSG:32650").table) == 50
