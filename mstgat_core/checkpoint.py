@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import torch
 import xarray as xr
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
@@ -159,7 +160,12 @@ def load_checkpoint(path) -> FittedModel:
         train_config = TrainConfig(**metadata["train_config"]) if metadata.get("train_config") else None
     except (TypeError, ValueError, KeyError) as exc:
         raise DataError(f"{name} has invalid settings: {exc}") from exc
+    with torch.device("meta"):  # the shapes the config implies, before any memory is allocated
+        expected = {k: tuple(v.shape) for k, v in MSTGAT(config).state_dict().items()}
     with safe_open(str(path), framework="pt") as f:
+        stored = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+        if stored != expected:
+            raise DataError(f"{name}: weights do not match the model config")
         state = {key: f.get_tensor(key) for key in f.keys()}
     model = MSTGAT(config)
     try:

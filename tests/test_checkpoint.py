@@ -94,3 +94,30 @@ def test_extra_metadata_is_kept_but_cannot_replace_the_standard_keys(fitted_and_
     with pytest.raises(DataError, match="model_config"):
         save_checkpoint(fitted, tmp_path / "bad.safetensors", extra={"model_config": {}, "survey": "x"})
     assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_a_checkpoint_declaring_absurd_shapes_is_refused_before_allocation(fitted_and_grid, tmp_path):
+    """Metadata claiming a 2^20-wide Transformer (about 10^12 parameters) over tiny weights: refused by
+    comparing shapes on the meta device, so nothing of that size is ever allocated."""
+    import json
+    import resource
+    import time
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    fitted, _ = fitted_and_grid
+    good = tmp_path / "good.safetensors"
+    save_checkpoint(fitted, good)
+    with safe_open(str(good), framework="pt") as f:
+        metadata = json.loads(f.metadata()["mstgat"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    metadata["model_config"]["d_model"] = 1 << 20
+    bad = tmp_path / "absurd.safetensors"
+    save_file(tensors, str(bad), metadata={"mstgat": json.dumps(metadata)})
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match="absurd.safetensors: weights do not match the model config"):
+        load_checkpoint(bad)
+    assert time.perf_counter() - t0 < 30
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB: no giant allocation
