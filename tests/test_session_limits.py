@@ -2,6 +2,7 @@
 stale session folders. Plain pytest, no browser."""
 
 import asyncio
+import concurrent.futures
 import os
 import threading
 import time
@@ -61,7 +62,9 @@ def test_heavy_jobs_of_two_sessions_queue_and_a_queued_job_can_be_cancelled(monk
         )
 
     try:
-        results = asyncio.run(main())
+        # a fresh thread: under xdist another test's event loop (playwright's) may be running in this one
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            results = pool.submit(asyncio.run, main()).result()
         assert results[:3] == ["done", "done", None]
         assert most[0] == 1  # never two heavy jobs at once
         assert any("queued - 1 heavy job(s) running on this server" in t for t in seen_queued), seen_queued

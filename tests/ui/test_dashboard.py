@@ -245,14 +245,19 @@ def test_explanation_plots_are_readable(page, app_url):
     page.wait_for_timeout(1000)
     click_map(page, 0.45, 0.5)
     wait_text(page, ".mstgat-explain-header", r"Cell row", timeout=LONG)
-    page.wait_for_timeout(3000)
-    plots = bokeh_plots(page)
+    deadline, scales, plots = time.time() + 120, [], []
+    while time.time() < deadline:  # the plots are re-rendered after the header: wait for all of them
+        plots = bokeh_plots(page)
+        scales = [p for p in plots if re.fullmatch(r"scale \d \(cells\)", p["title"])]
+        drawn = [p["title"] for p in plots]
+        if len(scales) == 3 and any(t.startswith("IG") for t in drawn) and any(t.startswith("[CLS]") for t in drawn):
+            break
+        page.wait_for_timeout(300)
     attention = next(p for p in plots if p["title"].startswith("[CLS] attention"))
     ig = next(p for p in plots if p["title"].startswith("IG"))
     # separate category axes: every element for attention, the top 15 for IG (no shared, empty slots)
     assert attention["y"] == {"factors": 39} and ig["y"] == {"factors": 15}
     assert attention["height"] >= 39 * 10 and ig["height"] >= 15 * 10 and min(attention["width"], ig["width"]) > 150
-    scales = [p for p in plots if re.fullmatch(r"scale \d \(cells\)", p["title"])]
     assert len(scales) == 3 and all(p["width"] >= 100 and p["height"] >= 100 for p in scales), scales
     assert [len(p["colorbars"]) for p in scales] == [0, 0, 1]  # one shared colour bar
 
