@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from .crossval import DEFAULT_METHODS, METHODS
@@ -242,9 +243,21 @@ def add_pretrain_args(p):
     add_model_args(p, epochs="pretraining epochs", seed="random seed (weights, windows, masks)")
 
 
-def cmd_pretrain(args) -> int:
+@contextmanager
+def epoch_progress(epochs: int, desc: str):
+    """A progress bar on stderr; yields the per-epoch callback (a log with ``loss``) that advances it."""
     from tqdm import tqdm
 
+    with tqdm(total=epochs, desc=desc, unit="epoch", file=sys.stderr) as bar:
+
+        def progress(log):
+            bar.update(1)
+            bar.set_postfix(loss=f"{log.loss:.3f}")
+
+        yield progress
+
+
+def cmd_pretrain(args) -> int:
     from . import io
     from .checkpoint import save_checkpoint
     from .pipeline import pretrain_backbone
@@ -255,12 +268,7 @@ def cmd_pretrain(args) -> int:
     if args.epochs < 1:
         raise DataError(f"--epochs must be at least 1, got {args.epochs}")
     grid = io.load_grid(args.data, elements=args.elements)
-    with tqdm(total=args.epochs, desc="pretraining", unit="epoch", file=sys.stderr) as bar:
-
-        def progress(log):
-            bar.update(1)
-            bar.set_postfix(loss=f"{log.loss:.3f}")
-
+    with epoch_progress(args.epochs, "pretraining") as progress:
         fitted = pretrain_backbone(
             grid,
             {"variant": args.variant, "scales": scales, "scale_readout": args.scale_readout},
@@ -471,18 +479,12 @@ def add_score_args(p):
     p.add_argument("--elements", type=lambda t: [e.strip() for e in t.split(",") if e.strip()], help="elements to use")
 
 
-def _score_points(args, out: Path) -> int:
-    from tqdm import tqdm
-
-    from .point_graph import parse_point_scales
-    from .point_model import pretrain_points
+def load_point_samples(args, elements=None):
+    """Point samples for ``score`` and ``evaluate``: the target checked, one line on what was inferred
+    and one on the columns kept (missing values are filled by the median later)."""
     from .points import load_points
-    from .pretrain import PretrainConfig
-    from .scoring import point_score_table, read_raw_points, write_point_scores
 
-    kind = "radius" if args.radius else "knn"
-    scales = parse_point_scales(args.radius or args.neighbours, kind)
-    samples = load_points(args.data, crs=args.crs, elements=args.elements, max_missing=args.max_missing)
+    samples = load_points(args.data, crs=args.crs, elements=elements, max_missing=args.max_missing)
     if args.target is not None and args.target not in samples.elements:
         raise DataError(f"target element {args.target!r} is not among the elements used")
     if samples.note:
@@ -492,12 +494,19 @@ def _score_points(args, out: Path) -> int:
         f"(more than {args.max_missing:.0%} missing, or oxide duplicates); missing values filled by the median",
         file=sys.stderr,
     )
-    with tqdm(total=args.epochs, desc="pretraining on the samples", unit="epoch", file=sys.stderr) as bar:
+    return samples
 
-        def progress(log):
-            bar.update(1)
-            bar.set_postfix(loss=f"{log.loss:.3f}")
 
+def _score_points(args, out: Path) -> int:
+    from .point_graph import parse_point_scales
+    from .point_model import pretrain_points
+    from .pretrain import PretrainConfig
+    from .scoring import point_score_table, read_raw_points, write_point_scores
+
+    kind = "radius" if args.radius else "knn"
+    scales = parse_point_scales(args.radius or args.neighbours, kind)
+    samples = load_point_samples(args, elements=args.elements)
+    with epoch_progress(args.epochs, "pretraining on the samples") as progress:
         fitted = pretrain_points(
             samples,
             scales,
@@ -653,24 +662,14 @@ def _evaluate_points(args) -> int:
     from . import io
     from .point_model import pretrain_points
     from .point_protocol import evaluate_points, protocol_markdown
-    from .points import load_points
     from .pretrain import PretrainConfig
 
     for target in filter(None, (args.out, args.markdown)):
         _check_output_folder(target)
-    samples = load_points(args.data, crs=args.crs, max_missing=args.max_missing)
-    if samples.note:
-        print(samples.note, file=sys.stderr)
-    print(
-        f"{len(samples.table)} samples, {len(samples.elements)} elements kept, {len(samples.dropped)} dropped "
-        f"(more than {args.max_missing:.0%} missing, or oxide duplicates)",
-        file=sys.stderr,
-    )
+    samples = load_point_samples(args)
     sites = io.load_deposits(args.deposits, crs=args.crs)
     if args.pretrain_epochs < 1:
         raise DataError(f"--pretrain-epochs must be at least 1, got {args.pretrain_epochs}")
-    if args.target is not None and args.target not in samples.elements:
-        raise DataError(f"target element {args.target!r} is not among the elements used")
     print("pretraining MSTGAT on the samples (label-free) ...", file=sys.stderr)
     scores = pretrain_points(samples, pretrain_config=PretrainConfig(epochs=args.pretrain_epochs)).scores()
     mstgat = {"MSTGAT label-free score": scores.anomaly_score}

@@ -33,17 +33,8 @@ import torch
 from .errors import DataError
 from .model import MSTGAT, ModelConfig
 from .point_graph import DEFAULT_NEIGHBOURS, PointGraph, build_point_graph
-from .preprocess import Normaliser
+from .preprocess import Normaliser, fit_table
 from .pretrain import PretrainConfig, pretrain
-
-
-def _normalise(values: pd.DataFrame, elements: list, transform: str) -> tuple[Normaliser, np.ndarray]:
-    import xarray as xr
-
-    # the Normaliser reads (y, x) layers: the samples as one row
-    ds = xr.Dataset({e: (("y", "x"), values[e].to_numpy(dtype=float)[None, :]) for e in elements})
-    normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
-    return normaliser, normaliser.transform(ds)
 
 
 @dataclass
@@ -140,7 +131,7 @@ def pretrain_points(
     if len(samples.elements) < 2:
         raise DataError("MSTGAT needs at least two element columns")
     values, filled = complete_features(samples)
-    normaliser, x = _normalise(values, samples.elements, transform)
+    normaliser, x = fit_table(values, samples.elements, transform)
     xy = np.c_[samples.table.geometry.x, samples.table.geometry.y]
     graph = build_point_graph(xy, scales, kind=kind, metric=metric)
     config = ModelConfig(

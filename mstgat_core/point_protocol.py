@@ -177,13 +177,9 @@ def label_free_scores(X: np.ndarray, elements: list, target: str | None = None, 
 
 def normalised_points(values, elements, transform: str = "clr") -> np.ndarray:
     """(samples, E) CLR (or log/none) + robust-scaled features of complete point values (a Normaliser fit)."""
-    import xarray as xr
+    from .preprocess import fit_table
 
-    from .preprocess import Normaliser
-
-    # the Normaliser reads (y, x) layers: the samples as one row
-    ds = xr.Dataset({e: (("y", "x"), np.asarray(values[e], dtype=float)[None, :]) for e in elements})
-    return Normaliser(transform=transform).fit(ds).transform(ds).astype(float)
+    return fit_table(values, elements, transform)[1].astype(float)
 
 
 def evaluate_points(

@@ -192,6 +192,15 @@ class Normaliser:
         return f"Normaliser({self.transform_name!r}, {self.scaling!r}, elements={self.elements})"
 
 
+def fit_table(values, elements, transform: str = "clr") -> tuple[Normaliser, np.ndarray]:
+    """A :class:`Normaliser` fitted on a table of complete values (one row per point sample, one
+    column per element) and the normalised rows, float32 (samples, E)."""
+    # the Normaliser reads (y, x) layers: the samples as one row
+    ds = xr.Dataset({e: (("y", "x"), np.asarray(values[e], dtype=float)[None, :]) for e in elements})
+    normaliser = Normaliser(transform=transform, elements=list(elements)).fit(ds)
+    return normaliser, normaliser.transform(ds)
+
+
 def _positive_floor(column: np.ndarray) -> float:
     positive = column[column > 0]
     return float(positive.min()) / 2 if len(positive) else 1e-6
