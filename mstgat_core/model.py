@@ -578,7 +578,12 @@ class MSTGAT(nn.Module):
     def label_free_score(self, embed, x: torch.Tensor) -> torch.Tensor:
         """(cells,) log mean squared error of ``x`` when each element group is hidden in turn
         (``embed`` as in :meth:`masked_predictions`)."""
-        return torch.log((self.masked_predictions(embed, x) - x).square().mean(dim=1) + 1e-6)
+        return self.score_of(self.masked_predictions(embed, x), x)
+
+    @staticmethod
+    def score_of(predicted: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(cells,) the label-free score from :meth:`masked_predictions`: log mean squared error."""
+        return torch.log((predicted - x).square().mean(dim=1) + 1e-6)
 
     def _spectral(self, x, hidden=None, need_weights=False):
         token = self.reconstruction.mask_token if hidden is not None else None

@@ -72,16 +72,16 @@ class PointModel:
     @torch.no_grad()
     def scores(self) -> PointScores:
         model = self.model.eval()
-        prediction = model.predict_grid(self.x, self.graph, details=True)
+        _, details = model._embed_grid(self.x, self.graph, details=True)  # one pass for the scale details
+        # the mask-group passes once: the score and the per-element residuals come from the same predictions
         predicted = model.masked_predictions(lambda hidden: model._embed_grid(self.x, self.graph, hidden)[0], self.x)
         residual = (self.x - predicted).numpy().astype(float)
-        contributions = residual**2 / self.x.shape[1]
         return PointScores(
-            anomaly_score=prediction.label_free.numpy().astype(float),
-            contributions=pd.DataFrame(contributions, columns=self.elements),
+            anomaly_score=model.score_of(predicted, self.x).numpy().astype(float),
+            contributions=pd.DataFrame(residual**2 / self.x.shape[1], columns=self.elements),
             residuals=pd.DataFrame(residual, columns=self.elements),
-            scale_weights=prediction.scale_weights.numpy().astype(float),
-            neighbour_entropy=prediction.neighbour_entropy.numpy().astype(float),
+            scale_weights=details["scale_weights"].numpy().astype(float),
+            neighbour_entropy=details["neighbour_entropy"].numpy().astype(float),
         )
 
     @torch.no_grad()

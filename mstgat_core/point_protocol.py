@@ -93,6 +93,7 @@ def opengadbench(
     seed: int = 0,
     buffer_km: float = 5.0,
     match: int = 20,
+    spacing: np.ndarray | None = None,
 ) -> dict:
     """The protocol's figures for one score vector (see the module docstring).
 
@@ -130,7 +131,7 @@ def opengadbench(
         float(roc_auc_score(labels, np.r_[positives, scores[rng.choice(pool, size=len(positives), replace=True)]]))
         for _ in range(draws)
     ]
-    spacing = sample_spacing_km(samples_lonlat)
+    spacing = sample_spacing_km(samples_lonlat) if spacing is None else spacing  # pass it to reuse it
     matched_rng = np.random.default_rng([seed, 1])
     matched = []
     for _ in range(draws):
@@ -217,11 +218,13 @@ def evaluate_points(
     values, filled = complete_features(samples)
     X = normalised_points(values, samples.elements)
     methods = label_free_scores(X, samples.elements, target=target, seed=seed)
-    methods[SPACING_REFERENCE] = sample_spacing_km(samples_lonlat)
+    spacing = sample_spacing_km(samples_lonlat)
+    methods[SPACING_REFERENCE] = spacing
     methods.update(scores or {})
     return {
         "methods": {
-            name: opengadbench(s, samples_lonlat, sites_lonlat, draws=draws, seed=seed) for name, s in methods.items()
+            name: opengadbench(s, samples_lonlat, sites_lonlat, draws=draws, seed=seed, spacing=spacing)
+            for name, s in methods.items()
         },
         "filled": filled,
         "n_samples": int(len(X)),
