@@ -37,7 +37,7 @@ from .baselines import BASELINES
 from .errors import DataError
 from .evaluate import REPORT_SEEDS, baseline_method, cross_validate_arrays
 from .finetune import FineTuneConfig, finetune
-from .folds import FoldSettings
+from .folds import FoldSettings, spatial_folds
 from .graph import GridStencil, build_graph
 from .model import MSTGAT, VARIANTS, ModelConfig
 from .neighbourhood import neighbourhood_features
@@ -354,3 +354,41 @@ def cross_validate_grid(
         pretraining_sees="every cell of the grid, no label (test folds included); heads see training deposits only",
     )
     return report
+
+
+def fold_roles(ds: xr.Dataset, deposits: xr.DataArray, report: dict) -> list[dict]:
+    """Where each fold of a cross-validation report trained and tested, on the grid.
+
+    The folds are drawn again from the report's protocol (its settings, seeds and elements), which
+    gives the very folds the report scored. One dict per (seed, fold): ``seed``, ``fold`` (from 1),
+    and bool (y, x) arrays ``test_region``, ``train_deposits`` (the deposit cells the fold trained on)
+    and ``test_deposits`` (those it held out); deposit cells in neither were dropped by the buffer.
+    """
+    protocol = report["protocol"]
+    settings = FoldSettings(
+        **{k: protocol[k] for k in FoldSettings.__dataclass_fields__ if protocol.get(k) is not None}
+    )
+    mask = valid_mask(ds, protocol["elements"])
+    labels = np.asarray(deposits.values, dtype=bool)
+    rows, cols = np.nonzero(mask)
+    positives = np.flatnonzero(labels[mask])
+
+    def on_grid(nodes=None, node_mask=None):
+        grid = np.zeros(mask.shape, dtype=bool)
+        picked = np.flatnonzero(node_mask) if node_mask is not None else nodes
+        grid[rows[picked], cols[picked]] = True
+        return grid
+
+    roles = []
+    for seed in protocol["seeds"]:
+        for index, fold in enumerate(spatial_folds(rows, cols, positives, settings, seed), start=1):
+            roles.append(
+                {
+                    "seed": int(seed),
+                    "fold": index,
+                    "test_region": on_grid(node_mask=fold.test_region),
+                    "train_deposits": on_grid(fold.train_pos),
+                    "test_deposits": on_grid(fold.test_pos),
+                }
+            )
+    return roles

@@ -529,6 +529,33 @@ def points_to_grid(
     return ds.rio.write_crs(crs_for_raster(samples.crs)) if samples.crs is not None else ds
 
 
+def sample_support(ds: xr.Dataset, samples: PointSamples) -> xr.DataArray:
+    """Distance from each cell centre to its nearest sample, in map units, for a grid made by
+    :func:`points_to_grid` (NaN where the grid has no value). Cells farther than the median sample
+    spacing hold values interpolated between samples, not measured near them: read them with care.
+    ``attrs["median_spacing"]`` is that spacing."""
+    geom = samples.table.geometry
+    xy = np.column_stack([geom.x.values, geom.y.values])
+    gx, gy = np.meshgrid(ds["x"].values, ds["y"].values)
+    tree = cKDTree(xy)
+    distance, _ = tree.query(np.column_stack([gx.ravel(), gy.ravel()]), k=1)
+    distance = distance.reshape(gx.shape)
+    has_value = np.zeros(gx.shape, dtype=bool)
+    for name in ds.data_vars:
+        has_value |= np.isfinite(ds[name].values)
+    spacing = tree.query(xy, k=2)[0][:, 1] if len(xy) > 1 else np.zeros(1)
+    support = xr.DataArray(np.where(has_value, distance, np.nan), coords={"y": ds["y"], "x": ds["x"]}, dims=("y", "x"))
+    units = "map units"
+    if samples.crs is not None:
+        from pyproj import CRS
+
+        units = {"metre": "m"}.get(CRS.from_user_input(samples.crs).axis_info[0].unit_name, units)
+    support.attrs.update(
+        long_name="distance to the nearest sample", units=units, median_spacing=float(np.median(spacing))
+    )
+    return support
+
+
 def crs_for_raster(crs):
     """An authority string such as "EPSG:3067" where there is one.
 

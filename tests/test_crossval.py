@@ -123,3 +123,29 @@ def test_cli_evaluate_refuses_impossible_folds_in_one_line(small_scenario, tmp_p
     assert "at least 2" in capsys.readouterr().err
     assert cli.main([*args, "--seeds", "a,b"]) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_fold_roles_are_the_folds_the_report_scored(small_scenario):
+    """Drawn again from the report's protocol, each fold's held-out deposits, training deposits and test
+    region match what the report recorded (cell by cell for the held-out deposits)."""
+    import numpy as np
+
+    from mstgat_core.crossval import cross_validate_grid, fold_roles
+    from mstgat_core.io import deposit_cells
+
+    deposit_mask = deposit_cells(small_scenario.grid, small_scenario.deposits)
+    report = cross_validate_grid(small_scenario.grid, deposit_mask, ["best_single_element"], folds=3, seeds=(1, 2))
+    roles = fold_roles(small_scenario.grid, deposit_mask, report)
+    recorded = [
+        (int(seed), i + 1, f) for seed, folds in report["protocol"]["folds"].items() for i, f in enumerate(folds)
+    ]
+    assert [(r["seed"], r["fold"]) for r in roles] == [(s, i) for s, i, _ in recorded]
+    deposits = np.asarray(deposit_mask.values, dtype=bool)
+    for role, (_, _, fold) in zip(roles, recorded):
+        held_out = {(int(r), int(c)) for r, c in zip(*np.nonzero(role["test_deposits"]))}
+        assert held_out == {(d["row"], d["col"]) for d in fold["test_deposits"]}
+        assert (
+            role["train_deposits"].sum() == fold["n_train_pos"] and role["test_region"].sum() == fold["n_test_region"]
+        )
+        assert not (role["train_deposits"] & role["test_region"]).any()  # nothing trained on inside the test region
+        assert (role["test_deposits"] <= (role["test_region"] & deposits)).all()

@@ -117,3 +117,51 @@ def test_deposits_in_another_crs_are_reprojected_to_the_grid(tmp_path):
     mask = deposit_cells(grid, load_deposits(tmp_path / "d.csv"))
     rows, cols = np.nonzero(mask.values)
     assert (rows.tolist(), cols.tolist()) == ([5], [5])
+
+
+def _giant_grid(path):
+    import netCDF4
+
+    with netCDF4.Dataset(path, "w") as nc:  # declared, never written: a few kB on disk
+        nc.createDimension("y", 200_000)
+        nc.createDimension("x", 200_000)
+        nc.createVariable("Au", "f4", ("y", "x"))
+
+
+UPLOADS = {
+    "zip_escaping_member": ("zip_escaping_member", "points outside the archive"),
+    "zip_absolute_member": ("zip_absolute_member", "points outside the archive"),
+    "zip_bomb": ("zip_bomb", "is compressed"),
+    "not_a_zip": ("not_a_zip", "not a valid zip"),
+    "nan_only_layer": ("nan_only_layer", "has no valid values"),
+    "lonlat_out_of_range": ("lonlat_out_of_range", "out of range"),
+    "giant_declared_grid": (None, "declares 200,000 x 200,000 cells"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UPLOADS))
+def test_hostile_uploads_leave_the_dashboard_session_as_it_was(case, tmp_path, small_scenario):
+    """The same corpus through the dashboard's upload path: one line without server paths, the session's
+    data untouched, and nothing in its folder but the upload itself."""
+    from mstgat_core.dashboard.state import Session
+
+    corpus, message = UPLOADS[case]
+    if corpus is None:
+        _giant_grid(tmp_path / "in.nc")
+    else:
+        CASES[corpus][0](tmp_path)
+    (upload,) = tmp_path.iterdir()
+    session = Session(cell_size=500.0)
+    try:
+        session.set_data(small_scenario.grid, small_scenario.deposits, "small synthetic")
+        grid, label = session.ds, session.data_label
+        with pytest.raises(Exception) as caught:
+            session.load_grid_upload({upload.name: upload.read_bytes()})
+        shown = session.fail(caught.value)
+        assert message in shown and "\n" not in shown, shown
+        assert str(session.tmpdir) not in shown and "/tmp" not in shown
+        assert session.ds is grid and session.data_label == label
+        assert [p.name for p in session.tmpdir.rglob("*")] == [upload.name]
+    finally:
+        session.cleanup()
+    assert not session.tmpdir.exists()

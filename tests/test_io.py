@@ -1,6 +1,7 @@
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import xarray as xr
@@ -294,3 +295,25 @@ def test_deposit_raster_mask(tmp_path, small_scenario):
     assert len(deposits) == 1
     assert deposits.geometry.x.iloc[0] == pytest.approx(float(ds.x[12]))
     assert deposits.geometry.y.iloc[0] == pytest.approx(float(ds.y[10]))
+
+
+def test_sample_support_is_the_distance_to_the_nearest_sample(tmp_path):
+    """Brute force: each valid cell's distance to its nearest sample; the median spacing of the samples."""
+    from mstgat_core.points import sample_support
+
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(0, 5000, size=(40, 2)) + [400_000, 7_000_000]
+    pd.DataFrame(
+        {"X": xy[:, 0], "Y": xy[:, 1], "Au_ppb": rng.lognormal(size=40), "As_ppm": rng.lognormal(size=40)}
+    ).to_csv(tmp_path / "s.csv", index=False)
+    samples = io.load_points(tmp_path / "s.csv", crs="EPSG:32650")
+    grid = io.points_to_grid(samples, 250.0)
+    support = sample_support(grid, samples)
+    gx, gy = np.meshgrid(grid.x.values, grid.y.values)
+    brute = np.hypot(gx[..., None] - xy[:, 0], gy[..., None] - xy[:, 1]).min(axis=-1)
+    valid = np.isfinite(grid["Au"].values)
+    np.testing.assert_allclose(support.values[valid], brute[valid])
+    assert np.isnan(support.values[~valid]).all() and (~valid).any()
+    pairwise = np.hypot(xy[:, None, 0] - xy[:, 0], xy[:, None, 1] - xy[:, 1]) + np.diag(np.full(40, np.inf))
+    assert support.attrs["median_spacing"] == pytest.approx(np.median(pairwise.min(axis=1)))
+    assert support.attrs["units"] == "m"

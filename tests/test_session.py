@@ -127,3 +127,243 @@ def test_the_bundled_model_says_what_it_was_trained_on_and_its_cross_validated_s
         assert "Pretrained without labels: 30 epochs" in text and "5 member(s)" in text
     finally:
         s.cleanup()
+
+
+def test_a_click_updates_the_explanation_plots_in_place(session):
+    """The explanation's Bokeh figures are built once per model; a click changes their data, never the figures
+    (rebuilding eight figures per click took seconds in the browser)."""
+    from bokeh.document import Document
+    from bokeh.models import ColumnDataSource, Plot
+
+    from mstgat_core.dashboard.views import explanation_plots
+
+    session.train()
+    root = explanation_plots(session, session.fitted).get_root(Document())
+
+    def figures():
+        return {m.id: m.title.text for m in root.references() if isinstance(m, Plot)}
+
+    def axes():  # Bokeh cannot turn a numeric axis into a categorical one in place: categorical from the start
+        return {
+            m.id: (type(m.x_range).__name__, type(m.y_range).__name__) for m in root.references() if isinstance(m, Plot)
+        }
+
+    def rows():
+        return sum(len(next(iter(m.data.values()), [])) for m in root.references() if isinstance(m, ColumnDataSource))
+
+    before, rows_before, axes_before = figures(), rows(), axes()
+    assert sum(kinds.count("FactorRange") for kinds in axes_before.values()) >= 6  # bars x 3, heatmap x 2, scales
+    assert sum(title == "click a cell of the map" for title in before.values()) == 4
+    grid = session.ds
+    session.explanation = session.explain_at(float(grid.x[20]), float(grid.y[30]))
+    after = figures()
+    assert after.keys() == before.keys() and axes() == axes_before  # the same figures and axes ...
+    assert any(title.startswith("[CLS] attention") for title in after.values())  # ... retitled
+    assert any(title.startswith("IG") for title in after.values())
+    assert any(title.startswith("composition") for title in after.values())
+    assert rows() > rows_before  # ... and filled
+    session.explanation = session.explain_at(float(grid.x[40]), float(grid.y[10]))
+    assert figures().keys() == before.keys()
+
+
+def test_a_click_reads_the_cells_composition_beside_the_model(session):
+    import numpy as np
+    from scipy.stats import percentileofscore
+
+    session.train()
+    grid = session.ds
+    exp = session.explain_at(float(grid.x[20]), float(grid.y[30]))
+    table = exp.attrs["composition"].set_index("element")
+    assert list(table.index) == session.fitted.elements
+    row, col = exp.attrs["row"], exp.attrs["col"]
+    for element in table.index:
+        values = grid[element].values
+        assert table.loc[element, "value"] == values[row, col]
+        expected = percentileofscore(values[np.isfinite(values)], values[row, col], kind="mean")
+        assert table.loc[element, "percentile"] == pytest.approx(expected)
+
+
+def test_a_grid_made_from_samples_shows_how_far_each_cell_is_from_a_sample(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from mstgat_core.dashboard.state import SUPPORT_LAYER, Session
+
+    rng = np.random.default_rng(5)
+    lonlat = rng.uniform(0, 0.3, size=(300, 2)) + [25.0, 67.0]  # lon/lat: projected to UTM on upload
+    table = pd.DataFrame({"lon": lonlat[:, 0], "lat": lonlat[:, 1]})
+    for element in ("Au_ppb", "As_ppm", "Cu_ppm", "Pb_ppm"):
+        table[element] = rng.lognormal(size=len(table))
+    session = Session(cell_size=1000.0, epochs=1, members=1)
+    try:
+        session.load_grid_upload({"samples.csv": table.to_csv(index=False).encode()})
+        assert session.layer_groups()["Interpolation"] == [SUPPORT_LAYER]
+        support = session.layer_data(SUPPORT_LAYER)
+        row, col = np.unravel_index(np.nanargmax(support.values), support.shape)
+        assert session.cell_outputs(row, col)["nearest_sample"] == support.values[row, col]
+        assert support.values[row, col] > support.attrs["median_spacing"]  # a cell to read with care
+        session.set_data(session.ds, None, "the same grid, no longer from samples")
+        assert SUPPORT_LAYER not in session.layer_options()
+    finally:
+        session.cleanup()
+
+
+def test_a_basemap_needs_a_crs_and_says_so(session, small_scenario):
+    session.basemap = True
+    assert session.basemap and not session.error  # the synthetic grid has EPSG:32650
+    no_crs = small_scenario.grid.drop_vars("spatial_ref", errors="ignore")
+    no_crs.attrs.pop("crs", None)
+    for name in no_crs.data_vars:
+        no_crs[name].attrs.pop("grid_mapping", None)
+    assert no_crs.rio.crs is None
+    session.set_data(no_crs, None, "no CRS")
+    assert not session.basemap and "a basemap needs one" in session.error
+
+
+def test_the_basemap_map_is_projected_onto_the_configured_tiles(session, monkeypatch):
+    from bokeh.document import Document
+    from bokeh.models import Plot, WMTSTileSource
+
+    from mstgat_core.dashboard.views import Jobs, map_panel
+
+    monkeypatch.setenv("MSTGAT_TILE_URL", "http://127.0.0.1:9/{Z}/{X}/{Y}.png")
+    session.basemap = True
+    root = map_panel(session, Jobs(session)).get_root(Document())
+    models = list(root.references())
+    assert [m.url for m in models if isinstance(m, WMTSTileSource)] == ["http://127.0.0.1:9/{Z}/{X}/{Y}.png"]
+    (figure,) = [m for m in models if isinstance(m, Plot) and m.title and m.title.text.startswith("element")]
+    # the grid's cell-edge corners (400-456 km E, 2,600-2,664 km N of UTM 50N) in web-Mercator metres
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:32650", "EPSG:3857", always_xy=True).transform(
+        [400_000, 456_000, 400_000, 456_000], [2_600_000, 2_600_000, 2_664_000, 2_664_000]
+    )
+    shown = (figure.x_range.start, figure.x_range.end, figure.y_range.start, figure.y_range.end)
+    assert shown == pytest.approx((min(x), max(x), min(y), max(y)), abs=500)
+
+
+def test_linked_brushing_picks_cells_on_the_map_or_the_scatter_and_shows_them_in_the_other(session):
+    import numpy as np
+    from bokeh.document import Document
+    from bokeh.models import GlyphRenderer
+
+    from mstgat_core.dashboard.views import Jobs, brush_panel, map_panel
+
+    grid = session.ds
+    x, y = grid.x.values, grid.y.values
+    valid = session.valid_cells()
+    # a box on the map: exactly the valid cells whose centres lie inside it
+    picked = session.brush_map_box(x[10], y[5], x[30], y[25])
+    expected = np.zeros_like(valid)
+    expected[5:26, 10:31] = True
+    np.testing.assert_array_equal(picked, expected & valid)
+    deposits = np.asarray(session.deposit_mask.values, dtype=bool)
+    assert session.brush_readout() == (
+        f"{int(picked.sum()):,} cells picked by a box on the map; "
+        f"{int((deposits & picked).sum())} of {int(deposits.sum())} deposit cells among them."
+    )
+    # a box on the scatter plot: the cells whose log10 values of the two elements lie inside it
+    session.brush_x, session.brush_y = session.grid_elements[:2]
+    lx, ly = (np.log10(grid[e].values) for e in session.grid_elements[:2])
+    x0, x1 = np.nanpercentile(lx, [20, 60])
+    y0, y1 = np.nanpercentile(ly, [30, 90])
+    picked = session.brush_scatter_box(x1, y1, x0, y0)  # corners in any order
+    np.testing.assert_array_equal(picked, (lx >= x0) & (lx <= x1) & (ly >= y0) & (ly <= y1))
+    assert "a box on the scatter plot" in session.brush_readout()
+
+    # the dashboard draws them: orange cells on the map, orange points on the scatter, an orange share of the bars
+    def rows(root, colour, column=None):
+        """Rows of each renderer filled with ``colour``, or the sum of its ``column``."""
+        return [
+            (int(sum(r.data_source.data[column])) if column else len(next(iter(r.data_source.data.values()))))
+            for r in root.references()
+            if isinstance(r, GlyphRenderer)
+            and getattr(r.glyph, "fill_color", None) == colour
+            and (column is None or column in r.data_source.data)
+        ]
+
+    the_map = map_panel(session, Jobs(session)).get_root(Document())
+    brushing = brush_panel(session).get_root(Document())
+    assert rows(the_map, "#ff7f0e") == [int(picked.sum())]
+    finite = np.isfinite(lx) & np.isfinite(ly)
+    assert int((picked & finite).sum()) in rows(brushing, "#ff7f0e")  # the scatter's picked points
+    layer = np.asarray(session.layer_data(session.layer).values)
+    assert int((picked & np.isfinite(layer)).sum()) in rows(brushing, "#ff7f0e", "top")  # the histogram's bars
+    session.brush_map_box(x[20], y[20], x[23], y[23])  # updated in place, in both
+    n = int(valid[20:24, 20:24].sum())
+    assert n > 0 and rows(the_map, "#ff7f0e") == [int(session.brushed.sum())] == [n]
+    assert n in rows(brushing, "#ff7f0e") and n in rows(brushing, "#ff7f0e", "top")
+
+
+def test_a_cross_validation_fold_is_drawn_on_the_map(session):
+    import numpy as np
+    from bokeh.document import Document
+    from bokeh.models import GlyphRenderer
+
+    from mstgat_core.dashboard.state import NO_FOLD
+    from mstgat_core.dashboard.views import Jobs, map_panel
+
+    session.cv_methods, session.cv_folds = ["best_single_element"], 3
+    root = map_panel(session, Jobs(session)).get_root(Document())
+
+    from mstgat_core.dashboard.plots import HELD_OUT_COLOUR, TRAINED_COLOUR
+
+    glyphs = {  # the fold's three layers, told apart by their style
+        "held out": lambda g: g.line_color == HELD_OUT_COLOUR and g.marker == "square",
+        "trained on": lambda g: g.fill_color == TRAINED_COLOUR,
+        "dropped by the buffer": lambda g: g.marker == "x",
+    }
+
+    def drawn(label):
+        renderers = [r for r in root.references() if isinstance(r, GlyphRenderer) and hasattr(r.glyph, "marker")]
+        return sum(len(r.data_source.data["x"]) for r in renderers if glyphs[label](r.glyph))
+
+    assert session.param.cv_fold_shown.objects == [NO_FOLD] and drawn("held out") == 0
+    session.cross_validate()
+    assert session.param.cv_fold_shown.objects == [NO_FOLD, "seed 1, fold 1", "seed 1, fold 2", "seed 1, fold 3"]
+    for label in session.param.cv_fold_shown.objects[1:]:
+        session.cv_fold_shown = label
+        role = session.fold_shown()
+        assert drawn("held out") == role["test_deposits"].sum() > 0
+        assert drawn("trained on") == role["train_deposits"].sum() > 0
+        deposits = np.asarray(session.deposit_mask.values, dtype=bool)
+        assert drawn("dropped by the buffer") == (deposits & ~role["test_deposits"] & ~role["train_deposits"]).sum()
+    session.cv_fold_shown = NO_FOLD
+    assert drawn("held out") == 0
+
+
+def test_a_clicked_cells_neighbours_are_drawn_on_the_map_by_weight(session):
+    import holoviews as hv
+    import numpy as np
+
+    from mstgat_core.dashboard import plots
+
+    hv.extension("bokeh")
+
+    session.train()
+    grid = session.ds
+    exp = session.explain_at(float(grid.x[25]), float(grid.y[30]))
+    segments = plots.neighbour_segments(exp, "mean", grid.x.values, grid.y.values).dframe()
+    scale = int(exp["scale_weights"]["scale"].values[np.argmax(exp["scale_weights"].values)])
+    weights = (
+        plots.neighbour_weights(exp, "mean").sel(scale=scale).sel(dy=slice(-scale, scale), dx=slice(-scale, scale))
+    )
+    edges = np.isfinite(weights.values)
+    edges[scale, scale] = False  # not the cell itself
+    assert len(segments) == edges.sum() > 0
+    assert (segments[["x0", "y0"]].values == [grid.x.values[25], grid.y.values[30]]).all()
+    assert np.allclose(np.sort(segments["weight"]), np.sort(weights.values[edges]))
+    assert (np.diff(segments.sort_values("weight")["width"]) >= 0).all()  # wider for a heavier neighbour
+    assert len(plots.neighbour_segments(None, "mean", grid.x.values, grid.y.values).dframe()) == 0
+
+
+def test_new_data_with_other_elements_redraw_the_linked_views_without_error(session, small_scenario):
+    from bokeh.document import Document
+
+    from mstgat_core.dashboard.views import brush_panel
+
+    brush_panel(session).get_root(Document())
+    assert session.brush_x in session.grid_elements and session.brush_y in session.grid_elements
+    renamed = small_scenario.grid.rename({name: f"{name}_other" for name in small_scenario.grid.data_vars})
+    session.set_data(renamed, None, "other elements")  # raised KeyError when one scatter axis was updated first
+    assert session.brush_x in renamed and session.brush_y in renamed and not session.error

@@ -26,11 +26,11 @@ def test_job_slots_are_first_come_first_served():
 
 
 def test_heavy_jobs_of_two_sessions_queue_and_a_queued_job_can_be_cancelled(monkeypatch):
-    from mstgat_core.dashboard import views
+    from mstgat_core.dashboard import jobs as job_module
 
-    monkeypatch.setattr(views, "JOB_SLOTS", JobSlots(1))
+    monkeypatch.setattr(job_module, "JOB_SLOTS", JobSlots(1))
     sessions = [Session(), Session(), Session()]
-    jobs = [views.Jobs(s) for s in sessions]
+    jobs = [job_module.Jobs(s) for s in sessions]
     running, most, seen_queued = [0], [0], []
     lock = threading.Lock()
 
@@ -69,7 +69,7 @@ def test_heavy_jobs_of_two_sessions_queue_and_a_queued_job_can_be_cancelled(monk
         assert most[0] == 1  # never two heavy jobs at once
         assert any("queued - 1 heavy job(s) running on this server" in t for t in seen_queued), seen_queued
         assert sessions[2].status == "cancelled" and sessions[2].busy == ""
-        assert views.JOB_SLOTS.running == 0
+        assert job_module.JOB_SLOTS.running == 0
     finally:
         for s in sessions:
             s.cleanup()

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..paths import ROOT  # the checkout holding app.py
@@ -38,10 +39,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_app(log_path: Path, timeout: float = 240):
-    """``panel serve app.py`` on a free local port; yields the page URL once it answers HTTP 200."""
+def serve_app(log_path: Path, timeout: float = 240, extra_args: Sequence[str] = (), extra_env: dict | None = None):
+    """``panel serve app.py`` on a free local port; yields the page URL once it answers HTTP 200.
+
+    ``extra_args`` are appended to the ``panel serve`` command line (e.g. Bokeh's
+    ``--check-unused-sessions``), ``extra_env`` added to the server's environment (e.g. ``TMPDIR``).
+    """
     port = free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(extra_env or {})}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [
@@ -58,6 +63,7 @@ def serve_app(log_path: Path, timeout: float = 240):
                 f"127.0.0.1:{port}",
                 "--num-procs",
                 "1",
+                *extra_args,
             ],
             cwd=ROOT,
             env=env,

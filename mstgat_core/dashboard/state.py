@@ -13,6 +13,7 @@ shared between users.
 
 from __future__ import annotations
 
+import atexit
 import io as _io
 import os
 import shutil
@@ -22,10 +23,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import param
 import xarray as xr
 
 from .. import io as mio
+from .. import points as mpoints
 from ..crossval import METHODS
 from ..errors import Cancelled, DataError, one_line
 from ..graph import parse_scales
@@ -37,6 +40,9 @@ DEMO_ELEMENT = "Li"
 DEMO_REPORT = ROOT / "docs" / "results" / "south_china_li.json"
 
 SOURCES = ["South China demo", "Synthetic scenario", "Uploaded files"]
+BASEMAP_MAX_CELLS = 1_000_000
+NO_FOLD = "none"
+SUPPORT_LAYER = "interpolation: distance to the nearest sample"
 TOP_SHARES = {"top 1 %": 0.01, "top 5 %": 0.05, "top 10 %": 0.10, "top 20 %": 0.20}
 
 
@@ -65,6 +71,16 @@ def remove_stale_session_folders(max_age_s: float = 3600.0, root=None) -> int:
         except OSError:
             continue
     return removed
+
+
+_LIVE_FOLDERS: set[Path] = set()  # folders of this process's sessions not yet cleaned up
+
+
+@atexit.register
+def _remove_live_session_folders():
+    """A server stopped (Ctrl-C) with sessions still open leaves no folder behind."""
+    for folder in list(_LIVE_FOLDERS):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class JobSlots:
@@ -119,13 +135,29 @@ def _job_slots() -> int:
 JOB_SLOTS = JobSlots(_job_slots())
 
 
-def _set_threads():
-    try:
-        import torch
+def tile_url() -> str:
+    """XYZ template of the basemap's tiles (``MSTGAT_TILE_URL``; OpenStreetMap's by default, fetched by
+    the browser only when the basemap is switched on)."""
+    return os.environ.get("MSTGAT_TILE_URL", "https://tile.openstreetmap.org/{Z}/{X}/{Y}.png")
 
-        torch.set_num_threads(1)
-    except Exception:  # pragma: no cover
-        pass
+
+def torch_threads() -> int:
+    """Threads each dashboard job gives torch (``MSTGAT_TORCH_THREADS``, default 1).
+
+    Heavy jobs already run ``MSTGAT_MAX_JOBS`` at a time (half the cores) and clicks run beside them;
+    one thread each keeps a training from starving the clicks of every other session, and more only
+    thrash on a small server."""
+    try:
+        return max(int(os.environ.get("MSTGAT_TORCH_THREADS", 1)), 1)
+    except ValueError:
+        return 1
+
+
+def _set_threads():
+    import torch
+
+    if torch.get_num_threads() != torch_threads():
+        torch.set_num_threads(torch_threads())
 
 
 class Session(param.Parameterized):
@@ -157,9 +189,13 @@ class Session(param.Parameterized):
     log_elements = param.Boolean(default=False, label="Log colour scale (element layers)")
     show_truth = param.Boolean(default=True, label="Show the planted truth (synthetic scenarios)")
     show_deposits = param.Boolean(default=True, label="Show deposits")
-    basemap = param.Boolean(default=False, label="Basemap (needs internet)")
+    basemap = param.Boolean(default=False, label="Basemap (web tiles: needs internet)")
     show_samples = param.Boolean(default=True, label="Show samples (point surveys; coloured once scored)")
     explore_element = param.Selector(default=None, objects=[], label="Element")
+    brush_x = param.Selector(default=None, objects=[], label="Scatter x (log10)")
+    brush_y = param.Selector(default=None, objects=[], label="Scatter y (log10)")
+    brushed = param.Parameter(default=None, precedence=-1)  # bool (y, x): cells picked by a box
+    brush_origin = param.String(default="", precedence=-1)  # where they were picked: the map or the scatter
 
     # ---- explanation controls
     att_layer = param.Selector(default="mean", objects=["mean"], label="Attention layer")
@@ -173,6 +209,7 @@ class Session(param.Parameterized):
     cv_folds = param.Integer(default=3, bounds=(2, 10), label="Folds")
     cv_seeds = param.Integer(default=1, bounds=(1, 5), label="Seeds")
     cv_epochs = param.Integer(default=30, bounds=(1, 1000), label="Epochs of the from-scratch ablation")
+    cv_fold_shown = param.Selector(default=NO_FOLD, objects=[NO_FOLD], label="Fold shown on the map")
 
     # ---- results (set by the methods below)
     ds = param.Parameter(default=None, precedence=-1)
@@ -185,6 +222,7 @@ class Session(param.Parameterized):
     maps = param.Parameter(default=None, precedence=-1)  # attention_maps Dataset
     attributions = param.Parameter(default=None, precedence=-1)  # DataArray (element, y, x)
     explanation = param.Parameter(default=None, precedence=-1)
+    support = param.Parameter(default=None, precedence=-1)  # distance to the nearest sample, for gridded points
     truth = param.Parameter(default=None, precedence=-1)  # a synthetic scenario's planted anomalies
     samples = param.Parameter(default=None, precedence=-1)  # PointSamples of an uploaded point survey
     point_model = param.Parameter(default=None, precedence=-1)  # PointModel (label-free, on the samples)
@@ -193,6 +231,7 @@ class Session(param.Parameterized):
     sample_explanation = param.Parameter(default=None, precedence=-1)  # dict, see explain_sample_at
     region_summary = param.Parameter(default=None, precedence=-1)
     cv_report = param.Parameter(default=None, precedence=-1)
+    cv_roles = param.Parameter(default=None, precedence=-1)  # per fold: test region, train/held-out deposits
     history = param.List(default=[], precedence=-1)
     data_label = param.String(default="", precedence=-1)
     model_label = param.String(default="no model", precedence=-1)
@@ -208,12 +247,14 @@ class Session(param.Parameterized):
         super().__init__(**params)
         self.cancel_event = threading.Event()
         self.tmpdir = Path(tempfile.mkdtemp(prefix=SESSION_PREFIX))
+        _LIVE_FOLDERS.add(self.tmpdir)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ helpers
 
     def cleanup(self):
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+        _LIVE_FOLDERS.discard(self.tmpdir)
 
     def fail(self, exc: BaseException) -> str:
         """Record a user-facing one-line error (never a traceback)."""
@@ -246,6 +287,8 @@ class Session(param.Parameterized):
                 opts += [f"neighbour entropy: {s}" for s in self.maps["scale"].values]
         if self.attributions is not None:
             opts += [f"attribution: {e}" for e in self.attributions["element"].values]
+        if self.support is not None:
+            opts.append(SUPPORT_LAYER)
         opts += [f"element: {e}" for e in self.grid_elements]
         return opts
 
@@ -270,13 +313,15 @@ class Session(param.Parameterized):
 
     def layer_groups(self) -> dict[str, list[str]]:
         """The map layers by kind, for a grouped menu (empty groups left out)."""
-        groups = {"Model outputs": [], "Uncertainty": [], "Explanations": [], "Elements": []}
+        groups = {"Model outputs": [], "Uncertainty": [], "Explanations": [], "Interpolation": [], "Elements": []}
         uncertainty = {"model: uncertainty", "model: top_agreement", "model: novelty"}
         for name in self.layer_options():
             if name.startswith("element: "):
                 groups["Elements"].append(name)
             elif name in uncertainty:
                 groups["Uncertainty"].append(name)
+            elif name == SUPPORT_LAYER:
+                groups["Interpolation"].append(name)
             elif name == "probability" or name.startswith("model: "):
                 groups["Model outputs"].append(name)
             else:
@@ -289,6 +334,8 @@ class Session(param.Parameterized):
         try:
             if name == "probability":
                 return self.probability
+            if name == SUPPORT_LAYER:
+                return self.support
             kind, _, key = name.partition(": ")
             if kind == "model":
                 return self.model_layers[key]
@@ -306,6 +353,22 @@ class Session(param.Parameterized):
             return None
         return None
 
+    @param.depends("basemap", "ds", watch=True)
+    def _basemap_needs_a_crs(self):
+        """Web tiles are placed by the grid's CRS: without one the basemap is switched off, saying why; so
+        it is for a grid too large to project whole (the basemap map is not resampled to the screen)."""
+        if not self.basemap or self.ds is None:
+            return
+        cells = self.ds.sizes.get("y", 0) * self.ds.sizes.get("x", 0)
+        if self.ds.rio.crs is None:
+            self.basemap = False
+            self.error = "these data have no coordinate reference system: a basemap needs one"
+        elif cells > BASEMAP_MAX_CELLS:
+            self.basemap = False
+            self.error = (
+                f"the basemap projects the whole grid: at most {BASEMAP_MAX_CELLS:,} cells, this one has {cells:,}"
+            )
+
     def refresh_layers(self, prefer: str | None = None):
         opts = self.layer_options()
         self.param.layer.objects = opts
@@ -321,6 +384,11 @@ class Session(param.Parameterized):
                 if DEMO_ELEMENT in self.grid_elements
                 else (self.grid_elements[0] if self.grid_elements else None)
             )
+        self.param.brush_x.objects = self.param.brush_y.objects = self.grid_elements
+        if self.brush_x not in self.grid_elements or self.brush_y not in self.grid_elements:
+            first = self.explore_element
+            others = [e for e in self.grid_elements if e != first]
+            self.param.update(brush_x=first, brush_y=others[0] if others else first)  # both at once
         self.version += 1
 
     # ------------------------------------------------------------------ data
@@ -346,11 +414,16 @@ class Session(param.Parameterized):
             self.attributions = None
             self.explanation = None
             self.region_summary = None
+            self.brushed, self.brush_origin = None, ""
             self.probability = None
             self.model_layers = None
             self.prepared = None
             self.cv_report = None
+            self.cv_roles = None
+            self.param.cv_fold_shown.objects = [NO_FOLD]
+            self.cv_fold_shown = NO_FOLD
             self.samples = samples
+            self.support = mpoints.sample_support(ds, samples) if samples is not None else None
             self.truth = None
             self.point_model = None
             self.point_scores = None
@@ -763,13 +836,32 @@ class Session(param.Parameterized):
             raise DataError(f"cell row {row}, col {col} has no data: click inside the survey area")
         exp = interpret.explain_cell(fitted, prepared, row=row, col=col, ig_steps=16)
         exp.attrs.update(self.cell_outputs(row, col))
+        exp.attrs["composition"] = self.cell_composition(row, col, fitted.elements)
         return exp
 
+    def cell_composition(self, row: int, col: int, elements: list[str]) -> pd.DataFrame:
+        """The cell's measured values (as loaded, with units) and their percentile among the grid's valid
+        cells, per element: the geochemistry to read beside the attention and attribution."""
+        rows = []
+        for element in elements:
+            layer = self.ds[element]
+            values = np.asarray(layer.values, dtype=float)
+            value = float(values[row, col])
+            valid = values[np.isfinite(values)]
+            percentile = 100.0 * float((valid < value).mean() + 0.5 * (valid == value).mean())
+            rows.append((element, value, layer.attrs.get("units", ""), percentile))
+        return pd.DataFrame(rows, columns=["element", "value", "units", "percentile"])
+
     def cell_outputs(self, row: int, col: int) -> dict:
-        """The model's map layers at one cell (percentile, ensemble spread, novelty, ...), NaN-free."""
-        if self.model_layers is None:
-            return {}
+        """The model's map layers at one cell (percentile, ensemble spread, novelty, ...) and, for a grid made
+        from samples, its distance to the nearest sample; NaN-free."""
         out = {}
+        if self.support is not None and np.isfinite(self.support.values[row, col]):
+            out["nearest_sample"] = float(self.support.values[row, col])
+            out["median_spacing"] = float(self.support.attrs["median_spacing"])
+            out["spacing_units"] = self.support.attrs["units"]
+        if self.model_layers is None:
+            return out
         for name in ("percentile", "uncertainty", "top_agreement", "novelty", "label_free", "calibrated"):
             if name in self.model_layers:
                 value = float(self.model_layers[name].values[row, col])
@@ -829,10 +921,54 @@ class Session(param.Parameterized):
         summary["mean_probability"] = float(np.nanmean(self.probability.values[region]))
         return summary
 
+    # ------------------------------------------------------------------ linked brushing
+
+    def valid_cells(self) -> np.ndarray:
+        """Cells with a value in any element (y, x)."""
+        valid = np.zeros((self.ds.sizes["y"], self.ds.sizes["x"]), dtype=bool)
+        for name in self.ds.data_vars:
+            valid |= np.isfinite(self.ds[name].values)
+        return valid
+
+    def brush_map_box(self, x0, y0, x1, y1) -> np.ndarray:
+        """Pick the cells inside a box drawn on the map (blocking; changes ``brushed``)."""
+        if self.ds is None:
+            raise DataError("no data loaded")
+        inx = (self.ds["x"].values >= min(x0, x1)) & (self.ds["x"].values <= max(x0, x1))
+        iny = (self.ds["y"].values >= min(y0, y1)) & (self.ds["y"].values <= max(y0, y1))
+        picked = np.outer(iny, inx) & self.valid_cells()
+        self.brushed, self.brush_origin = picked, "a box on the map"
+        return picked
+
+    def brush_scatter_box(self, x0, y0, x1, y1) -> np.ndarray:
+        """Pick the cells whose log10 values of ``brush_x`` and ``brush_y`` fall inside a box drawn on the
+        scatter plot, to show them on the map (changes ``brushed``)."""
+        if self.ds is None or self.brush_x is None:
+            raise DataError("no data loaded")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lx = np.log10(np.asarray(self.ds[self.brush_x].values, dtype=float))
+            ly = np.log10(np.asarray(self.ds[self.brush_y].values, dtype=float))
+        picked = (lx >= min(x0, x1)) & (lx <= max(x0, x1)) & (ly >= min(y0, y1)) & (ly <= max(y0, y1))
+        self.brushed, self.brush_origin = picked, "a box on the scatter plot"
+        return picked
+
+    def brush_readout(self) -> str:
+        """One line: how many cells are brushed, where they were picked, and the deposit cells among them."""
+        if self.brushed is None:
+            return (
+                "Draw a box on the map (box-select tool) to highlight its cells in the scatter plot and the "
+                "histogram, or on the scatter plot to show its cells on the map."
+            )
+        line = f"{int(self.brushed.sum()):,} cells picked by {self.brush_origin}"
+        if self.deposit_mask is not None:
+            deposits = np.asarray(self.deposit_mask.values, dtype=bool)
+            line += f"; {int((deposits & self.brushed).sum())} of {int(deposits.sum())} deposit cells among them"
+        return line + "."
+
     # ------------------------------------------------------------------ evaluation
 
     def cross_validate(self, progress=None):
-        from ..crossval import cross_validate_grid
+        from ..crossval import cross_validate_grid, fold_roles
         from ..train import TrainConfig
 
         _set_threads()
@@ -856,8 +992,18 @@ class Session(param.Parameterized):
             progress=progress,
             cancel=self.cancel_event,
         )
+        self.cv_roles = fold_roles(self.ds, self.deposit_mask, report)
+        self.param.cv_fold_shown.objects = [NO_FOLD] + [fold_label(r) for r in self.cv_roles]
+        self.cv_fold_shown = fold_label(self.cv_roles[0]) if self.cv_roles else NO_FOLD
         self.cv_report = report
         return report
+
+    def fold_shown(self) -> dict | None:
+        """The cross-validation fold chosen to be drawn on the map, or None."""
+        for role in self.cv_roles or []:
+            if fold_label(role) == self.cv_fold_shown:
+                return role
+        return None
 
     def cv_table(self):
         import pandas as pd
@@ -946,6 +1092,10 @@ class Session(param.Parameterized):
         plt.close(fig)
         buf.seek(0)
         return buf
+
+
+def fold_label(role: dict) -> str:
+    return f"seed {role['seed']}, fold {role['fold']}"
 
 
 def synthetic_scenario(rows: int, cols: int, seed: int = 0):

@@ -44,9 +44,51 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1600, "height": 1000}}
 
 
+class TileServer:
+    """Serves one grey 256 px PNG for every ``/{z}/{x}/{y}.png``, recording the paths asked for: the
+    basemap's tiles without the internet."""
+
+    def __init__(self):
+        import io
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (256, 256), (200, 200, 200)).save(buffer, format="PNG")
+        png, requests = buffer.getvalue(), []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                requests.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(png)))
+                self.end_headers()
+                self.wfile.write(png)
+
+            def log_message(self, *args):
+                pass
+
+        self.requests = requests
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/{{Z}}/{{X}}/{{Y}}.png"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 @pytest.fixture(scope="session")
-def app_url():
-    """``panel serve app.py`` on a free port; yields the page URL once it answers HTTP 200."""
+def tile_server():
+    server = TileServer()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def app_url(tile_server):
+    """``panel serve app.py`` on a free port, its basemap tiles from the local tile server; yields the page
+    URL once it answers HTTP 200."""
+    os.environ["MSTGAT_TILE_URL"] = tile_server.url  # the server process inherits it
     t0 = time.perf_counter()
     with serve_app(ROOT / "tests" / "ui" / ".panel-serve.log", timeout=180) as url:
         TIMINGS["server_start"] = t0

@@ -269,3 +269,30 @@ def test_data_tab_element_map_is_not_squashed(page, app_url):
     li = plot_titled(page, "Li")
     assert li["y"]["start"] > 2_000_000 and li["y"]["end"] - li["y"]["start"] > 500_000, li["y"]
     assert li["height"] > 300
+
+
+def test_basemap_projects_the_map_onto_local_tiles_and_clicks_come_back_in_the_grids_crs(page, app_url, tile_server):
+    open_app(page, app_url)
+    page.wait_for_timeout(1000)
+    utm = plot_titled(page, "probability")["x"]
+    assert 0 < utm["end"] - utm["start"] < 1_000_000  # metres of UTM zone 50N (600 km)
+    tile_server.requests.clear()
+    page.locator(".mstgat-basemap input").first.check()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        x = plot_titled(page, "probability")["x"] if any(p["title"] == "probability" for p in bokeh_plots(page)) else {}
+        if x.get("start", 0) > 1.2e7 and tile_server.requests:
+            break
+        page.wait_for_timeout(300)
+    assert 1.2e7 < x["start"] < x["end"] < 1.35e7, x  # web Mercator metres around 113-121 degrees east
+    assert all(re.fullmatch(r"/\d+/\d+/\d+\.png", path) for path in tile_server.requests), tile_server.requests[:3]
+    page.wait_for_timeout(1000)
+    click_map(page, 0.5, 0.5)
+    header = wait_text(page, ".mstgat-explain-header", r"(?s)Cell row .*x = -?\d+, y = \d+", timeout=LONG)
+    cx, cy = (float(v) for v in re.search(r"x = (-?\d+), y = (\d+)", header).groups())
+    assert utm["start"] <= cx <= utm["end"] and 2_000_000 < cy < 3_000_000, header  # back in the grid's CRS
+    page.locator(".mstgat-basemap input").first.uncheck()
+    deadline = time.time() + 60
+    while time.time() < deadline and plot_titled(page, "probability")["x"].get("start", 1e9) > 1e7:
+        page.wait_for_timeout(300)
+    assert plot_titled(page, "probability")["x"]["start"] < 1e7

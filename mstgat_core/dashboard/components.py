@@ -1,0 +1,497 @@
+"""The dashboard's parts as Panel ``Viewer`` components over one :class:`~.state.Session`: the sidebar's
+data, model and export cards, the status bar, and the map, data, training, evaluation and learn tabs.
+Each builds its widgets once, for one browser session; :func:`~.views.create_app` lays them out."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import panel as pn
+from panel.viewable import Viewer
+
+from . import plots
+from .explain_view import explanation_panel, sample_panel
+from .jobs import Jobs
+from .learn import learn_text
+from .map_view import brush_panel, map_panel, region_panel
+from .panes import error_alert
+from .state import SOURCES, Session
+
+
+class DataCard(Viewer):
+    """Where the data come from: the demo, a synthetic scenario, or uploaded grids, points and deposits."""
+
+    def __init__(self, session: Session, jobs: Jobs, **params):
+        super().__init__(**params)
+        self.session, self.jobs = session, jobs
+        self._layout = self._build(session, jobs)
+
+    def _build(self, session: Session, jobs: Jobs):
+        source = pn.widgets.Select.from_param(session.param.source, name="Data source", css_classes=["mstgat-source"])
+        synth = pn.Column(
+            pn.widgets.IntInput.from_param(session.param.synth_rows),
+            pn.widgets.IntInput.from_param(session.param.synth_cols),
+            pn.widgets.IntInput.from_param(session.param.synth_seed),
+            visible=pn.bind(lambda s: s == SOURCES[1], session.param.source),
+        )
+        load_btn = pn.widgets.Button(name="Load data", button_type="primary", css_classes=["mstgat-load"])
+
+        async def do_load(event=None):
+            if session.source == SOURCES[0]:
+                await jobs.run("loading the demo", session.load_demo)
+            elif session.source == SOURCES[1]:
+                await jobs.run("making the synthetic scenario", session.load_synthetic)
+            else:
+                session.error = "drop a grid file below to load your own data"
+
+        load_btn.on_click(do_load)
+        grid_drop = pn.widgets.FileDropper(
+            name="grid",
+            multiple=False,
+            chunk_size=4_000_000,
+            max_file_size="500MB",
+            css_classes=["mstgat-grid-upload"],
+            sizing_mode="stretch_width",
+        )
+        dep_drop = pn.widgets.FileDropper(
+            name="deposits", multiple=False, css_classes=["mstgat-deposit-upload"], sizing_mode="stretch_width"
+        )
+
+        async def on_grid(event):
+            if event.new:
+                await jobs.run("loading the upload", session.load_grid_upload, dict(event.new))
+
+        async def on_deps(event):
+            if event.new:
+                await jobs.run("loading deposits", session.load_deposits_upload, dict(event.new))
+
+        grid_drop.param.watch(on_grid, "value")
+        dep_drop.param.watch(on_deps, "value")
+        data_card = pn.Card(
+            source,
+            synth,
+            load_btn,
+            pn.pane.Markdown(
+                "**Your data.** Grid: NetCDF, zip of GeoTIFFs, multi-band GeoTIFF, or CSV/GPKG points "
+                "(gridded with the cell size below)."
+            ),
+            pn.widgets.FloatInput.from_param(session.param.cell_size),
+            grid_drop,
+            pn.pane.Markdown("Deposits: CSV (x, y columns), GPKG or GeoJSON points."),
+            dep_drop,
+            pn.widgets.Select.from_param(session.param.transform),
+            title="Data",
+            sizing_mode="stretch_width",
+        )
+
+        return data_card
+
+    def __panel__(self):
+        return self._layout
+
+
+class ModelCard(Viewer):
+    """Train a model, score point samples, or load and download a checkpoint."""
+
+    def __init__(self, session: Session, jobs: Jobs, **params):
+        super().__init__(**params)
+        self.session, self.jobs = session, jobs
+        self._layout = self._build(session, jobs)
+
+    def _build(self, session: Session, jobs: Jobs):
+        train_btn = pn.widgets.Button(name="Train", button_type="primary", css_classes=["mstgat-train"])
+        cancel_btn = pn.widgets.Button(name="Cancel", button_type="warning", css_classes=["mstgat-cancel"])
+        cancel_btn.on_click(lambda e: session.cancel_event.set())
+        history: list = []
+
+        async def do_train(event=None):
+            history.clear()
+            session.history = []
+            await jobs.run("training", session.train, history=history, on_epoch=history.append)
+
+        train_btn.on_click(do_train)
+        score_btn = pn.widgets.Button(
+            name="Score the samples (label-free)", button_type="default", css_classes=["mstgat-score-samples"]
+        )
+
+        async def do_score(event=None):
+            history.clear()
+            session.history = []
+            await jobs.run("scoring the samples", session.score_samples, history=history, on_epoch=history.append)
+
+        score_btn.on_click(do_score)
+        ckpt_drop = pn.widgets.FileDropper(
+            name="checkpoint", multiple=False, css_classes=["mstgat-ckpt-upload"], sizing_mode="stretch_width"
+        )
+
+        async def on_ckpt(event):
+            if event.new:
+                await jobs.run("loading the checkpoint", session.load_checkpoint_upload, dict(event.new))
+
+        ckpt_drop.param.watch(on_ckpt, "value")
+
+        def ckpt_download():
+            try:
+                return session.checkpoint_bytes()
+            except Exception as exc:
+                session.fail(exc)
+                return None
+
+        model_card = pn.Card(
+            pn.pane.Markdown(pn.bind(lambda m: f"**Model:** {m}", session.param.model_label)),
+            pn.pane.Markdown(
+                pn.bind(
+                    lambda label, fitted: session.model_provenance(), session.param.model_label, session.param.fitted
+                ),
+                css_classes=["mstgat-provenance"],
+                sizing_mode="stretch_width",
+            ),
+            pn.widgets.Select.from_param(session.param.variant),
+            pn.widgets.TextInput.from_param(session.param.scales),
+            pn.widgets.Checkbox.from_param(session.param.pretraining, css_classes=["mstgat-pretraining"]),
+            pn.widgets.Checkbox.from_param(session.param.use_deposits, css_classes=["mstgat-use-deposits"]),
+            pn.widgets.IntInput.from_param(session.param.members, css_classes=["mstgat-members"]),
+            pn.widgets.IntInput.from_param(session.param.epochs, css_classes=["mstgat-epochs"]),
+            pn.widgets.IntInput.from_param(session.param.seed),
+            pn.widgets.IntInput.from_param(session.param.d_model),
+            pn.Row(train_btn, cancel_btn),
+            score_btn,
+            pn.pane.Markdown("Load a checkpoint (.safetensors):"),
+            ckpt_drop,
+            pn.widgets.FileDownload(
+                callback=ckpt_download,
+                filename="mstgat_model.safetensors",
+                label="Download checkpoint",
+                button_type="light",
+            ),
+            title="Model",
+            sizing_mode="stretch_width",
+        )
+
+        return model_card
+
+    def __panel__(self):
+        return self._layout
+
+
+class ExportCard(Viewer):
+    """Download the maps, the current map image and the evaluation table."""
+
+    def __init__(self, session: Session, **params):
+        super().__init__(**params)
+        self.session = session
+        self._layout = self._build(session)
+
+    def _build(self, session: Session):
+        def downloader(func, *args):
+            def cb():
+                try:
+                    return func(*args)
+                except Exception as exc:
+                    session.fail(exc)
+                    return None
+
+            return cb
+
+        export_card = pn.Card(
+            pn.widgets.FileDownload(
+                callback=downloader(session.export_layers, "tif"),
+                filename="mstgat_maps.tif",
+                label="Maps as GeoTIFF",
+                button_type="light",
+            ),
+            pn.widgets.FileDownload(
+                callback=downloader(session.export_layers, "nc"),
+                filename="mstgat_maps.nc",
+                label="Maps as NetCDF",
+                button_type="light",
+            ),
+            pn.widgets.FileDownload(
+                callback=downloader(session.export_png),
+                filename="mstgat_map.png",
+                label="Current map as PNG",
+                button_type="light",
+            ),
+            pn.widgets.FileDownload(
+                callback=downloader(session.export_cv_csv),
+                filename="mstgat_evaluation.csv",
+                label="Evaluation table CSV",
+                button_type="light",
+            ),
+            title="Export",
+            sizing_mode="stretch_width",
+            collapsed=True,
+        )
+
+        return export_card
+
+    def __panel__(self):
+        return self._layout
+
+
+class StatusBar(Viewer):
+    """Errors (one line), the status line, and the running job's progress."""
+
+    def __init__(self, session: Session, **params):
+        super().__init__(**params)
+        self.session = session
+        self._layout = self._build(session)
+
+    def _build(self, session: Session):
+        status = pn.pane.Markdown(
+            pn.bind(lambda d, s: f"**{d}** · {s}", session.param.data_label, session.param.status),
+            name="status",
+            css_classes=["mstgat-status"],
+            sizing_mode="stretch_width",
+            min_height=44,  # room for two lines: the map below must not jump when the status changes
+        )
+        progress = pn.widgets.Progress(
+            value=session.param.progress,
+            max=session.param.progress_max,
+            sizing_mode="stretch_width",
+            bar_color="primary",
+            height=12,
+        )
+        progress_text = pn.pane.Markdown(
+            pn.bind(lambda t, b: t if (t or b) else "", session.param.progress_text, session.param.busy),
+            name="progress",
+            css_classes=["mstgat-progress"],
+            sizing_mode="stretch_width",
+            height=30,  # the same height idle or busy, so that the map below never jumps
+        )
+        alert = error_alert(session)
+        if session.error:
+            alert.object, alert.visible = f"**Error:** {session.error}", True
+
+        return pn.Column(alert, status, pn.Row(progress), progress_text, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return self._layout
+
+
+class MapTab(Viewer):
+    """The map with its layer menu and outlines, linked brushing, the region summary and the explanation."""
+
+    def __init__(self, session: Session, jobs: Jobs, **params):
+        super().__init__(**params)
+        self.session, self.jobs = session, jobs
+        self._layout = self._build(session, jobs)
+
+    def _build(self, session: Session, jobs: Jobs):
+        layer_sel = pn.widgets.Select(
+            name="Map layer",
+            groups=session.layer_groups() or {"": []},
+            value=session.layer,
+            width=260,
+            css_classes=["mstgat-layer"],
+        )
+
+        def sync_layer_menu(*events):
+            groups = session.layer_groups() or {"": []}
+            if groups != layer_sel.groups:
+                layer_sel.groups = groups
+            if layer_sel.value != session.layer:
+                layer_sel.value = session.layer
+
+        session.param.watch(sync_layer_menu, ["version", "layer"])
+        layer_sel.param.watch(lambda event: setattr(session, "layer", event.new), "value")
+        map_controls = pn.FlexBox(
+            layer_sel,
+            pn.widgets.Select.from_param(session.param.top_share, width=220, css_classes=["mstgat-top-share"]),
+            pn.widgets.Checkbox.from_param(session.param.show_zones),
+            pn.widgets.Checkbox.from_param(session.param.log_elements),
+            pn.widgets.Checkbox.from_param(session.param.show_deposits),
+            pn.widgets.Checkbox.from_param(session.param.show_samples),
+            pn.widgets.Checkbox.from_param(session.param.show_truth),
+            pn.widgets.Checkbox.from_param(session.param.basemap, css_classes=["mstgat-basemap"]),
+        )
+        zone_readout = pn.pane.Markdown(
+            pn.bind(
+                lambda share, version, probability: session.zone_readout(),
+                session.param.top_share,
+                session.param.version,
+                session.param.probability,
+            ),
+            css_classes=["mstgat-zone-readout"],
+            sizing_mode="stretch_width",
+        )
+        maps_btn = pn.widgets.Button(name="Compute attention maps", button_type="default")
+        attr_btn = pn.widgets.Button(name="Compute attribution maps (slow)", button_type="default")
+
+        async def do_maps(event=None):
+            await jobs.run("attention maps", session.compute_maps, progress=True)
+
+        async def do_attr(event=None):
+            await jobs.run("attribution maps", session.compute_attributions, progress=True)
+
+        maps_btn.on_click(do_maps)
+        attr_btn.on_click(do_attr)
+        the_map = map_panel(session, jobs)
+        map_tab = pn.Row(
+            pn.Column(
+                map_controls,
+                zone_readout,
+                pn.Row(maps_btn, attr_btn),
+                the_map,
+                brush_panel(session),
+                region_panel(session),
+                width=720,
+            ),
+            pn.Column(sample_panel(session), explanation_panel(session), sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+            name="Map & explanation",
+        )
+
+        return map_tab
+
+    def __panel__(self):
+        return self._layout
+
+
+class DataTab(Viewer):
+    """An element's map and distribution, and the correlation of the chosen elements."""
+
+    def __init__(self, session: Session, **params):
+        super().__init__(**params)
+        self.session = session
+        self._layout = self._build(session)
+
+    def _build(self, session: Session):
+        def element_map(element, version):
+            da = session.ds[element] if (session.ds is not None and element in session.ds) else None
+            return (
+                plots.image(da, title=f"{element}")
+                * plots.deposit_points(session.deposits, session.ds.rio.crs if session.ds is not None else None)
+            ).opts(
+                hv.opts.Image(data_aspect=1, frame_height=420, cmap="viridis", logz=False),
+                hv.opts.Overlay(**plots.crs_axes(session.ds.rio.crs if session.ds is not None else None)),
+            )
+
+        def hist(element, version):
+            return plots.histogram(session.ds[element] if (session.ds is not None and element in session.ds) else None)
+
+        explore_tab = pn.Column(
+            pn.Row(
+                pn.widgets.Select.from_param(session.param.explore_element, width=200),
+                pn.widgets.MultiChoice.from_param(session.param.elements, sizing_mode="stretch_width"),
+            ),
+            pn.Row(
+                pn.pane.HoloViews(pn.bind(element_map, session.param.explore_element, session.param.version)),
+                pn.pane.HoloViews(
+                    pn.bind(hist, session.param.explore_element, session.param.version), sizing_mode="stretch_width"
+                ),
+                sizing_mode="stretch_width",
+            ),
+            pn.pane.HoloViews(
+                pn.bind(
+                    lambda els, v: plots.correlation(session.ds, list(els)[:60]),
+                    session.param.elements,
+                    session.param.version,
+                ),
+                sizing_mode="stretch_width",
+            ),
+            name="Data",
+            sizing_mode="stretch_width",
+        )
+
+        return explore_tab
+
+    def __panel__(self):
+        return self._layout
+
+
+class TrainingTab(Viewer):
+    """The loss (and validation ROC-AUC) per epoch of the last training."""
+
+    def __init__(self, session: Session, **params):
+        super().__init__(**params)
+        self.session = session
+        self._layout = self._build(session)
+
+    def _build(self, session: Session):
+        train_tab = pn.Column(
+            pn.pane.Markdown(
+                "### Training\nWith pretraining (the default): the masked-element reconstruction loss per epoch "
+                "(no labels); the heads are then fitted in seconds, their settings chosen by cross-validation inside "
+                "the deposits (the status line says which). From scratch: loss and validation ROC-AUC (spatially "
+                "separated inner split) per epoch; the best epoch's weights are kept."
+            ),
+            pn.pane.HoloViews(
+                pn.bind(plots.training_curves, session.param.history),
+                sizing_mode="stretch_width",
+                name="training-curves",
+            ),
+            name="Training",
+            sizing_mode="stretch_width",
+        )
+
+        return train_tab
+
+    def __panel__(self):
+        return self._layout
+
+
+class EvaluationTab(Viewer):
+    """Spatial cross-validation from the page, its curves, table, and folds drawn on the map."""
+
+    def __init__(self, session: Session, jobs: Jobs, **params):
+        super().__init__(**params)
+        self.session, self.jobs = session, jobs
+        self._layout = self._build(session, jobs)
+
+    def _build(self, session: Session, jobs: Jobs):
+        cv_btn = pn.widgets.Button(name="Run cross-validation", button_type="primary", css_classes=["mstgat-cv-run"])
+
+        async def do_cv(event=None):
+            rep = await jobs.run("cross-validation", session.cross_validate, progress=True)
+            if rep is not None:
+                session.status = "cross-validation done"
+
+        cv_btn.on_click(do_cv)
+        eval_tab = pn.Column(
+            pn.pane.Markdown(
+                "### Spatial cross-validation\nHeld-out folds are spatial blocks separated by a buffer, so a model "
+                "cannot score well by memorising the neighbourhood of training deposits. The defaults are small "
+                "for interactivity (**3 folds x 1 seed**, short training); use the CLI (`mstgat evaluate`) for the "
+                "full protocol (5 folds x 3 seeds)."
+            ),
+            pn.Row(
+                pn.widgets.MultiChoice.from_param(session.param.cv_methods, width=420),
+                pn.widgets.IntInput.from_param(session.param.cv_folds, width=100),
+                pn.widgets.IntInput.from_param(session.param.cv_seeds, width=100),
+                pn.widgets.IntInput.from_param(session.param.cv_epochs, width=160, css_classes=["mstgat-cv-epochs"]),
+                cv_btn,
+            ),
+            pn.Row(
+                pn.pane.HoloViews(pn.bind(plots.roc_curves, session.param.cv_report), sizing_mode="stretch_width"),
+                pn.pane.HoloViews(pn.bind(plots.success_curves, session.param.cv_report), sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
+            ),
+            pn.Row(
+                pn.widgets.Select.from_param(session.param.cv_fold_shown, width=200, css_classes=["mstgat-fold-shown"]),
+                pn.pane.Markdown(
+                    "The chosen fold is drawn on the map (Map tab): its test region dashed, the deposit cells it "
+                    "held out as magenta squares, those it trained on as green dots, those the buffer dropped as "
+                    "grey crosses."
+                ),
+            ),
+            pn.pane.DataFrame(
+                pn.bind(lambda r: session.cv_table(), session.param.cv_report),
+                float_format="{:.3f}".format,
+                sizing_mode="stretch_width",
+                name="cv-table",
+            ),
+            name="Evaluation",
+            sizing_mode="stretch_width",
+        )
+
+        return eval_tab
+
+    def __panel__(self):
+        return self._layout
+
+
+class LearnTab(Viewer):
+    """Teaching notes: what the model does, how to read its explanations, a guided exercise."""
+
+    def __panel__(self):
+        return pn.pane.Markdown(learn_text(), name="Learn", sizing_mode="stretch_width", max_width=900)

@@ -1,0 +1,106 @@
+"""Long work of one dashboard session, off the event loop.
+
+A job runs in a worker thread (``asyncio.to_thread``); the event loop polls its
+progress and copies it into the session's params. Heavy jobs first queue for one
+of the server's :data:`~.state.JOB_SLOTS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from .state import HEAVY_JOBS, JOB_SLOTS, Session
+
+
+class Jobs:
+    """Runs one blocking job at a time for a session, with progress polling and cancel."""
+
+    def __init__(self, session: Session):
+        self.s = session
+
+    async def run(self, name: str, func, *args, history: list | None = None, **kwargs):
+        s = self.s
+        if s.busy:
+            s.error = f"'{s.busy}' is still running: wait for it or press Cancel"
+            return None
+        s.busy, s.error = name, ""
+        s.progress, s.progress_max, s.progress_text = 0, 1, f"{name}..."
+        heavy = name in HEAVY_JOBS
+        if heavy and not await self._wait_for_slot(name):
+            return None
+        try:
+            return await self._run(name, func, *args, history=history, **kwargs)
+        finally:
+            if heavy:
+                JOB_SLOTS.finish()
+
+    async def _wait_for_slot(self, name: str) -> bool:
+        """Queue for one of the server's heavy-job slots, showing the position; False if cancelled."""
+        s = self.s
+        ticket = object()
+        JOB_SLOTS.join(ticket)
+        s.cancel_event.clear()
+        try:
+            while not JOB_SLOTS.try_start(ticket):
+                if s.cancel_event.is_set():
+                    s.busy, s.status, s.progress_text = "", "cancelled", f"{name}: cancelled while queued"
+                    return False
+                ahead = JOB_SLOTS.ahead(ticket)
+                s.progress_text = (
+                    f"{name}: queued - {JOB_SLOTS.running} heavy job(s) running on this server, "
+                    f"{ahead} waiting before yours"
+                )
+                await asyncio.sleep(0.3)
+            return True
+        finally:
+            JOB_SLOTS.leave(ticket)
+
+    async def _run(self, name: str, func, *args, history: list | None = None, **kwargs):
+        s = self.s
+        box = {"done": 0, "total": 1, "msg": ""}
+
+        def progress(done, total, msg=""):
+            box.update(done=int(done), total=max(int(total), 1), msg=str(msg or ""))
+
+        if "progress" in kwargs:
+            kwargs["progress"] = progress
+        task = asyncio.create_task(asyncio.to_thread(func, *args, **kwargs))
+        seen = 0
+        t0 = time.perf_counter()
+        try:
+            while not task.done():
+                await asyncio.wait([task], timeout=0.4)
+                self._sync(box, history, seen, name, t0)
+                if history is not None:
+                    seen = len(history)
+            result = task.result()
+            self._sync(box, history, seen, name, t0)
+            return result
+        except Exception as exc:  # shown in the page, never as a traceback
+            s.fail(exc)
+            return None
+        finally:
+            s.busy = ""
+            s.progress = s.progress_max
+            if history is None:
+                s.progress_text = f"{name}: finished in {time.perf_counter() - t0:.1f} s"
+
+    def _sync(self, box, history, seen, name, t0):
+        s = self.s
+        if history is not None and len(history) != seen:
+            logs = list(history)
+            s.history = [dict(epoch=e.epoch, loss=e.loss, val_auc=getattr(e, "val_auc", float("nan"))) for e in logs]
+            last = logs[-1]
+            s.progress_max = max(int(s.epochs), 1)
+            s.progress = min(last.epoch, s.progress_max)
+            auc = getattr(last, "val_auc", None)
+            stage = "pretraining" if auc is None else "training"
+            s.progress_text = f"{name}: {stage} epoch {last.epoch}/{s.epochs}, loss {last.loss:.4f}" + (
+                f", val AUC {auc:.3f}" if auc is not None else ""
+            )
+        elif history is None:
+            s.progress_max, s.progress = box["total"], min(box["done"], box["total"])
+            s.progress_text = f"{name}: {box['done']}/{box['total']} {box['msg']}".strip()
+        if history is not None and not history:
+            s.progress_text = f"{name}: preparing ({time.perf_counter() - t0:.0f} s)"

@@ -1,0 +1,285 @@
+"""The dashboard's map and what is linked to it: the layer image, outlines, deposits, samples, folds,
+the clicked cell's neighbours, box selection, linked brushing and the region summary."""
+
+from __future__ import annotations
+
+import time
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+from holoviews.operation.datashader import rasterize
+
+from . import plots
+from .jobs import Jobs
+from .panes import pane
+from .state import Session, tile_url
+
+MAP_PIXELS = 600  # resolution the map's image is resampled to (about the plot's size in pixels)
+
+
+def map_panel(session: Session, jobs: Jobs):
+    """The linked map, drawn again when the basemap is switched on or off (a map projected onto web tiles
+    is another kind of plot); see :func:`map_view`."""
+    return pn.panel(pn.bind(lambda basemap: map_view(session, jobs, basemap), session.param.basemap))
+
+
+def map_view(session: Session, jobs: Jobs, basemap: bool = False):
+    """The linked map: chosen layer, anomaly outline, deposits, tap and box-select streams.
+
+    The ``Tap``/``BoundsXY`` streams are attached to the DynamicMap of the *image alone*
+    (the element Bokeh actually renders and that owns the tap/box-select tools); zones,
+    deposits and the selected-cell marker are separate DynamicMaps overlaid on it. A stream
+    whose source is a DynamicMap returning a whole overlay never receives the click.
+
+    Without a basemap every layer is drawn in the grid's own CRS (axes in km naming it). With one,
+    GeoViews projects every layer onto web-Mercator tiles from :func:`~.state.tile_url`, and gives
+    the clicks and boxes back in the grid's CRS.
+    """
+
+    def crs():
+        return session.ds.rio.crs if session.ds is not None else None
+
+    def place(element):
+        """The element as it is drawn: unchanged, or as a GeoViews element in the grid's CRS."""
+        if not basemap or crs() is None:
+            return element
+        return plots.on_basemap(element, crs())
+
+    def render_image(layer, log_elements, version):
+        da = session.layer_data(layer)
+        log = log_elements and bool(layer) and layer.startswith("element")
+        image = plots.image(da, title=layer or "no data", kind=plots.layer_kind(layer), log=log)
+        # explicit limits: new data (demo -> synthetic -> upload, another CRS) must not keep the old extent
+        image = image.opts(data_aspect=1, frame_width=420, tools=["hover", "tap", "box_select"], framewise=True)
+        if basemap and crs() is not None:
+            return place(image).opts(**plots.extent(da, to_web_mercator=crs()))
+        return image.opts(**plots.extent(da), **plots.crs_axes(crs()))
+
+    def render_zones(top_share, show_zones, version):
+        cut = session.zone_cut()
+        if show_zones and cut is not None:
+            return place(plots.zones(session.probability, cut))
+        return place(hv.Contours([]).opts(line_color="white"))
+
+    def render_deposits(show_deposits, version):
+        return place(plots.deposit_points(session.deposits if show_deposits else None, crs()))
+
+    def render_samples(show_samples, version):
+        if not show_samples or session.samples is None:
+            return place(plots.sample_points(None, None))
+        geometry = session.samples.table.geometry
+        xy = None if session.point_scores is not None else pd.DataFrame({"x": geometry.x, "y": geometry.y})
+        return place(plots.sample_points(xy, session.point_scores))
+
+    def render_fold(fold, version):
+        if session.ds is None:
+            return place(plots.fold_overlay(None, np.zeros(1), np.zeros(1), None))
+        deposits = np.asarray(session.deposit_mask.values, dtype=bool) if session.deposit_mask is not None else None
+        x, y = session.ds["x"].values, session.ds["y"].values
+        return place(plots.fold_overlay(session.fold_shown(), x, y, deposits))
+
+    def render_truth(show_truth, version):
+        return place(plots.truth_overlay(session.truth_table() if show_truth else None))
+
+    def marker(explanation):
+        if explanation is None:
+            return place(hv.Points([], kdims=["x", "y"]))
+        return place(
+            hv.Points([(explanation.attrs["x"], explanation.attrs["y"])], kdims=["x", "y"]).opts(
+                marker="square", size=14, fill_alpha=0, line_color="cyan", line_width=3
+            )
+        )
+
+    img = hv.DynamicMap(
+        pn.bind(
+            render_image,
+            layer=session.param.layer,
+            log_elements=session.param.log_elements,
+            version=session.param.version,
+        )
+    )
+    if not basemap:
+        # the browser gets the grid resampled to the screen's pixels for each view (datashader), never
+        # the whole grid: a 4-million-cell grid pans and zooms like the 20,000-cell demo
+        img = rasterize(img, width=MAP_PIXELS, height=MAP_PIXELS)
+    zones = hv.DynamicMap(
+        pn.bind(
+            render_zones,
+            top_share=session.param.top_share,
+            show_zones=session.param.show_zones,
+            version=session.param.version,
+        )
+    )
+    deposits = hv.DynamicMap(
+        pn.bind(render_deposits, show_deposits=session.param.show_deposits, version=session.param.version)
+    )
+    selected = hv.DynamicMap(pn.bind(marker, explanation=session.param.explanation))
+
+    def render_neighbours(explanation, head):
+        x = session.ds["x"].values if session.ds is not None else np.zeros(0)
+        y = session.ds["y"].values if session.ds is not None else np.zeros(0)
+        return place(plots.neighbour_segments(explanation, head, x, y))
+
+    neighbours = hv.DynamicMap(pn.bind(render_neighbours, session.param.explanation, session.param.gat_head))
+    samples = hv.DynamicMap(
+        pn.bind(render_samples, show_samples=session.param.show_samples, version=session.param.version)
+    )
+    truth = hv.DynamicMap(pn.bind(render_truth, show_truth=session.param.show_truth, version=session.param.version))
+
+    tap = hv.streams.Tap(source=img, x=None, y=None)
+    box = hv.streams.BoundsXY(source=img, bounds=None)
+
+    async def on_tap(x, y):
+        if x is None or y is None or not np.isfinite([x, y]).all():
+            return
+        if session.point_scores is not None and session.show_samples:
+            sample = await jobs.run("explaining the sample", session.explain_sample_at, x, y)
+            if sample is not None:
+                session.sample_explanation = sample
+                session.status = f"explained sample {sample['sample']} (percentile {sample['percentile']:.1f})"
+            if session.fitted is None:
+                return
+        t0 = time.perf_counter()
+        exp = await jobs.run("explaining the cell", session.explain_at, x, y)
+        if exp is not None:
+            session.explanation = exp  # assigned on the event loop, not in the worker thread
+            session.status = (
+                f"explained row {exp.attrs['row']}, col {exp.attrs['col']} in {time.perf_counter() - t0:.1f} s"
+            )
+
+    def render_brushed(brushed):
+        """The cells picked by a box on the scatter plot (or the map), outlined on the map."""
+        if brushed is None or session.ds is None:
+            return place(hv.Points([], kdims=["x", "y"]))
+        rows, cols = np.unravel_index(plots._some(brushed, 20_000), brushed.shape)
+        xy = (session.ds["x"].values[cols], session.ds["y"].values[rows])
+        return place(
+            hv.Points(xy, kdims=["x", "y"], label="picked cells").opts(
+                color=plots.BRUSH_COLOUR, marker="square", size=4, alpha=0.7, nonselection_alpha=0.7
+            )
+        )
+
+    async def on_box(bounds):
+        if bounds is None:
+            return
+        session.brush_map_box(*bounds)
+        if session.fitted is None:
+            return  # the region summary needs a model; the brushing does not
+        if session.maps is None:
+            await jobs.run("attention maps", session.compute_maps, progress=True)
+        summary = await jobs.run("summarising the region", session.summarise_region, *bounds)
+        if summary is not None:
+            session.region_summary = summary
+            session.status = f"summarised a region of {summary.get('n_cells', '?')} cells"
+
+    async def tap_watch(*events):  # one call per click, with one event per changed parameter
+        await on_tap(tap.x, tap.y)
+
+    async def box_watch(*events):
+        await on_box(box.bounds)
+
+    tap.param.watch(tap_watch, ["x", "y"], onlychanged=False)
+    box_outline = hv.DynamicMap(lambda bounds: place(plots.selection_box(bounds)), streams=[box])
+    box.param.watch(box_watch, ["bounds"])
+    brushed = hv.DynamicMap(pn.bind(render_brushed, session.param.brushed))
+    fold = hv.DynamicMap(pn.bind(render_fold, session.param.cv_fold_shown, session.param.version))
+    overlay = img * zones * truth * samples * brushed * deposits * fold * neighbours * selected * box_outline
+    if basemap and crs() is not None:
+        overlay = plots.tiles(tile_url()) * overlay
+    # the legend outside the frame: over the map it swallowed clicks on the cells beneath it
+    overlay = overlay.opts(hv.opts.Overlay(legend_position="right", framewise=True))
+    pane = pn.pane.HoloViews(overlay, name="map", css_classes=["mstgat-map"], linked_axes=False)
+    pane.tap_stream, pane.box_stream = tap, box  # handy for tests / notebooks
+    return pane
+
+
+def brush_panel(session: Session):
+    """ioGAS-style linked brushing: a box on the map highlights its cells in a scatter plot of two elements
+    and in the histogram of the map's layer; a box on the scatter plot shows its cells on the map."""
+
+    def scatter(x_element, y_element, version):
+        if session.ds is None or x_element not in session.ds or y_element not in session.ds:
+            return pn.pane.Markdown("No data.")
+        ds = session.ds
+        deposits = session.deposit_mask.values if session.deposit_mask is not None else None
+        layers = plots.brush_scatter(ds, x_element, y_element, None, deposits)
+        picked = hv.DynamicMap(
+            pn.bind(
+                lambda brushed: plots.brush_scatter(ds, x_element, y_element, brushed)["picked"], session.param.brushed
+            )
+        )
+        box = hv.streams.BoundsXY(source=layers["cells"], bounds=None)
+
+        def pick(*events):
+            if box.bounds is not None:
+                session.brush_scatter_box(*box.bounds)
+
+        box.param.watch(pick, ["bounds"])
+        return pane(layers["cells"] * picked * layers["deposits"], "mstgat-brush-scatter")
+
+    def histogram(layer, version):
+        da = session.layer_data(layer)
+        log = bool(layer and layer.startswith("element"))
+        deposits = session.deposit_mask.values if session.deposit_mask is not None else None
+        view = hv.DynamicMap(
+            pn.bind(lambda picked: plots.brush_histogram(da, picked, deposits, log=log), session.param.brushed)
+        )
+        return pane(view, "mstgat-brush-histogram")
+
+    return pn.Card(
+        pn.pane.Markdown(
+            pn.bind(lambda brushed, version: session.brush_readout(), session.param.brushed, session.param.version),
+            css_classes=["mstgat-brush-readout"],
+            sizing_mode="stretch_width",
+        ),
+        pn.Row(
+            pn.widgets.Select.from_param(session.param.brush_x, width=160),
+            pn.widgets.Select.from_param(session.param.brush_y, width=160),
+        ),
+        pn.Row(
+            pn.panel(pn.bind(scatter, session.param.brush_x, session.param.brush_y, session.param.version)),
+            pn.panel(pn.bind(histogram, session.param.layer, session.param.version)),
+            sizing_mode="stretch_width",
+        ),
+        title="Linked brushing: map, scatter plot and histogram",
+        sizing_mode="stretch_width",
+        css_classes=["mstgat-brushing"],
+    )
+
+
+def region_panel(session: Session):
+    def text(summary):
+        if not summary:
+            return "Select a region with the box-select tool to summarise it."
+        lines = [
+            f"**Region:** {summary.get('n_cells', '?')} cells, mean probability "
+            f"{summary.get('mean_probability', float('nan')):.3f}"
+        ]
+        if summary.get("elements_by_attention"):
+            lines.append(
+                "Elements with more [CLS] attention inside than outside: "
+                + ", ".join(summary["elements_by_attention"][:8])
+            )
+        if summary.get("elements_by_enrichment"):
+            lines.append(
+                "Indicator elements (mean attribution carried by enriched elements inside): "
+                + ", ".join(summary["elements_by_enrichment"][:8])
+            )
+        if summary.get("elements_by_attribution"):
+            lines.append(
+                "Elements with the largest mean attribution inside (depletions included): "
+                + ", ".join(summary["elements_by_attribution"][:8])
+            )
+        if summary.get("scale_weights"):
+            lines.append(
+                "Mean scale weights: " + ", ".join(f"{k}: {float(v):.2f}" for k, v in summary["scale_weights"].items())
+            )
+        return "\n\n".join(lines)
+
+    return pn.Column(
+        pn.pane.Markdown(pn.bind(text, session.param.region_summary), css_classes=["mstgat-region"]),
+        pn.pane.HoloViews(pn.bind(plots.matrix_heatmap, session.param.region_summary), sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )

@@ -1,0 +1,31 @@
+"""Small Panel pieces shared by the dashboard's views."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from .state import Session
+
+
+def pane(obj, css_class: str | None = None, stretch: bool = True) -> pn.pane.HoloViews:
+    """A HoloViews pane whose axes are its own (Panel links axes of shared dimensions by default), as wide as
+    its container for a responsive plot (``stretch``), or as its fixed-size plot."""
+    return pn.pane.HoloViews(
+        obj,
+        linked_axes=False,
+        css_classes=[css_class] if css_class else [],
+        sizing_mode="stretch_width" if stretch else None,
+    )
+
+
+def error_alert(session: Session) -> pn.pane.Alert:
+    alert = pn.pane.Alert(
+        "", alert_type="danger", visible=False, name="error", css_classes=["mstgat-error"], sizing_mode="stretch_width"
+    )
+
+    def show(event=None):
+        alert.object = f"**Error:** {session.error}" if session.error else ""
+        alert.visible = bool(session.error)
+
+    session.param.watch(show, "error")
+    return alert

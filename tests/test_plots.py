@@ -1,0 +1,33 @@
+"""Dashboard figures rendered to Bokeh models (no browser)."""
+
+import holoviews as hv
+import numpy as np
+import pytest
+
+from mstgat_core.dashboard import plots
+
+hv.extension("bokeh")
+
+
+def _axes(element):
+    figure = hv.render(element)
+    return figure.xaxis[0], figure.yaxis[0]
+
+
+@pytest.mark.parametrize(
+    "crs, xlabel, ylabel, km",
+    [
+        ("EPSG:32649", "easting (km) · EPSG:32649 WGS 84 / UTM zone 49N", "northing (km) · EPSG:32649", True),
+        ("EPSG:4326", "longitude (°) · EPSG:4326", "latitude (°) · EPSG:4326", False),
+        (None, "x (no CRS)", "y (no CRS)", False),
+    ],
+)
+def test_map_axes_name_the_crs_and_read_in_km(crs, xlabel, ylabel, km):
+    image = hv.Image(np.zeros((3, 3)), bounds=(400_000, 2_500_000, 403_000, 2_503_000))
+    xaxis, yaxis = _axes(image.opts(**plots.crs_axes(crs)))
+    assert (xaxis.axis_label, yaxis.axis_label) == (xlabel, ylabel)
+    formatters = {type(xaxis.formatter).__name__, type(yaxis.formatter).__name__}
+    if km:
+        assert formatters == {"CustomJSTickFormatter"} and "tick / 1000" in xaxis.formatter.code
+    else:
+        assert "CustomJSTickFormatter" not in formatters
