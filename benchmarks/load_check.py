@@ -44,7 +44,7 @@ import psutil
 from playwright.async_api import async_playwright
 
 from mstgat_core import io as mio
-from mstgat_core.dashboard.browser import CHROMIUM_ARGS, JS_TEXT, serve_app
+from mstgat_core.dashboard.browser import CHROMIUM_ARGS, JS_EXPLAIN_SIG, JS_TEXT, explanation_redrawn, serve_app
 from mstgat_core.paths import DEMO_GRID, SHARED_DATA
 
 CHROMIUM = os.environ.get("MSTGAT_CHROMIUM", "/usr/bin/chromium")
@@ -61,27 +61,6 @@ FRAME_GAPS = """() => { if (window.__gapsOn) return; window.__gapsOn = true;
   const tick = t => { const g = t - last; last = t; window.__gap = Math.max(window.__gap, g);
     window.__maxGap = Math.max(window.__maxGap, g); if (g > 500) window.__longGaps++; requestAnimationFrame(tick); };
   requestAnimationFrame(tick); }"""
-
-# a signature of every explanation plot's data (weighted sums: a new cell gives new numbers)
-JS_EXPLAIN_SIG = """() => {
-  const name = m => m.constructor.__name__ || m.constructor.name;
-  const want = /^\\[CLS\\] attention|^IG|^scale \\d \\(cells\\)$/;
-  const out = {}; let s = 0, i = 0;
-  const add = v => {
-    if (typeof v === 'number') { if (Number.isFinite(v)) s += v * (++i % 97 + 1); return; }
-    if (v && typeof v === 'object' && typeof v.length === 'number') for (const x of v) add(x);
-  };
-  for (const d of Bokeh.documents) for (const m of d.all_models) {
-    if (name(m) !== 'Figure' && name(m) !== 'Plot') continue;
-    const t = m.title ? m.title.text : '';
-    if (!want.test(t)) continue;
-    s = 0; i = 0;
-    for (const r of m.renderers) if (r.data_source && r.data_source.data)
-      for (const v of Object.values(r.data_source.data)) add(v);
-    out[t] = (out[t] || '') + s.toPrecision(12) + ';';
-  }
-  return out;
-}"""
 
 # where the map's frame is on the screen, and its data ranges
 JS_MAP_FRAME = """title => {
@@ -372,13 +351,6 @@ async def click_cell(page, x: float, y: float, timeout_s: float) -> dict:
         out["progress"] = (await text(page, PROGRESS))[:200]
     error = await text(page, ERROR)
     return {**out, "error": error[:200]} if error else out
-
-
-def explanation_redrawn(before: dict, now: dict) -> bool:
-    """Every explanation plot (attention bars, IG bars, three heatmaps) present with new data."""
-    keys = [k for k in now if k.startswith("[CLS] attention") or k.startswith("IG")]
-    scales = [k for k in now if k.startswith("scale ")]
-    return len(keys) == 2 and len(scales) == 3 and all(now[k] != before.get(k) for k in keys + scales)
 
 
 async def click_loop(page, cells, done: asyncio.Event, min_clicks: int, period_s: float, timeout_s: float) -> dict:

@@ -25,8 +25,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from mstgat_core.cli import main as mstgat
+    from mstgat_core.dashboard.state import write_demo_layers
 
-    return mstgat(
+    status = mstgat(
         [
             "train",
             str(ROOT / "assets" / "south_china_li.nc"),
@@ -38,6 +39,9 @@ def main() -> int:
             str(args.seed),
         ]
     )
+    if status == 0:  # its prediction on the demo grid, so that the dashboard starts without predicting
+        print(f"wrote {write_demo_layers(checkpoint_path=args.out)}")
+    return status
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ Starts ``panel serve app.py`` (``mstgat_core.dashboard.browser.serve_app``, as t
 with playwright and the system chromium, and writes PNGs into docs/screenshots/:
 
 * map_explanation.png - the map and the explanation of a clicked cell;
+* brushing.png - a box on the map, its cells in the scatter plot and the histogram;
 * training.png - the training curves;
-* evaluation.png - a small spatial cross-validation;
+* evaluation.png - a small spatial cross-validation; fold_on_map.png - its first fold on the map;
 * learn.png - the teaching text.
 
 With the bundled checkpoint (assets/mstgat_south_china.safetensors) the map shows the South China
@@ -43,8 +44,21 @@ def set_int(page, css, value):
 
 
 def show_tab(page, name):
-    page.locator(".bk-tab", has_text=name).first.click()
-    page.wait_for_timeout(2500)
+    page.locator(".bk-tab", has_text=name).first.click()  # a tab is built when first opened
+    page.wait_for_timeout(5000)
+
+
+def draw_box(page, fx0, fy0, fx1, fy1):
+    """Drag a box on the map with its box-select tool (fractions of the map canvas)."""
+    page.locator(".mstgat-map .bk-tool-icon-box-select").first.click()
+    box = map_canvas(page).bounding_box()
+    page.mouse.move(box["x"] + fx0 * box["width"], box["y"] + fy0 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + fx1 * box["width"], box["y"] + fy1 * box["height"], steps=8)
+    page.mouse.up()
+    wait_text(page, ".mstgat-brush-readout", r"cells picked by a box on the map")
+    wait_text(page, ".mstgat-status", r"summarised a region", timeout=900_000)  # with a model: its summary too
+    page.wait_for_timeout(2000)
 
 
 def train_synthetic(page, epochs):
@@ -97,6 +111,13 @@ def main(argv=None):
             page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(OUT / "map_explanation.png"), full_page=False)
 
+            draw_box(page, 0.45, 0.3, 0.7, 0.55)
+            page.locator(".mstgat-brushing").first.scroll_into_view_if_needed()
+            page.mouse.move(5, 500)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(OUT / "brushing.png"))
+            page.evaluate("window.scrollTo(0, 0)")
+
             if not trained:  # the bundled checkpoint has no curves to show: train a small synthetic model
                 train_synthetic(page, args.epochs)
             show_tab(page, "Training")
@@ -108,6 +129,9 @@ def main(argv=None):
             wait_text(page, ".mstgat-status", r"cross-validation done", timeout=1_200_000)
             page.wait_for_timeout(3000)
             page.screenshot(path=str(OUT / "evaluation.png"))
+            show_tab(page, "Map & explanation")  # the first fold, drawn on the map
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(OUT / "fold_on_map.png"))
 
             show_tab(page, "Learn")
             page.screenshot(path=str(OUT / "learn.png"))

@@ -367,3 +367,60 @@ def test_new_data_with_other_elements_redraw_the_linked_views_without_error(sess
     renamed = small_scenario.grid.rename({name: f"{name}_other" for name in small_scenario.grid.data_vars})
     session.set_data(renamed, None, "other elements")  # raised KeyError when one scatter axis was updated first
     assert session.brush_x in renamed and session.brush_y in renamed and not session.error
+
+
+def test_the_kept_demo_layers_are_the_bundled_checkpoints_prediction(tmp_path):
+    import shutil
+
+    import xarray as xr
+
+    from mstgat_core.checkpoint import load_checkpoint
+    from mstgat_core.dashboard.state import load_demo_cached, read_demo_layers
+    from mstgat_core.paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
+
+    kept = read_demo_layers(DEMO_CHECKPOINT, DEMO_GRID)
+    assert kept is not None, "assets/mstgat_south_china_layers.nc is missing or stale: run scripts/build_checkpoint.py"
+    ds, _ = load_demo_cached(str(DEMO_GRID), str(DEMO_DEPOSITS))
+    fresh = load_checkpoint(DEMO_CHECKPOINT).predict_layers(ds)
+    xr.testing.assert_allclose(kept, fresh, rtol=1e-4, atol=1e-4)  # float32 sums differ by thread count
+    assert kept.rio.crs == ds.rio.crs
+    other = tmp_path / "other.safetensors"  # another checkpoint: the kept layers are not its prediction
+    shutil.copy(DEMO_CHECKPOINT, other)
+    other.write_bytes(other.read_bytes() + b" ")
+    assert read_demo_layers(other, DEMO_GRID) is None
+
+
+def test_map_layers_are_typed_keys_found_by_their_label(session):
+    import numpy as np
+
+    from mstgat_core.dashboard.state import MapLayer
+
+    session.train()
+    session.compute_maps()
+    keys = session.layer_keys()
+    kinds = {key.kind for key in keys}
+    assert {"probability", "model", "CLS attention", "scale weight", "neighbour entropy", "element"} <= kinds
+    assert session.layer_options() == [key.label for key in keys]
+    shape = (session.ds.sizes["y"], session.ds.sizes["x"])
+    for key in keys:
+        assert session.layer_key(key.label) == key
+        values = session.layer_data(key.label)
+        assert values is not None and values.shape == shape, key
+    element = session.grid_elements[0]
+    np.testing.assert_array_equal(session.layer_data(f"element: {element}").values, session.ds[element].values)
+    np.testing.assert_array_equal(
+        session.layer_data("scale weight: 2").values, session.maps["scale_weights"].sel(scale=2).values
+    )
+    assert session.layer_key("element: Unobtainium") is None and session.layer_data("element: Unobtainium") is None
+    assert [
+        MapLayer("probability").colours,
+        MapLayer("attribution", "Li").colours,
+        MapLayer("element", "Li").colours,
+    ] == [
+        "probability",
+        "signed",
+        "value",
+    ]
+    groups = session.layer_groups()
+    assert groups["Elements"] == [f"element: {e}" for e in session.grid_elements]
+    assert "model: novelty" in groups["Uncertainty"] and "CLS attention: " + element in groups["Explanations"]

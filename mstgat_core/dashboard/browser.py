@@ -189,3 +189,34 @@ def plot_titled(page, title: str) -> dict:
         if plot["title"] == title:
             return plot
     raise AssertionError(f"no plot titled {title!r}; titles: {[p['title'] for p in plots]}")
+
+
+# a signature of every explanation plot's data (weighted sums: a new cell gives new numbers); the
+# explanation's figures are updated in place, so a click changes their data, not their titles
+JS_EXPLAIN_SIG = """() => {
+  const name = m => m.constructor.__name__ || m.constructor.name;
+  const want = /^\\[CLS\\] attention|^IG|^composition|^scale \\d \\(cells\\)$/;
+  const out = {}; let s = 0, i = 0;
+  const add = v => {
+    if (typeof v === 'number') { if (Number.isFinite(v)) s += v * (++i % 97 + 1); return; }
+    if (v && typeof v === 'object' && typeof v.length === 'number') for (const x of v) add(x);
+  };
+  for (const d of Bokeh.documents) for (const m of d.all_models) {
+    if (name(m) !== 'Figure' && name(m) !== 'Plot') continue;
+    const t = m.title ? m.title.text : '';
+    if (!want.test(t)) continue;
+    s = 0; i = 0;
+    for (const r of m.renderers) if (r.data_source && r.data_source.data)
+      for (const v of Object.values(r.data_source.data)) add(v);
+    out[t] = (out[t] || '') + s.toPrecision(12) + ';';
+  }
+  return out;
+}"""
+
+
+def explanation_redrawn(before: dict, now: dict) -> bool:
+    """Every explanation plot (attention, composition and IG bars, three neighbour heatmaps) drawn with new
+    data: ``before`` and ``now`` are :data:`JS_EXPLAIN_SIG` signatures taken before and after a click."""
+    keys = [k for k in now if k.startswith(("[CLS] attention", "IG", "composition"))]
+    scales = [k for k in now if k.startswith("scale ")]
+    return len(keys) == 3 and len(scales) == 3 and all(now[k] != before.get(k) for k in keys + scales)

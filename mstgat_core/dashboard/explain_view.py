@@ -56,7 +56,10 @@ def explanation_panel(session: Session):
     return pn.Column(
         head,
         controls,
-        pn.panel(pn.bind(explanation_plots, session, session.param.fitted), sizing_mode="stretch_width"),
+        # deferred: built once the page (and the map) is drawn
+        pn.panel(
+            pn.bind(explanation_plots, session, session.param.fitted), sizing_mode="stretch_width", defer_load=True
+        ),
         sizing_mode="stretch_width",
         css_classes=["mstgat-explanation"],
     )
@@ -149,7 +152,7 @@ def sample_panel(session: Session):
         bars = hv.DynamicMap(pn.bind(plots.contribution_bars, session.param.sample_explanation, elements=elements))
         return pane(bars.opts(framewise=True))
 
-    bars = pn.panel(pn.bind(contributions, session.param.samples))
+    bars = pn.panel(pn.bind(contributions, session.param.samples), defer_load=True)
     return pn.Column(
         text, bars, sizing_mode="stretch_width", visible=pn.bind(lambda s: s is not None, session.param.samples)
     )

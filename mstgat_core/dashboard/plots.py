@@ -142,15 +142,6 @@ def selection_box(bounds=None) -> hv.Rectangles:
     return hv.Rectangles(boxes).opts(fill_alpha=0, line_color="cyan", line_width=2, line_dash="dashed")
 
 
-def layer_kind(layer: str | None) -> str:
-    """How a map layer's values are coloured (see :func:`image`)."""
-    if layer == "probability" or layer in ("model: calibrated", "model: top_agreement"):
-        return "probability"
-    if layer and layer.startswith("attribution"):
-        return "signed"
-    return "value"
-
-
 def zones(probability: xr.DataArray | None, threshold: float):
     if probability is None:
         return hv.Contours([]).opts(line_color="white")

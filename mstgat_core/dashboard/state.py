@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ from ..crossval import METHODS
 from ..errors import Cancelled, DataError, one_line
 from ..graph import parse_scales
 from ..model import VARIANTS
-from ..paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID, ROOT
+from ..paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID, DEMO_LAYERS, ROOT
 from ..preprocess import TRANSFORMS
 
 DEMO_ELEMENT = "Li"
@@ -42,7 +43,42 @@ DEMO_REPORT = ROOT / "docs" / "results" / "south_china_li.json"
 SOURCES = ["South China demo", "Synthetic scenario", "Uploaded files"]
 BASEMAP_MAX_CELLS = 1_000_000
 NO_FOLD = "none"
-SUPPORT_LAYER = "interpolation: distance to the nearest sample"
+LAYER_GROUPS = ("Model outputs", "Uncertainty", "Explanations", "Interpolation", "Elements")
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    """A map layer as a typed key: its ``kind`` and which one (``key``: an element, a scale, a model output).
+    ``label`` is its name in the menu; the session finds a layer by comparing labels, never by parsing one."""
+
+    kind: str  # probability, model, element, CLS attention, scale weight, neighbour entropy, attribution, interpolation
+    key: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}: {self.key}" if self.key else self.kind
+
+    @property
+    def group(self) -> str:
+        if self.kind == "model" and self.key in ("uncertainty", "top_agreement", "novelty"):
+            return "Uncertainty"
+        return {
+            "probability": "Model outputs",
+            "model": "Model outputs",
+            "element": "Elements",
+            "interpolation": "Interpolation",
+        }.get(self.kind, "Explanations")
+
+    @property
+    def colours(self) -> str:
+        """How its values are coloured (:func:`~.plots.image`): on a fixed 0-1 scale, diverging, or by value."""
+        if self.kind == "probability" or (self.kind == "model" and self.key in ("calibrated", "top_agreement")):
+            return "probability"
+        return "signed" if self.kind == "attribution" else "value"
+
+
+SUPPORT = MapLayer("interpolation", "distance to the nearest sample")
+SUPPORT_LAYER = SUPPORT.label
 TOP_SHARES = {"top 1 %": 0.01, "top 5 %": 0.05, "top 10 %": 0.10, "top 20 %": 0.20}
 
 
@@ -272,25 +308,33 @@ class Session(param.Parameterized):
     def grid_elements(self) -> list[str]:
         return list(self.ds.data_vars) if self.ds is not None else []
 
-    def layer_options(self) -> list[str]:
-        opts = []
+    def layer_keys(self) -> list[MapLayer]:
+        """Every map layer the session has, as typed keys (in menu order)."""
+        keys = []
         if self.probability is not None:
-            opts.append("probability")
+            keys.append(MapLayer("probability"))
         if self.model_layers is not None:
-            opts += [f"model: {name}" for name in self.model_layers.data_vars if name != "probability"]
+            keys += [MapLayer("model", name) for name in self.model_layers.data_vars if name != "probability"]
         if self.maps is not None:
             if "cls_attention" in self.maps:
-                opts += [f"CLS attention: {e}" for e in self.maps["element"].values]
+                keys += [MapLayer("CLS attention", str(e)) for e in self.maps["element"].values]
             if "scale_weights" in self.maps:
-                opts += [f"scale weight: {s}" for s in self.maps["scale"].values]
+                keys += [MapLayer("scale weight", str(s)) for s in self.maps["scale"].values]
             if "neighbour_entropy" in self.maps:
-                opts += [f"neighbour entropy: {s}" for s in self.maps["scale"].values]
+                keys += [MapLayer("neighbour entropy", str(s)) for s in self.maps["scale"].values]
         if self.attributions is not None:
-            opts += [f"attribution: {e}" for e in self.attributions["element"].values]
+            keys += [MapLayer("attribution", str(e)) for e in self.attributions["element"].values]
         if self.support is not None:
-            opts.append(SUPPORT_LAYER)
-        opts += [f"element: {e}" for e in self.grid_elements]
-        return opts
+            keys.append(SUPPORT)
+        return keys + [MapLayer("element", e) for e in self.grid_elements]
+
+    def layer_options(self) -> list[str]:
+        """The map layers' menu labels."""
+        return [key.label for key in self.layer_keys()]
+
+    def layer_key(self, label: str | None) -> MapLayer | None:
+        """The typed key of a menu label (None if the session has no such layer)."""
+        return next((key for key in self.layer_keys() if key.label == label), None)
 
     def zone_cut(self) -> float | None:
         """The score above which a cell is in the chosen top share of the valid cells (None without a model)."""
@@ -312,46 +356,28 @@ class Session(param.Parameterized):
         return line + f"; it holds {captured} of {int(inside.sum())} deposit cells."
 
     def layer_groups(self) -> dict[str, list[str]]:
-        """The map layers by kind, for a grouped menu (empty groups left out)."""
-        groups = {"Model outputs": [], "Uncertainty": [], "Explanations": [], "Interpolation": [], "Elements": []}
-        uncertainty = {"model: uncertainty", "model: top_agreement", "model: novelty"}
-        for name in self.layer_options():
-            if name.startswith("element: "):
-                groups["Elements"].append(name)
-            elif name in uncertainty:
-                groups["Uncertainty"].append(name)
-            elif name == SUPPORT_LAYER:
-                groups["Interpolation"].append(name)
-            elif name == "probability" or name.startswith("model: "):
-                groups["Model outputs"].append(name)
-            else:
-                groups["Explanations"].append(name)
-        return {k: v for k, v in groups.items() if v}
+        """The map layers' labels by group, for a grouped menu (empty groups left out)."""
+        groups = {group: [] for group in LAYER_GROUPS}
+        for key in self.layer_keys():
+            groups[key.group].append(key.label)
+        return {group: labels for group, labels in groups.items() if labels}
 
-    def layer_data(self, name: str | None) -> xr.DataArray | None:
-        if name is None or self.ds is None:
+    def layer_data(self, label: str | None) -> xr.DataArray | None:
+        """The values of the layer named ``label`` in the menu (None if there is no such layer)."""
+        key = self.layer_key(label) if self.ds is not None else None
+        if key is None:
             return None
-        try:
-            if name == "probability":
-                return self.probability
-            if name == SUPPORT_LAYER:
-                return self.support
-            kind, _, key = name.partition(": ")
-            if kind == "model":
-                return self.model_layers[key]
-            if kind == "element":
-                return self.ds[key]
-            if kind == "CLS attention":
-                return self.maps["cls_attention"].sel(element=key)
-            if kind == "scale weight":
-                return self.maps["scale_weights"].sel(scale=int(key))
-            if kind == "neighbour entropy":
-                return self.maps["neighbour_entropy"].sel(scale=int(key))
-            if kind == "attribution":
-                return self.attributions.sel(element=key)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return None
-        return None
+        scale = int(key.key) if key.kind in ("scale weight", "neighbour entropy") else None
+        return {
+            "probability": lambda: self.probability,
+            "model": lambda: self.model_layers[key.key],
+            "element": lambda: self.ds[key.key],
+            "CLS attention": lambda: self.maps["cls_attention"].sel(element=key.key),
+            "scale weight": lambda: self.maps["scale_weights"].sel(scale=scale),
+            "neighbour entropy": lambda: self.maps["neighbour_entropy"].sel(scale=scale),
+            "attribution": lambda: self.attributions.sel(element=key.key),
+            "interpolation": lambda: self.support,
+        }[key.kind]()
 
     @param.depends("basemap", "ds", watch=True)
     def _basemap_needs_a_crs(self):
@@ -1142,8 +1168,62 @@ def demo_model_cached(checkpoint_path: str, grid_path: str, deposits_path: str):
             _set_threads()
             ds, _ = load_demo_cached(grid_path, deposits_path)
             fitted = load_checkpoint(checkpoint_path)
-            _DEMO_MODEL_CACHE[key] = (fitted, fitted.prepare(ds), fitted.predict_layers(ds))
+            layers = read_demo_layers(checkpoint_path, grid_path)
+            if layers is None:
+                layers = fitted.predict_layers(ds)
+            prepared = fitted.prepare(ds)
+            _warm_up_explanations(fitted, prepared)
+            _DEMO_MODEL_CACHE[key] = (fitted, prepared, layers)
         return _DEMO_MODEL_CACHE[key]
+
+
+def _warm_up_explanations(fitted, prepared) -> None:
+    """Explain one cell once per process: torch's first pass through the explanation path takes about
+    a second more than the next, which the first click of the first student would otherwise pay."""
+    from .. import interpret
+
+    rows, cols = np.nonzero(prepared.graph.mask)
+    if len(rows):
+        interpret.explain_cell(
+            fitted, prepared, row=int(rows[len(rows) // 2]), col=int(cols[len(cols) // 2]), ig_steps=16
+        )
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_demo_layers(checkpoint_path=DEMO_CHECKPOINT, grid_path=DEMO_GRID, out=DEMO_LAYERS) -> Path:
+    """Predict the bundled checkpoint's layers on the demo grid once (6-7 s on one core) and keep them in
+    ``out``, stamped with both files' SHA-256, so that a server starts without predicting them."""
+    from ..checkpoint import load_checkpoint
+    from ..files import atomic_output
+
+    fitted = load_checkpoint(checkpoint_path)
+    layers = fitted.predict_layers(mio.load_grid(grid_path))
+    layers.attrs.update(checkpoint_sha256=_sha256(checkpoint_path), grid_sha256=_sha256(grid_path))
+    encoding = {name: {"zlib": True, "complevel": 4} for name in layers.data_vars}
+    with atomic_output(Path(out)) as tmp:
+        layers.to_netcdf(tmp, encoding=encoding)
+    return Path(out)
+
+
+def read_demo_layers(checkpoint_path, grid_path) -> xr.Dataset | None:
+    """The layers :func:`write_demo_layers` kept, if they were made from these very files; else None."""
+    if not DEMO_LAYERS.exists():
+        return None
+    try:
+        layers = xr.load_dataset(DEMO_LAYERS)
+    except (OSError, ValueError):
+        return None
+    made_from = (layers.attrs.get("checkpoint_sha256"), layers.attrs.get("grid_sha256"))
+    if made_from != (_sha256(checkpoint_path), _sha256(grid_path)):
+        return None
+    for key in ("checkpoint_sha256", "grid_sha256"):
+        layers.attrs.pop(key)
+    return layers.set_coords([name for name in ("spatial_ref",) if name in layers.data_vars])
 
 
 def load_demo_cached(grid_path: str, deposits_path: str):

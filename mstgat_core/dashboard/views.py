@@ -81,7 +81,7 @@ def create_app():
         TrainingTab(session, name="Training"),
         EvaluationTab(session, jobs, name="Evaluation"),
         LearnTab(name="Learn"),
-        dynamic=False,
+        dynamic=True,  # a tab is built when first opened: a new session renders only the map
         sizing_mode="stretch_width",
     )
     template = pn.template.FastListTemplate(

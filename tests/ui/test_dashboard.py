@@ -264,8 +264,11 @@ def test_explanation_plots_are_readable(page, app_url):
 
 def test_data_tab_element_map_is_not_squashed(page, app_url):
     open_app(page, app_url)
-    page.locator(".bk-tab", has_text="Data").first.click()
-    page.wait_for_timeout(2500)
+    page.locator(".bk-tab", has_text="Data").first.click()  # the tab is built when first opened
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p["title"] == "Li" for p in bokeh_plots(page)):
+        page.wait_for_timeout(300)
+    page.wait_for_timeout(1000)
     li = plot_titled(page, "Li")
     assert li["y"]["start"] > 2_000_000 and li["y"]["end"] - li["y"]["start"] > 500_000, li["y"]
     assert li["height"] > 300
