@@ -28,6 +28,7 @@ from .files import atomic_output
 from .model import MSTGAT, ModelConfig
 from .pipeline import FittedModel
 from .preprocess import Normaliser
+from .support import SUPPORT, support_mask, support_summary
 from .train import TrainConfig
 
 FORMAT = "mstgat-checkpoint"
@@ -36,13 +37,17 @@ METADATA_KEY = "mstgat"
 
 
 def grid_fingerprint(ds: xr.Dataset, elements=None) -> str:
-    """SHA-256 of the element names, grid coordinates and values (NaN-stable)."""
+    """SHA-256 of the element names, grid coordinates and values (NaN-stable), and the sample support if any."""
     digest = hashlib.sha256()
     for name in elements or list(ds.data_vars):
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(ds[name].values, dtype=np.float32).tobytes())
     for axis in ("y", "x"):
         digest.update(np.ascontiguousarray(ds[axis].values, dtype=np.float64).tobytes())
+    support = support_mask(ds)
+    if support is not None:
+        digest.update(SUPPORT.encode())
+        digest.update(np.packbits(support).tobytes())
     return "sha256:" + digest.hexdigest()
 
 
@@ -59,7 +64,8 @@ def save_checkpoint(fitted: FittedModel, path, data: xr.Dataset | None = None, e
         The ``.safetensors`` file; missing parent folders are created.
     data : xr.Dataset, optional
         The training grid: its SHA-256 fingerprint (the model's elements'
-        values and the coordinates) is stored as ``data_fingerprint``
+        values, the coordinates and the sample support) is stored as
+        ``data_fingerprint`` and its support summary as ``data_support``
         (None when not given).
     extra : dict, optional
         JSON-serialisable entries added to the metadata (provenance, notes);
@@ -81,6 +87,7 @@ def save_checkpoint(fitted: FittedModel, path, data: xr.Dataset | None = None, e
         "train_config": fitted.train_config.to_dict() if fitted.train_config else None,
         "train_result": fitted.train_result.to_dict() if fitted.train_result else None,
         "data_fingerprint": grid_fingerprint(data, fitted.elements) if data is not None else None,
+        "data_support": support_summary(data, fitted.elements) if data is not None else None,
     }
     clash = sorted(set(extra or {}) & set(standard))
     if clash:

@@ -43,6 +43,7 @@ from .model import MSTGAT, VARIANTS, ModelConfig
 from .neighbourhood import neighbourhood_features
 from .preprocess import Normaliser, valid_mask
 from .pretrain import PretrainConfig, pretrain
+from .support import support_summary
 from .train import TrainConfig, train_model
 
 SINGLE = "mstgat_k1"  # the default model with one member instead of an ensemble
@@ -112,13 +113,21 @@ class Backbones:
 
 def pretrained_method(backbones: Backbones, variant: str = "mstgat", members: int = 5, name: str | None = None):
     """A ``fit_predict(X, fold, seed)``: the seed's pretrained backbone, heads fine-tuned on the fold's
-    training deposits (:func:`~mstgat_core.finetune.finetune`; its settings chosen by inner CV on them)."""
+    training deposits (:func:`~mstgat_core.finetune.finetune`; its settings chosen by inner CV on them).
+
+    Returns a :class:`~mstgat_core.evaluate.MethodScores`: the score of every node, with the extras
+    ``inner`` (the :class:`~mstgat_core.finetune.FineTuneResult` as a dict: share and C chosen, how, and
+    every inner figure) and ``calibrated`` (every node's calibrated probability, the transformation of
+    the ``calibrated`` layer of :meth:`~mstgat_core.model.MSTGAT.predict_grid`; None when the head has no
+    calibration). Neither reads a test label; the cross-validation scores the probabilities on the
+    fold's test cells."""
+    from .evaluate import MethodScores
 
     def fit_predict(X, fold, seed):
         state, stencil, features = backbones.get(X, variant, seed)
         model = MSTGAT(backbones.config(X, variant, members))
         model.load_backbone(state)
-        finetune(
+        result = finetune(
             model,
             None,
             stencil,
@@ -130,7 +139,13 @@ def pretrained_method(backbones: Backbones, variant: str = "mstgat", members: in
             features=features,
         )
         with torch.no_grad():
-            return torch.sigmoid(model.head(*features).mean(dim=1)).numpy()
+            mean = model.head(*features).mean(dim=1)
+            calibrated = model.head.calibrate(mean)
+            return MethodScores(
+                torch.sigmoid(mean).numpy(),
+                inner=result.to_dict(),
+                calibrated=None if calibrated is None else calibrated.double().numpy(),
+            )
 
     fit_predict.__name__ = name or variant
     return fit_predict
@@ -266,8 +281,8 @@ def cross_validate_grid(
     folds : int or "loco"
         Folds per seed, or ``"loco"`` to leave one deposit cluster out in turn.
     seeds : sequence of int
-        One fold assignment and one set of fits per seed (default 1, 2, 3:
-        seed 0 was used when the default settings were chosen).
+        One fold assignment and one set of fits per seed (default 2, 3, 4:
+        seeds 0 and 1 were used when the default settings were chosen).
     model_config : dict, optional
         Fields of :class:`~mstgat_core.model.ModelConfig` for the neural
         methods; its ``scales`` and ``gat_layers`` also set the neighbourhood
@@ -351,7 +366,9 @@ def cross_validate_grid(
         members=5,
         train_config=train_config.to_dict(),
         backbone="fixed (--pretrained)" if backbone is not None else "pretrained per seed",
-        pretraining_sees="every cell of the grid, no label (test folds included); heads see training deposits only",
+        pretraining_sees="every supported cell of the grid, no label (test folds included); heads see training "
+        "deposits only",
+        support=support_summary(ds, normaliser.elements),
     )
     return report
 

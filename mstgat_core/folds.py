@@ -325,8 +325,8 @@ def spatial_folds(rows, cols, pos_nodes, settings: FoldSettings | None = None, s
             continue
         if len(fold.test_neg) == 0:
             raise DataError(
-                f"fold {index} has no test negatives: every cell of its test region is within "
-                f"{settings.min_neg_distance:g} cells of a deposit; use fewer folds"
+                f"fold {index} has no test negatives: every valid cell of its test region (data on the sample "
+                f"support) is within {settings.min_neg_distance:g} cells of a deposit; use fewer folds"
             )
         if len(fold.train_pos) == 0 or len(fold.train_neg_pool) == 0:
             kind = "positives" if len(fold.train_pos) == 0 else "negatives"

@@ -36,6 +36,7 @@ from .errors import DataError, one_line
 from .files import atomic_output
 from .points import PointSamples, load_points, points_to_grid, read_csv_points, read_vector
 from .preprocess import valid_mask
+from .support import SUPPORT, support_summary, with_support, without_support
 
 __all__ = [
     "load_grid",
@@ -189,10 +190,11 @@ def _read_zarr(path: Path) -> xr.Dataset:
 
 
 def _tidy_dataset(ds: xr.Dataset) -> xr.Dataset:
-    """Keep 2-D (y, x) variables as float32 and keep the CRS."""
+    """Keep 2-D (y, x) variables as float32, the CRS, and a ``support`` layer as the support coordinate."""
     crs = ds.rio.crs
     ds = ds.rename({k: v for k, v in {"lat": "y", "lon": "x"}.items() if k in ds.dims})
-    keep = [n for n, v in ds.data_vars.items() if v.dims == ("y", "x")]
+    support = ds[SUPPORT] if SUPPORT in ds.variables and ds[SUPPORT].dims == ("y", "x") else None
+    keep = [n for n, v in ds.data_vars.items() if v.dims == ("y", "x") and n != SUPPORT]
     out = xr.Dataset({n: ds[n].astype("float32") for n in keep}, attrs=ds.attrs)
     out = out.drop_vars([c for c in out.coords if c not in ("x", "y")])
     for n in keep:
@@ -200,7 +202,16 @@ def _tidy_dataset(ds: xr.Dataset) -> xr.Dataset:
         out[n].encoding = {}
     if crs is not None:
         out = out.rio.write_crs(crs)
-    return out
+    return _support_layer_to_coordinate(out, support)
+
+
+def _support_layer_to_coordinate(ds: xr.Dataset, support) -> xr.Dataset:
+    """A layer named ``support`` (1 = measured ground) becomes the grid's support coordinate."""
+    if support is None:
+        return ds
+    values = np.asarray(support.values, dtype=float)
+    attrs = {k: v for k, v in support.attrs.items() if k not in ("grid_mapping", "dtype")}
+    return with_support(ds, np.isfinite(values) & (values != 0), **attrs)
 
 
 def _element_name(stem: str, prefix: str) -> str:
@@ -279,8 +290,10 @@ def _layer(src, band: int) -> xr.DataArray:
 
 
 def _make_dataset(data: dict, coords: dict, crs) -> xr.Dataset:
+    support = data.pop(SUPPORT, None)
     ds = xr.Dataset(data, coords=coords)
-    return ds.rio.write_crs(crs) if crs else ds
+    ds = ds.rio.write_crs(crs) if crs else ds
+    return _support_layer_to_coordinate(ds, support)
 
 
 def _read_tif_zip(path: Path) -> xr.Dataset:
@@ -360,6 +373,9 @@ def _write_zarr(ds: xr.Dataset, path: Path) -> None:
 
 
 def _write_tif(ds: xr.Dataset, path: Path) -> None:
+    if SUPPORT in ds.coords:  # a band of its own, read back as the coordinate
+        support = np.asarray(ds.coords[SUPPORT].values, dtype="float32")
+        ds = ds.drop_vars(SUPPORT).assign({SUPPORT: (("y", "x"), support)})
     names = list(ds.data_vars)
     ny, nx = ds.sizes["y"], ds.sizes["x"]
     profile = dict(
@@ -394,9 +410,10 @@ def grid_info(ds: xr.Dataset) -> dict:
     dict
         ``elements`` (variable names), ``shape`` ``[ny, nx]``, ``crs`` (string
         or None), ``cell_size`` ``[abs dx, abs dy]`` in map units,
-        ``valid_cells`` (cells where every variable is finite, see
-        :func:`~mstgat_core.preprocess.valid_mask`) and ``nan_count``
-        (element -> NaN cells).
+        ``valid_cells`` (cells where every variable is finite, on supported
+        ground: see :func:`~mstgat_core.preprocess.valid_mask`), ``nan_count``
+        (element -> NaN cells) and ``support``
+        (:func:`~mstgat_core.support.support_summary`).
     """
     transform = ds.rio.transform()
     crs = ds.rio.crs
@@ -407,6 +424,7 @@ def grid_info(ds: xr.Dataset) -> dict:
         "cell_size": [abs(float(transform.a)), abs(float(transform.e))],
         "valid_cells": int(valid_mask(ds).sum()),
         "nan_count": {n: int(np.isnan(ds[n].values).sum()) for n in ds.data_vars},
+        "support": support_summary(ds),
     }
 
 
@@ -499,7 +517,8 @@ def deposit_cells(grid: xr.Dataset, deposits: gpd.GeoDataFrame) -> xr.DataArray:
     xr.DataArray
         bool ``(y, x)`` named ``deposits`` on the grid's coordinates (no CRS
         attached), attrs ``n_deposits``, ``n_inside``, ``n_outside``,
-        ``n_masked``, ``n_cells`` and a one-line ``summary``.
+        ``n_masked`` (``n_unsupported`` of them on interpolated ground outside
+        the grid's sample support), ``n_cells`` and a one-line ``summary``.
 
     Raises
     ------
@@ -515,8 +534,11 @@ def deposit_cells(grid: xr.Dataset, deposits: gpd.GeoDataFrame) -> xr.DataArray:
     rows, cols = np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)
     inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
     valid = valid_mask(grid)
+    unsupported = valid_mask(without_support(grid)) & ~valid  # data, but interpolated far from any sample
     on_valid = np.zeros_like(inside)
     on_valid[inside] = valid[rows[inside], cols[inside]]
+    on_unsupported = np.zeros_like(inside)
+    on_unsupported[inside] = unsupported[rows[inside], cols[inside]]
     marks = np.zeros((ny, nx), dtype=bool)
     marks[rows[on_valid], cols[on_valid]] = True
     attrs = {
@@ -524,12 +546,19 @@ def deposit_cells(grid: xr.Dataset, deposits: gpd.GeoDataFrame) -> xr.DataArray:
         "n_inside": int(on_valid.sum()),
         "n_outside": int((~inside).sum()),
         "n_masked": int((inside & ~on_valid).sum()),
+        "n_unsupported": int(on_unsupported.sum()),
         "n_cells": int(marks.sum()),
     }
     if attrs["n_inside"] == 0:
-        raise DataError(f"none of the {attrs['n_deposits']} deposits falls on a valid cell of the grid")
+        where = (
+            f" ({attrs['n_unsupported']} lie on interpolated ground outside the sample support)"
+            if attrs["n_unsupported"]
+            else ""
+        )
+        raise DataError(f"none of the {attrs['n_deposits']} deposits falls on a valid cell of the grid{where}")
     attrs["summary"] = (
         f"{attrs['n_inside']} of {attrs['n_deposits']} deposits in {attrs['n_cells']} cells; "
         f"{attrs['n_outside']} outside the grid, {attrs['n_masked']} on invalid cells"
+        + (f" ({attrs['n_unsupported']} of them outside the sample support)" if attrs["n_unsupported"] else "")
     )
     return xr.DataArray(marks, dims=("y", "x"), coords={"y": grid["y"], "x": grid["x"]}, name="deposits", attrs=attrs)

@@ -25,6 +25,7 @@ from .graph import GridGraph, build_graph
 from .model import MSTGAT, GridPrediction, ModelConfig
 from .preprocess import Normaliser, valid_mask
 from .pretrain import PretrainConfig, pretrain
+from .support import SUPPORT, support_mask, without_support
 from .tiling import automatic_tile, count_tiles, halo_of, iter_tiles
 from .train import TrainConfig, TrainResult, train_model
 
@@ -40,6 +41,10 @@ OUTPUT_ATTRS = {
         "units": "1",
     },
     "calibrated": {"long_name": "calibrated probability that the cell holds a deposit (inner-CV Platt)", "units": "1"},
+}
+SUPPORT_ATTRS = {
+    "long_name": "sample support: 1 measured ground, 0 interpolated far from any sample (not scored)",
+    "units": "1",
 }
 NOVEL_SHARE_WARNING = 0.1  # warn when more than this share of a grid's cells have novelty > 1
 
@@ -271,7 +276,9 @@ class FittedModel:
             ``calibrated``; for an ensemble also ``uncertainty`` (the members'
             standard deviation, exactly 0 where they agree) and
             ``top_agreement`` (share of members that put the cell in their top
-            ``top`` share of valid cells). Arguments as in :meth:`predict`.
+            ``top`` share of valid cells); ``support`` (:meth:`support_layer`:
+            every score is NaN off the grid's sample support). Arguments as in
+            :meth:`predict`.
         """
         outputs = self.predict_outputs(ds, tile, progress, cancel)
         score = outputs["probability"]
@@ -292,6 +299,7 @@ class FittedModel:
         for name in ("label_free", "novelty", "calibrated"):
             if name in outputs:
                 layers[name] = grid_array(outputs[name], template, name, **OUTPUT_ATTRS[name])
+        layers[SUPPORT] = grid_array(self.support_layer(ds), template, SUPPORT, **SUPPORT_ATTRS)
         members = outputs.get("members")
         if members is not None and len(members) > 1:
             members = members.astype(np.float64)  # an exact 0 spread where the members agree
@@ -313,6 +321,15 @@ class FittedModel:
                 long_name=f"share of members that rank the cell in their top {top:.0%}",
             )
         return xr.Dataset(layers)
+
+    def support_layer(self, ds: xr.Dataset) -> np.ndarray:
+        """float32 (ny, nx): 1 on measured ground, 0 where the model's elements have data but the grid's
+        sample support does not reach (scores there are NaN), NaN without data."""
+        data = valid_mask(without_support(ds), self.elements)
+        support = support_mask(ds)
+        layer = np.full(data.shape, np.nan, dtype=np.float32)
+        layer[data] = 1.0 if support is None else support[data].astype(np.float32)
+        return layer
 
     def novel_share(self, layers: xr.Dataset) -> float | None:
         """Share of the valid cells with novelty above 1 (None without a novelty layer)."""

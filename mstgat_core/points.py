@@ -56,6 +56,7 @@ import xarray as xr
 from scipy.spatial import cKDTree
 
 from .errors import DataError, one_line
+from .support import support_from_samples, typical_spacing, with_support
 
 UNITS = ("ppm", "ppb", "ppt", "pct", "percent", "wt")
 SENTINELS = (-9999.0, -999.0, -99999.0, -9999.99)
@@ -495,7 +496,9 @@ def points_to_grid(
         float32 ``(y, x)`` per element on cell-centre coordinates (``y``
         descending, north up), ``units`` attrs where known, dataset attrs
         ``gridding``, ``max_distance`` and ``cell_size``; the samples' CRS
-        attached as an authority code where there is one.
+        attached as an authority code where there is one; the exact sample
+        support as the ``support`` coordinate
+        (:func:`~mstgat_core.support.support_from_samples`).
 
     Raises
     ------
@@ -526,6 +529,7 @@ def points_to_grid(
         if e in samples.units:
             ds[e].attrs["units"] = samples.units[e]
     ds.attrs.update(gridding=method, max_distance=limit, cell_size=float(cell_size))
+    ds = with_support(ds, support_from_samples(ds, xy))
     return ds.rio.write_crs(crs_for_raster(samples.crs)) if samples.crs is not None else ds
 
 
@@ -533,7 +537,8 @@ def sample_support(ds: xr.Dataset, samples: PointSamples) -> xr.DataArray:
     """Distance from each cell centre to its nearest sample, in map units, for a grid made by
     :func:`points_to_grid` (NaN where the grid has no value). Cells farther than the median sample
     spacing hold values interpolated between samples, not measured near them: read them with care.
-    ``attrs["median_spacing"]`` is that spacing."""
+    ``attrs["median_spacing"]`` is that spacing (:func:`~mstgat_core.support.typical_spacing`: co-located
+    duplicates count once)."""
     geom = samples.table.geometry
     xy = np.column_stack([geom.x.values, geom.y.values])
     gx, gy = np.meshgrid(ds["x"].values, ds["y"].values)
@@ -543,16 +548,13 @@ def sample_support(ds: xr.Dataset, samples: PointSamples) -> xr.DataArray:
     has_value = np.zeros(gx.shape, dtype=bool)
     for name in ds.data_vars:
         has_value |= np.isfinite(ds[name].values)
-    spacing = tree.query(xy, k=2)[0][:, 1] if len(xy) > 1 else np.zeros(1)
     support = xr.DataArray(np.where(has_value, distance, np.nan), coords={"y": ds["y"], "x": ds["x"]}, dims=("y", "x"))
     units = "map units"
     if samples.crs is not None:
         from pyproj import CRS
 
         units = {"metre": "m"}.get(CRS.from_user_input(samples.crs).axis_info[0].unit_name, units)
-    support.attrs.update(
-        long_name="distance to the nearest sample", units=units, median_spacing=float(np.median(spacing))
-    )
+    support.attrs.update(long_name="distance to the nearest sample", units=units, median_spacing=typical_spacing(xy))
     return support
 
 

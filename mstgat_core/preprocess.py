@@ -15,6 +15,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from .errors import DataError
+from .support import support_mask
 
 TRANSFORMS = ("none", "log", "clr")
 SCALINGS = ("none", "robust")
@@ -30,7 +31,10 @@ def _elements(ds: xr.Dataset, elements) -> list:
 
 
 def valid_mask(ds: xr.Dataset, elements=None) -> np.ndarray:
-    """Cells where every selected element is finite: the graph nodes.
+    """Cells where every selected element is finite, on measured ground: the graph nodes.
+
+    A grid that carries a ``support`` coordinate (:mod:`~mstgat_core.support`) keeps only its
+    supported cells: interpolation far from any sample is not data.
 
     Parameters
     ----------
@@ -50,7 +54,8 @@ def valid_mask(ds: xr.Dataset, elements=None) -> np.ndarray:
         If an element is not in ``ds``.
     """
     names = _elements(ds, elements)
-    mask = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool)
+    support = support_mask(ds)
+    mask = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool) if support is None else support.copy()
     for e in names:
         mask &= np.isfinite(ds[e].values)
     return mask

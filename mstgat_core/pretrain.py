@@ -11,7 +11,7 @@ feed the model's reconstruction head; the loss is the mean squared error over th
 hidden entries in the normalised (CLR/log, robust-scaled) space.
 
 Training runs on the grid path (:func:`~mstgat_core.grid_attention.grid_gatv2`)
-over random square windows of the grid, no edge lists; cells within the
+over square windows centred on random valid cells, no edge lists; cells within the
 receptive radius of a window's cut edge see a truncated neighbourhood and are
 left out of the loss. No deposit is used, so in cross-validation pretraining
 may see the whole grid.
@@ -113,12 +113,17 @@ def masked_reconstruction(model: MSTGAT, x: torch.Tensor, hidden: torch.Tensor, 
     return model.reconstruction(torch.cat(parts, dim=1))
 
 
-def _window(mask: np.ndarray, node_image: np.ndarray, size: int, rng) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """A random square window: its validity mask, the node ids of its valid cells, and its slices."""
+def _window(mask: np.ndarray, node_image: np.ndarray, size: int, rng, cells) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """A square window centred on a random valid cell (clipped to the grid): its validity mask, the node
+    ids of its valid cells, and its slices. Centring on valid cells keeps every step on measured ground
+    however little of the grid it covers (an interpolated grid's support may be a narrow band).
+    ``cells`` is ``np.nonzero(mask)``."""
     ny, nx = mask.shape
     hy, hx = min(size, ny), min(size, nx)
-    y0 = int(rng.integers(0, ny - hy + 1))
-    x0 = int(rng.integers(0, nx - hx + 1))
+    rows, cols = cells
+    centre = int(rng.integers(0, len(rows)))
+    y0 = int(np.clip(rows[centre] - hy // 2, 0, ny - hy))
+    x0 = int(np.clip(cols[centre] - hx // 2, 0, nx - hx))
     sl = (slice(y0, y0 + hy), slice(x0, x0 + hx))
     window = mask[sl]
     return window, node_image[sl][window], sl
@@ -221,6 +226,7 @@ def pretrain(
     if not points:
         node_image = np.full(mask.shape, -1, dtype=np.int64)
         node_image[mask] = np.arange(int(mask.sum()))
+        cells = np.nonzero(mask)
         radius = receptive_radius(c.scales, model.hops) if c.uses_spatial else 0
     result = PretrainResult()
     start = time.perf_counter()
@@ -234,7 +240,7 @@ def pretrain(
             if points:
                 xw, keep, stencil = x, None, mask if c.uses_spatial else None
             else:
-                window, nodes, sl = _window(mask, node_image, config.window, rng)
+                window, nodes, sl = _window(mask, node_image, config.window, rng, cells)
                 keep = _interior(window, sl, mask.shape, radius)
                 if not keep.any():
                     continue

@@ -31,6 +31,9 @@ def test_info_grid_json(capsys, shared_data):
     assert code == 0
     assert len(info["elements"]) == 39 and info["shape"] == [163, 141]
     assert info["crs"] == "EPSG:32650" and info["valid_cells"] == 20460 and len(info["cell_size"]) == 2
+    # the source files carry no support; info says how much of the grid looks like interpolation ramps
+    assert info["support"]["method"] is None and info["support_estimate"]["ramps_found"]
+    assert 7000 < info["support_estimate"]["supported_cells"] < 8000
 
 
 def test_info_grid_text(capsys, small_scenario, tmp_path):

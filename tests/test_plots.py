@@ -31,3 +31,21 @@ def test_map_axes_name_the_crs_and_read_in_km(crs, xlabel, ylabel, km):
         assert formatters == {"CustomJSTickFormatter"} and "tick / 1000" in xaxis.formatter.code
     else:
         assert "CustomJSTickFormatter" not in formatters
+
+
+def test_unsupported_ground_is_a_grey_veil_over_exactly_the_unsupported_cells():
+    """The demo's interpolation ramps (cells with data off the sample support) are drawn grey, nothing else."""
+    from mstgat_core import io
+    from mstgat_core.paths import DEMO_GRID
+    from mstgat_core.preprocess import valid_mask
+    from mstgat_core.support import support_mask, without_support
+
+    grid = io.load_grid(DEMO_GRID)
+    veil = plots.unsupported_ground(grid)
+    values = veil.dimension_values("unsupported", flat=False)[::-1]  # the image runs south to north
+    expected = valid_mask(without_support(grid)) & ~support_mask(grid)
+    np.testing.assert_array_equal(np.isfinite(values), expected)
+    assert expected.sum() == 20460 - valid_mask(grid).sum() > 10_000
+    assert veil.opts.get().kwargs["cmap"] == [plots.UNSUPPORTED_COLOUR]
+    empty = plots.unsupported_ground(without_support(grid))
+    assert np.isnan(empty.dimension_values("unsupported")).all()

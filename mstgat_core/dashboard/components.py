@@ -75,6 +75,7 @@ class DataCard(Viewer):
                 "(gridded with the cell size below)."
             ),
             pn.widgets.FloatInput.from_param(session.param.cell_size),
+            pn.widgets.Select.from_param(session.param.support_choice),
             grid_drop,
             pn.pane.Markdown("Deposits: CSV (x, y columns), GPKG or GeoJSON points."),
             dep_drop,

@@ -71,6 +71,9 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
             return place(image).opts(**plots.extent(da, to_web_mercator=crs()))
         return image.opts(**plots.extent(da), **plots.crs_axes(crs()))
 
+    def render_unsupported(version):
+        return place(plots.unsupported_ground(session.ds))
+
     def render_zones(top_share, show_zones, version):
         cut = session.zone_cut()
         if show_zones and cut is not None:
@@ -124,6 +127,9 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
             view.reset()
 
         session.param.watch(forget_the_view, ["ds"])  # a new grid is set before its layers are chosen
+    unsupported = hv.DynamicMap(pn.bind(render_unsupported, version=session.param.version))
+    if not basemap:
+        unsupported = rasterize(unsupported, width=MAP_PIXELS, height=MAP_PIXELS)
     zones = hv.DynamicMap(
         pn.bind(
             render_zones,
@@ -207,7 +213,8 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     box.param.watch(box_watch, ["bounds"])
     brushed = hv.DynamicMap(pn.bind(render_brushed, session.param.brushed))
     fold = hv.DynamicMap(pn.bind(render_fold, session.param.cv_fold_shown, session.param.version))
-    overlay = img * zones * truth * samples * brushed * deposits * fold * neighbours * selected * box_outline
+    overlay = img * unsupported * zones * truth * samples * brushed * deposits * fold * neighbours * selected
+    overlay = overlay * box_outline
     if basemap and crs() is not None:
         overlay = plots.tiles(tile_url()) * overlay
     # the legend above the frame: over the map it swallowed clicks on the cells beneath it, and on its right

@@ -67,6 +67,34 @@ def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind:
     )
 
 
+UNSUPPORTED_COLOUR = "#7f7f7f"
+
+
+def unsupported_ground(ds: xr.Dataset | None) -> hv.Image:
+    """The cells with data off the grid's sample support (interpolated far from any sample), as a flat grey
+    veil over the layer beneath: never coloured as a score. Transparent where the grid has no support."""
+    from ..preprocess import valid_mask
+    from ..support import support_mask, without_support
+
+    support = support_mask(ds) if ds is not None else None
+    if support is None:
+        return hv.Image(np.full((2, 2), np.nan), kdims=["x", "y"], vdims=["unsupported"]).opts(
+            colorbar=False, tools=[], alpha=0
+        )
+    veil = np.where(valid_mask(without_support(ds)) & ~support, 1.0, np.nan).astype(np.float32)
+    y = ds["y"].values
+    if y[0] > y[-1]:
+        veil, y = veil[::-1], y[::-1]
+    return hv.Image((ds["x"].values, y, veil), kdims=["x", "y"], vdims=["unsupported"]).opts(
+        cmap=[UNSUPPORTED_COLOUR],
+        clim=(0, 1),
+        colorbar=False,
+        alpha=0.75,
+        tools=[],
+        clipping_colors={"NaN": (0, 0, 0, 0)},
+    )
+
+
 def extent(da: xr.DataArray | None, to_web_mercator=None) -> dict:
     """``xlim``/``ylim`` options covering a grid's cells (edges, not centres); {} without data.
     With ``to_web_mercator`` (the grid's CRS), the limits of the grid projected onto web tiles."""

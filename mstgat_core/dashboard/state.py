@@ -36,6 +36,7 @@ from ..graph import parse_scales
 from ..model import VARIANTS
 from ..paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID, DEMO_LAYERS, ROOT
 from ..preprocess import TRANSFORMS
+from ..support import apply_support, describe, support_mask, support_summary
 
 DEMO_ELEMENT = "Li"
 DEMO_REPORT = ROOT / "docs" / "results" / "south_china_li.json"
@@ -205,6 +206,11 @@ class Session(param.Parameterized):
     synth_cols = param.Integer(default=64, bounds=(32, 512), label="Synthetic columns")
     synth_seed = param.Integer(default=0, bounds=(0, None), label="Synthetic seed")
     cell_size = param.Number(default=1000.0, bounds=(0, None), label="Cell size for point data (CRS units)")
+    support_choice = param.Selector(
+        default="auto",
+        objects=["auto", "estimate", "none"],
+        label="Sample support of an uploaded grid (auto: its own layer; estimate: from its texture)",
+    )
     transform = param.Selector(default="clr", objects=list(TRANSFORMS), label="Transform")
     elements = param.ListSelector(default=[], objects=[], label="Elements used by the model")
 
@@ -348,12 +354,25 @@ class Session(param.Parameterized):
         cut = self.zone_cut()
         if cut is None:
             return "No model yet: the outline appears once a model is trained or loaded."
-        line = f"Outlined: the {self.top_share} of the area (score >= {cut:.3g})"
+        area = "of the measured ground" if support_mask(self.ds) is not None else "of the area"
+        line = f"Outlined: the {self.top_share} {area} (score >= {cut:.3g})"
         if self.deposit_mask is None:
-            return line + "; no deposits loaded."
-        inside = np.asarray(self.deposit_mask.values, dtype=bool) & np.isfinite(self.probability.values)
-        captured = int((self.probability.values[inside] >= cut).sum())
-        return line + f"; it holds {captured} of {int(inside.sum())} deposit cells."
+            line += "; no deposits loaded."
+        else:
+            inside = np.asarray(self.deposit_mask.values, dtype=bool) & np.isfinite(self.probability.values)
+            captured = int((self.probability.values[inside] >= cut).sum())
+            line += f"; it holds {captured} of {int(inside.sum())} deposit cells."
+        return line + self.support_readout()
+
+    def support_readout(self) -> str:
+        """A sentence on the grey cells when the grid has a sample support, else ""."""
+        if self.ds is None or support_mask(self.ds) is None:
+            return ""
+        summary = support_summary(self.ds)
+        return (
+            f" Grey: {summary['cells_with_data'] - summary['supported_cells']:,} cells interpolated far from any "
+            f"sample ({1 - summary['supported_share']:.0%}), not scored."
+        )
 
     def layer_groups(self) -> dict[str, list[str]]:
         """The map layers' labels by group, for a grouped menu (empty groups left out)."""
@@ -550,7 +569,7 @@ class Session(param.Parameterized):
                 raise DataError("give a positive cell size to grid point data")
             ds = mio.points_to_grid(samples, self.cell_size)
         else:
-            ds = mio.load_grid(path)
+            ds = apply_support(mio.load_grid(path), self.support_choice)
         deposits = self.deposits if self.deposits is not None else None
         if deposits is not None:
             try:
@@ -559,7 +578,10 @@ class Session(param.Parameterized):
                 deposits = None
         self.set_data(ds, deposits, f"uploaded {path.name}", samples=samples)
         self.source = SOURCES[2]
-        self.status = f"loaded {path.name}: {ds.sizes['y']}x{ds.sizes['x']} cells, {len(ds.data_vars)} elements"
+        self.status = (
+            f"loaded {path.name}: {ds.sizes['y']}x{ds.sizes['x']} cells, {len(ds.data_vars)} elements; "
+            + describe(support_summary(ds))
+        )
         if samples is not None:
             self.status += (
                 f" (gridded from {len(samples.table)} samples by IDW; 'Score the samples' scores the samples "
