@@ -81,14 +81,43 @@ class FineTuneConfig:
 
 @dataclass
 class FineTuneResult:
-    """What fine-tuning chose and why (stored in checkpoints)."""
+    """What fine-tuning chose and why (stored in checkpoints and in cross-validation fold rows).
+
+    Attributes
+    ----------
+    share, C : float
+        The chosen share of the supervised head and L2 strength of the heads.
+    chosen_by : str
+        ``"inner-cv"`` (the one-standard-error rule over the inner folds) or
+        ``"default"`` (a single training cluster: no inner fold).
+    inner_folds : int
+        Inner folds that scored every candidate.
+    inner_auc : dict
+        ``"share,C"`` -> mean inner ROC-AUC.
+    inner_scores : dict
+        ``"share,C"`` -> ``{"aucs": per-inner-fold ROC-AUCs, "mean", "se"}``
+        (standard error: deviation (ddof 0) / sqrt(folds), as the rule uses).
+    inner_best : str or None
+        The candidate with the best mean inner ROC-AUC.
+    inner_threshold : float or None
+        Best mean minus its standard error: the chosen candidate is the
+        simplest whose mean reaches it.
+    calibrated : bool
+        Whether a Platt calibration was fitted (``calibration`` = [a, b] of
+        ``sigmoid(a * logit + b)``, else None).
+    seconds : float
+    """
 
     share: float = DEFAULT_SHARE
     C: float = DEFAULT_C
     chosen_by: str = "default"  # or "inner-cv"
     inner_folds: int = 0
     inner_auc: dict = field(default_factory=dict)  # "share,C" -> mean inner ROC-AUC
+    inner_scores: dict = field(default_factory=dict)  # "share,C" -> {"aucs": [...], "mean": m, "se": se}
+    inner_best: str | None = None
+    inner_threshold: float | None = None
     calibrated: bool = False
+    calibration: list | None = None  # [a, b]
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -112,7 +141,8 @@ def _standard(values):
 
 
 def _inner_cv(features, rows, cols, positives, pool, config, settings):
-    """Mean inner ROC-AUC of every (share, C) and the out-of-fold fused scores of the best, or None."""
+    """Per-inner-fold ROC-AUCs of every (share, C), the chosen one, its inner folds and out-of-fold fused
+    scores and labels; None without inner folds."""
     clusters = deposit_clusters(rows, cols, positives, settings.link_distance)
     n_clusters = int(clusters.max()) + 1 if len(clusters) else 0
     if n_clusters < 2:
@@ -150,12 +180,21 @@ def _inner_cv(features, rows, cols, positives, pool, config, settings):
                 aucs[(s, C)].append(roc_auc_score(labels, s * head[nodes] + (1 - s) * score[nodes]))
     if not any(aucs.values()):
         return None
-    means = {key: float(np.mean(v)) for key, v in aucs.items()}
     best = one_standard_error(aucs)
     s, C = best
     fused = np.concatenate([s * h + (1 - s) * score[n] for n, _, h in held[C]])
     labels = np.concatenate([lab for _, lab, _ in held[C]])
-    return means, best, len(held[C]), fused, labels
+    return aucs, best, len(held[C]), fused, labels
+
+
+def standard_error(values) -> float:
+    """Standard error of a mean over inner folds, as the one-standard-error rule uses: std (ddof 0) / sqrt(n)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.std() / np.sqrt(len(values)))
+
+
+def _key(share, C) -> str:
+    return f"{share:g},{C:g}"
 
 
 def one_standard_error(scores: dict) -> tuple:
@@ -169,8 +208,8 @@ def one_standard_error(scores: dict) -> tuple:
     """
     means = {key: float(np.mean(v)) for key, v in scores.items()}
     top = max(means, key=means.get)
-    standard_error = float(np.std(scores[top]) / np.sqrt(len(scores[top])))
-    return min((key for key in means if means[key] >= means[top] - standard_error), key=lambda key: (key[0], key[1]))
+    threshold = means[top] - standard_error(scores[top])
+    return min((key for key in means if means[key] >= threshold), key=lambda key: (key[0], key[1]))
 
 
 def _bootstrap(positives, clusters, rng):
@@ -245,13 +284,21 @@ def finetune(
     inner = _inner_cv(features, rows, cols, positives, pool, config, settings)
     calibration = (float("nan"), float("nan"))
     if inner is not None:
-        means, (result.share, result.C), result.inner_folds, oof, labels = inner
+        aucs, (result.share, result.C), result.inner_folds, oof, labels = inner
         result.chosen_by = "inner-cv"
-        result.inner_auc = {f"{s:g},{C:g}": v for (s, C), v in means.items()}
+        result.inner_scores = {
+            _key(s, C): {"aucs": [float(a) for a in v], "mean": float(np.mean(v)), "se": standard_error(v)}
+            for (s, C), v in aucs.items()
+        }
+        result.inner_auc = {key: v["mean"] for key, v in result.inner_scores.items()}
+        top = max(aucs, key=lambda key: np.mean(aucs[key]))
+        result.inner_best = _key(*top)
+        result.inner_threshold = float(np.mean(aucs[top])) - standard_error(aucs[top])
         if labels.min() < labels.max():
             platt = LogisticRegression(C=1e4, max_iter=1000).fit(oof.reshape(-1, 1), labels)
             calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
             result.calibrated = True
+            result.calibration = list(calibration)
 
     clusters = deposit_clusters(rows, cols, positives, settings.link_distance)
     weights, biases, centers, scales = [], [], [], []

@@ -299,3 +299,111 @@ def test_seed_means_give_the_seed_to_seed_spread():
 
     rows = [{"seed": s, "roc_auc": v} for s, v in [(1, 0.9), (1, 0.7), (2, 0.6), (2, 0.6), (3, 1.0), (3, 0.9)]]
     assert seed_means(rows) == pytest.approx({1: 0.8, 2: 0.6, 3: 0.95})
+
+
+def test_method_extras_reach_the_fold_rows():
+    """A method may return extras with its scores (MethodScores or a tuple); baselines return arrays."""
+    from mstgat_core.evaluate import MethodScores
+
+    X, rows, cols, pos = _planted_problem()
+
+    def with_extras(X, fold, seed):
+        probability = 1 / (1 + np.exp(-(X[:, 2] - 4)))
+        return MethodScores(X[:, 2], inner={"share": 0.5, "C": 0.1}, calibrated=probability)
+
+    def as_tuple(X, fold, seed):
+        return X[:, 2], {"inner": {"share": 0.0}, "calibrated": None}
+
+    report = cross_validate_arrays(
+        {"oracle": _oracle, "extras": with_extras, "tuple": as_tuple},
+        X,
+        rows,
+        cols,
+        pos,
+        settings=FoldSettings(n_folds=3, link_distance=1.0, buffer=2.0),
+        seeds=(0,),
+        reference="extras",
+    )
+    json.dumps(report)
+    results = report["results"]
+    assert all("inner" not in row and "calibration" not in row for row in results["oracle"]["folds"])
+    assert "calibration" not in results["oracle"]
+    for row in results["extras"]["folds"]:
+        assert row["inner"] == {"share": 0.5, "C": 0.1}
+        assert row["calibration"]["n"] == row["n_test_pos"] + row["n_test_neg"]
+        assert row["roc_auc"] == pytest.approx(results["oracle"]["folds"][row["fold"]]["roc_auc"])
+    assert results["extras"]["calibration"]["folds"] == 3
+    assert all(row["calibration"] is None for row in results["tuple"]["folds"])
+    assert results["tuple"]["calibration"] is None
+    table = report_markdown(report)
+    assert "over deposit clusters, seed-averaged" in table
+    assert "Calibration of the `calibrated` layer on test folds" in table and "| extras | 3/3 |" in table
+    assert "| tuple | — |" in table and "Inner-CV choices per fold" in table
+
+
+def test_report_markdown_of_a_report_without_cluster_statistics():
+    """Reports written before the cluster-level statistics: recomputed from the fold rows, '—' for the rest."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "results" / "lapland_iocg.json"
+    if not path.exists():
+        pytest.skip("committed report not present")
+    report = json.loads(path.read_text())
+    assert "clusters" not in report["comparison"]["mahalanobis"]  # the old layout
+    table = report_markdown(report)
+    assert "Paired against mstgat over deposit clusters, seed-averaged" in table
+    assert "| mahalanobis | -0.126 | [-0.239, -0.015] | 2/4/0 | 0.16 |" in table
+    assert "6 clusters" in table and "2/2^6 = 0.031" in table
+    assert table.count("— (not recorded in this report)") == 2
+
+
+def test_inner_choices_and_calibration_reach_the_fold_rows():
+    """A small grid-level cross-validation: every fine-tuned fold row holds what its inner CV chose, every
+    inner figure, and the calibration of its `calibrated` layer on the test cells; baseline rows do not."""
+    from mstgat_core.crossval import cross_validate_grid
+    from mstgat_core.finetune import FineTuneConfig, one_standard_error
+    from mstgat_core.io import deposit_cells
+    from mstgat_core.pretrain import PretrainConfig
+    from mstgat_core.synthetic import make_scenario
+
+    scenario = make_scenario(shape=(48, 48), n_elements=6, seed=3)  # (32, 32) has no room for its anomalies
+    report = cross_validate_grid(
+        scenario.grid,
+        deposit_cells(scenario.grid, scenario.deposits),
+        ("mstgat", "best_single_element"),
+        folds=2,
+        seeds=(1,),
+        model_config={"scales": (1,), "d_model": 16, "gat_hidden": 16},
+        pretrain_config=PretrainConfig(epochs=2, steps_per_epoch=2),
+    )
+    json.dumps(report)
+    config = FineTuneConfig()
+    candidates = {f"{s:g},{C:g}" for s in config.shares for C in config.strengths}
+    rows = report["results"]["mstgat"]["folds"]
+    assert len(rows) == 2
+    for row in rows:
+        inner = row["inner"]
+        assert inner["chosen_by"] == "inner-cv" and inner["inner_folds"] >= 2
+        assert inner["share"] in config.shares and inner["C"] in config.strengths
+        assert set(inner["inner_scores"]) == candidates
+        for key, figures in inner["inner_scores"].items():
+            assert len(figures["aucs"]) == inner["inner_folds"]
+            assert figures["mean"] == pytest.approx(np.mean(figures["aucs"])) == inner["inner_auc"][key]
+            assert figures["se"] == pytest.approx(np.std(figures["aucs"]) / np.sqrt(len(figures["aucs"])))
+        per_fold = {tuple(map(float, k.split(","))): v["aucs"] for k, v in inner["inner_scores"].items()}
+        assert one_standard_error(per_fold) == (inner["share"], inner["C"])  # the stored figures give the choice
+        best = inner["inner_scores"][inner["inner_best"]]
+        assert inner["inner_threshold"] == pytest.approx(best["mean"] - best["se"])
+        assert inner["calibrated"] and len(inner["calibration"]) == 2
+        calibration = row["calibration"]
+        assert calibration["n"] == row["n_test_pos"] + row["n_test_neg"]
+        assert calibration["n_pos"] == row["n_test_pos"]
+        assert sum(b["count"] for b in calibration["reliability"]) == calibration["n"]
+        assert len(calibration["reliability"]) == 10
+        assert 0 <= calibration["brier"] <= 1
+    assert report["results"]["mstgat"]["calibration"]["folds"] == 2
+    for row in report["results"]["best_single_element"]["folds"]:
+        assert "inner" not in row and "calibration" not in row
+    assert "calibration" not in report["results"]["best_single_element"]
+    table = report_markdown(report)
+    assert "| mstgat | 2/2 |" in table and "Reliability of mstgat" in table
