@@ -27,7 +27,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from mstgat_core.dashboard.browser import (
+from mstgat_core.testing import (
     JS_EXPLAIN_SIG,
     explanation_redrawn,
     header_text,

@@ -43,9 +43,9 @@ import numpy as np
 import psutil
 from playwright.async_api import async_playwright
 
-from mstgat_core import io as mio
-from mstgat_core.dashboard.browser import CHROMIUM_ARGS, JS_EXPLAIN_SIG, JS_TEXT, explanation_redrawn, serve_app
+from mstgat_core.data import io as mio
 from mstgat_core.paths import DEMO_GRID, SHARED_DATA
+from mstgat_core.testing import CHROMIUM_ARGS, JS_EXPLAIN_SIG, JS_TEXT, explanation_redrawn, serve_app
 
 CHROMIUM = os.environ.get("MSTGAT_CHROMIUM", "/usr/bin/chromium")
 LAPLAND = SHARED_DATA / "lapland-till" / "till_geochem_511p.csv"

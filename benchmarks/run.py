@@ -60,12 +60,12 @@ def load_average():
 
 
 def bench_demo(quick: bool, tile: int, epochs: int | None = None) -> dict:
-    from mstgat_core.graph import build_graph
+    from mstgat_core.data.io import deposit_cells, load_deposits, load_grid
+    from mstgat_core.data.preprocess import Normaliser, valid_mask
+    from mstgat_core.graphs.graph import build_graph
     from mstgat_core.interpret import explain_cell
-    from mstgat_core.io import deposit_cells, load_deposits, load_grid
-    from mstgat_core.pipeline import fit
-    from mstgat_core.preprocess import Normaliser, valid_mask
-    from mstgat_core.train import TrainConfig
+    from mstgat_core.training.pipeline import fit
+    from mstgat_core.training.train import TrainConfig
 
     out = {}
     t = now()
@@ -86,9 +86,9 @@ def bench_demo(quick: bool, tile: int, epochs: int | None = None) -> dict:
     out["graph_build_s"] = now() - t
     del features
 
-    from mstgat_core.finetune import finetune
     from mstgat_core.model import ModelConfig
-    from mstgat_core.pretrain import PretrainConfig
+    from mstgat_core.training.finetune import finetune
+    from mstgat_core.training.pretrain import PretrainConfig
 
     pretrain_config = PretrainConfig(epochs=3) if quick else PretrainConfig()
     t = now()
@@ -124,7 +124,7 @@ def bench_demo(quick: bool, tile: int, epochs: int | None = None) -> dict:
 
     ckpt = ASSETS / "mstgat_south_china.safetensors"
     if ckpt.exists():
-        from mstgat_core.checkpoint import load_checkpoint
+        from mstgat_core.training.checkpoint import load_checkpoint
 
         fitted = load_checkpoint(ckpt)
         out["prediction_model"] = ckpt.name
@@ -178,10 +178,10 @@ def scaling_child(side: int, tile: int, n_elements: int, repeats: int = 1, membe
     """Runs in its own process: synthetic grid of side x side cells, tiled prediction of every layer."""
     import psutil
 
+    from mstgat_core.data.preprocess import Normaliser
+    from mstgat_core.data.synthetic import make_scenario
     from mstgat_core.model import MSTGAT, ModelConfig
-    from mstgat_core.pipeline import FittedModel
-    from mstgat_core.preprocess import Normaliser
-    from mstgat_core.synthetic import make_scenario
+    from mstgat_core.training.pipeline import FittedModel
 
     process = psutil.Process()
     t = now()

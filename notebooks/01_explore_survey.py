@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -43,8 +43,8 @@ print("quick mode" if QUICK else "full mode", "| repository:", ROOT)
 
 # %%
 from mstgat_core import deposit_cells, load_deposits, load_grid
-from mstgat_core.io import grid_info
-from mstgat_core.preprocess import Normaliser, valid_mask
+from mstgat_core.data.io import grid_info
+from mstgat_core.data.preprocess import Normaliser, valid_mask
 
 ds = load_grid(ASSETS / "south_china_li.nc")
 deposits = load_deposits(ASSETS / "south_china_li_deposits.csv")

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -45,8 +45,8 @@ print("quick mode" if QUICK else "full mode", "| repository:", ROOT)
 
 # %%
 from mstgat_core import TrainConfig, cross_validate, deposit_cells, fit, load_deposits, load_grid
-from mstgat_core.evaluate import report_markdown
-from mstgat_core.pretrain import PretrainConfig
+from mstgat_core.evaluation.evaluate import report_markdown
+from mstgat_core.training.pretrain import PretrainConfig
 
 if QUICK:
     ELEMENTS = ["Li", "Be", "Bi", "W", "Sn", "Nb", "F", "B", "Cu", "Zn"]
@@ -58,8 +58,8 @@ if QUICK:
 else:
     ELEMENTS = None          # all 39
     MODEL_CONFIG = {}        # the defaults (see mstgat_core.model.ModelConfig)
-    PRETRAIN = PretrainConfig()  # the defaults (see mstgat_core.pretrain.PretrainConfig)
-    TRAIN = TrainConfig()    # the defaults of the from-scratch ablation (see mstgat_core.train.TrainConfig)
+    PRETRAIN = PretrainConfig()  # the defaults (see mstgat_core.training.pretrain.PretrainConfig)
+    TRAIN = TrainConfig()    # the defaults of the from-scratch ablation (see mstgat_core.training.train.TrainConfig)
     RUN_METHODS = ("mstgat", "spectral", "spatial", "mstgat_label_free", "best_single_element", "mahalanobis",
                    "isolation_forest", "random_forest_context")
     N_FOLDS, SEEDS = 5, (1, 2, 3)  # seed 0 was used when the default settings were chosen

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -52,9 +52,9 @@ print("quick mode" if QUICK else "full mode", "| repository:", ROOT)
 
 # %%
 from mstgat_core import attention_maps, deposit_cells, explain_cell, fit
+from mstgat_core.data.synthetic import make_scenario
 from mstgat_core.interpret import summarise
-from mstgat_core.pretrain import PretrainConfig
-from mstgat_core.synthetic import make_scenario
+from mstgat_core.training.pretrain import PretrainConfig
 
 SHAPE, N_ELEMENTS = ((48, 48), 8) if QUICK else ((96, 96), 12)
 MODEL_CONFIG = {"d_model": 16, "gat_hidden": 16} if QUICK else {}
@@ -212,7 +212,7 @@ plt.tight_layout()
 # extent is the only clue.
 
 # %%
-from mstgat_core import explain_benchmark as eb
+from mstgat_core.experiments import explain_benchmark as eb
 
 rows = []
 for spec in eb.specs(2):  # seed 0: small-scale ore, seed 1: large-scale ore
@@ -354,7 +354,7 @@ print(f"Spearman with IG: {spearmanr(occlusion[elements], ranks.loc[elements, 'm
 
 # %%
 from mstgat_core import load_checkpoint, load_deposits, load_grid
-from mstgat_core.pretrain import PretrainConfig
+from mstgat_core.training.pretrain import PretrainConfig
 
 real = load_grid(ASSETS / "south_china_li.nc")
 real_cells = deposit_cells(real, load_deposits(ASSETS / "south_china_li_deposits.csv"))

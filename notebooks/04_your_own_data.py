@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -51,8 +51,8 @@ print("shared data:", SHARED)
 
 # %%
 from mstgat_core import deposit_cells, load_deposits
-from mstgat_core.io import grid_info, save_grid
-from mstgat_core.points import load_points, points_to_grid
+from mstgat_core.data.io import grid_info, save_grid
+from mstgat_core.data.points import load_points, points_to_grid
 
 if SHARED is None:
     raise FileNotFoundError("this notebook needs ../shared/data/lapland-till (see the README)")
@@ -112,7 +112,7 @@ deposits[["Name", "Commodity", "Ocurrence_"]].head(13)
 # %%
 from sklearn.metrics import roc_auc_score
 
-from mstgat_core.preprocess import valid_mask
+from mstgat_core.data.preprocess import valid_mask
 
 mask = valid_mask(grid)
 labels = cells.values[mask]
@@ -132,7 +132,7 @@ show_map(np.log10(grid["Cu"]).rename("log10 Cu with IOCG sites"), ax, deposits=d
 
 # %%
 from mstgat_core import TrainConfig, fit
-from mstgat_core.pretrain import PretrainConfig
+from mstgat_core.training.pretrain import PretrainConfig
 
 MODEL_CONFIG = {"d_model": 16, "gat_hidden": 16, "scales": (1,)}
 PRETRAIN = PretrainConfig(epochs=4, steps_per_epoch=2) if QUICK else PretrainConfig()
@@ -171,7 +171,7 @@ pd.DataFrame({m: {"ROC-AUC": f"{r['roc_auc_mean']:.3f} ± {r['roc_auc_std']:.3f}
 # %%
 from IPython.display import Markdown
 
-from mstgat_core.stats import comparison_markdown
+from mstgat_core.evaluation.stats import comparison_markdown
 
 Markdown(comparison_markdown(report["comparison"]))
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from mstgat_core import io
-from mstgat_core.support import describe, estimate_support, support_summary, with_support
+from mstgat_core.data import io
+from mstgat_core.data.support import describe, estimate_support, support_summary, with_support
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """Screenshots of the dashboard for the docs: ``python scripts/screenshots.py [--epochs N]``.
 
-Starts ``panel serve app.py`` (``mstgat_core.dashboard.browser.serve_app``, as the browser tests do), drives it
+Starts ``panel serve app.py`` (``mstgat_core.testing.serve_app``, as the browser tests do), drives it
 with playwright and the system chromium, and writes PNGs into docs/screenshots/:
 
 * map_explanation.png - the map and the explanation of a clicked cell;
@@ -22,7 +22,7 @@ import shutil
 import time
 from pathlib import Path
 
-from mstgat_core.dashboard.browser import (
+from mstgat_core.testing import (
     CHROMIUM_ARGS,
     ROOT,
     header_text,

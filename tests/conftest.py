@@ -15,7 +15,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def small_scenario():
-    from mstgat_core.synthetic import make_scenario
+    from mstgat_core.data.synthetic import make_scenario
 
     return make_scenario(shape=(64, 56), n_elements=6, seed=3)
 

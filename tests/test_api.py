@@ -12,7 +12,7 @@ import mstgat_core
 from mstgat_core import cli
 from mstgat_core.errors import DataError, one_line
 from mstgat_core.files import atomic_output, write_text_atomically
-from mstgat_core.graph import MAX_SCALE, parse_scales
+from mstgat_core.graphs.graph import MAX_SCALE, parse_scales
 
 PACKAGE = Path(mstgat_core.__file__).parent
 
@@ -38,11 +38,11 @@ def imports_of(path: Path) -> set[str]:
                 target = node.module or ""
             if not target.startswith("mstgat_core"):
                 continue
-            for alias in node.names:  # `from . import io` imports the module mstgat_core.io
+            for alias in node.names:  # `from . import io` imports the module mstgat_core.data.io
                 candidate = f"{target}.{alias.name}"
-                found.add(
-                    candidate if (PACKAGE.parent / candidate.replace(".", "/")).with_suffix(".py").exists() else target
-                )
+                path_of = PACKAGE.parent / candidate.replace(".", "/")
+                is_module = path_of.with_suffix(".py").exists() or (path_of / "__init__.py").exists()
+                found.add(candidate if is_module else target)
     return found - {name}
 
 
@@ -52,8 +52,8 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_import_graph_has_no_cycle():
     graph = import_graph()
-    assert "mstgat_core.pipeline" in graph["mstgat_core.distributed"]  # the parser sees real edges
-    assert "mstgat_core.tiling" in graph["mstgat_core.pipeline"]
+    assert "mstgat_core.training.pipeline" in graph["mstgat_core.training.distributed"]  # the parser sees real edges
+    assert "mstgat_core.graphs.tiling" in graph["mstgat_core.training.pipeline"]
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
     def visit(module, path):
@@ -69,6 +69,54 @@ def test_import_graph_has_no_cycle():
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
+
+
+def package_of(module: str) -> str:
+    """``mstgat_core.data.io`` -> ``data``; top-level modules are their own package (``errors``, ``cli``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "mstgat_core"
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Sub-package -> the sub-packages it imports (``from .. import __version__`` from the root excluded)."""
+    graph: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        source = package_of(module)
+        graph.setdefault(source, set())
+        graph[source] |= {package_of(t) for t in targets if package_of(t) not in (source, "mstgat_core")}
+    return graph
+
+
+# the layers of docs/architecture.md: a package imports only packages of earlier layers
+LAYERS = [
+    {"errors", "paths"},
+    {"mstgat_core", "files"},  # the root imports only errors eagerly (its API is lazy)
+    {"data", "graphs"},
+    {"model"},
+    {"training"},
+    {"evaluation", "interpret"},
+    {"experiments", "testing"},
+    {"cli", "dashboard"},
+    {"__main__"},
+]
+
+
+def test_packages_follow_the_layers():
+    """The package picture of docs/architecture.md: arrows only point to earlier layers, so no cycle."""
+    layer_of = {package: i for i, layer in enumerate(LAYERS) for package in layer}
+    graph = package_graph()
+    assert set(graph) <= set(layer_of), f"packages missing from LAYERS: {set(graph) - set(layer_of)}"
+    assert "training" in graph["evaluation"] and "model" in graph["training"]  # the parser sees real edges
+    for source, targets in graph.items():
+        for target in targets:
+            assert layer_of[target] < layer_of[source], f"{source} imports {target} (same or later layer)"
+
+
+def test_no_module_is_over_700_lines():
+    long = {
+        str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 700
+    }
+    assert not long, f"split these modules: {long}"
 
 
 def test_library_never_imports_the_ui():
@@ -117,9 +165,9 @@ def test_every_cli_option_has_help():
 
 
 def test_cli_choices_come_from_the_library():
-    from mstgat_core.crossval import DEFAULT_METHODS, METHODS
+    from mstgat_core.data.preprocess import TRANSFORMS
+    from mstgat_core.evaluation.crossval import DEFAULT_METHODS, METHODS
     from mstgat_core.model import VARIANTS
-    from mstgat_core.preprocess import TRANSFORMS
 
     commands = next(a for a in cli.build_parser()._actions if a.dest == "command").choices
     choices = {a.dest: a for a in commands["train"]._actions}

@@ -6,8 +6,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from mstgat_core.archives import ArchiveLimits, extract_members
 from mstgat_core.cli import main
+from mstgat_core.data.archives import ArchiveLimits, extract_members
 from mstgat_core.errors import DataError
 
 
@@ -110,7 +110,7 @@ def test_a_giant_declared_grid_is_refused_before_it_is_read(tmp_path, capsys):
 
 
 def test_the_memory_budget_can_be_set(tmp_path, monkeypatch, small_scenario):
-    from mstgat_core.io import load_grid
+    from mstgat_core.data.io import load_grid
 
     path = tmp_path / "grid.nc"
     small_scenario.grid.to_netcdf(path)
@@ -158,7 +158,7 @@ def test_a_deposits_file_with_a_million_rows_is_refused_quickly(tmp_path, capsys
 def test_point_row_limit_can_be_set(tmp_path, monkeypatch):
     import pandas as pd
 
-    from mstgat_core.points import load_points
+    from mstgat_core.data.points import load_points
 
     path = tmp_path / "points.csv"
     pd.DataFrame({"x": np.arange(50.0), "y": np.arange(50.0), "Au_ppb": 1.0}).to_csv(path, index=False)

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mstgat_core.baselines import (
+from mstgat_core.errors import DataError
+from mstgat_core.evaluation.baselines import (
     BASELINES,
     BestSingleElement,
     GradientBoostingBaseline,
@@ -16,10 +17,9 @@ from mstgat_core.baselines import (
     RandomForestContext,
     RobustMahalanobis,
 )
-from mstgat_core.errors import DataError
-from mstgat_core.evaluate import baseline_method, roc_auc
-from mstgat_core.folds import FoldSettings, spatial_folds
-from mstgat_core.neighbourhood import feature_names, neighbourhood_features
+from mstgat_core.evaluation.evaluate import baseline_method, roc_auc
+from mstgat_core.graphs.neighbourhood import feature_names, neighbourhood_features
+from mstgat_core.training.folds import FoldSettings, spatial_folds
 
 SUPERVISED = [
     BestSingleElement,

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from mstgat_core import benchmark, cli
+from mstgat_core import cli
 from mstgat_core.errors import DataError
+from mstgat_core.experiments import benchmark
 
 
 def test_quick_suite_writes_reports_and_tables(tmp_path, capsys):
@@ -44,7 +45,7 @@ def test_unknown_suite_or_dataset_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_few_clusters_are_left_out_one_at_a_time(small_scenario):
-    from mstgat_core.io import deposit_cells
+    from mstgat_core.data.io import deposit_cells
 
     grid = small_scenario.grid
     cells = deposit_cells(grid, small_scenario.deposits)

@@ -5,10 +5,10 @@ import torch
 import xarray as xr
 
 from mstgat_core import DataError
-from mstgat_core.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from mstgat_core.io import deposit_cells
-from mstgat_core.pipeline import fit
-from mstgat_core.pretrain import PretrainConfig
+from mstgat_core.data.io import deposit_cells
+from mstgat_core.training.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from mstgat_core.training.pipeline import fit
+from mstgat_core.training.pretrain import PretrainConfig
 
 
 @pytest.fixture(scope="module")

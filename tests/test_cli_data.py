@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from mstgat_core import io
 from mstgat_core.cli import main
+from mstgat_core.data import io
 
 
 def run(capsys, *argv):

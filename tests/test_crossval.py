@@ -5,14 +5,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from mstgat_core.crossval import method_runners
+from mstgat_core.data.io import deposit_cells
+from mstgat_core.data.preprocess import Normaliser, valid_mask
 from mstgat_core.errors import DataError
-from mstgat_core.folds import FoldSettings, spatial_folds
-from mstgat_core.io import deposit_cells
-from mstgat_core.neighbourhood import neighbourhood_features
-from mstgat_core.preprocess import Normaliser, valid_mask
-from mstgat_core.pretrain import PretrainConfig
-from mstgat_core.train import TrainConfig
+from mstgat_core.evaluation.crossval import method_runners
+from mstgat_core.graphs.neighbourhood import neighbourhood_features
+from mstgat_core.training.folds import FoldSettings, spatial_folds
+from mstgat_core.training.pretrain import PretrainConfig
+from mstgat_core.training.train import TrainConfig
 
 SMALL_MODEL = {"scales": (1, 2), "d_model": 16, "gat_hidden": 16}
 # early stopping on an inner split of the training labels: the selection that must not see test labels
@@ -74,7 +74,7 @@ def test_no_method_reads_test_labels(problem, method):
 def test_context_baselines_get_neighbourhood_features(problem, monkeypatch):
     mask, X, rows, cols, pos, folds = problem
     seen = {}
-    from mstgat_core import baselines
+    from mstgat_core.evaluation import baselines
 
     original = baselines.RandomForestBaseline.fit
 
@@ -99,7 +99,7 @@ def test_unknown_method_is_a_data_error(problem):
 
 def test_cli_evaluate_refuses_impossible_folds_in_one_line(small_scenario, tmp_path, capsys):
     from mstgat_core import cli
-    from mstgat_core.io import save_grid
+    from mstgat_core.data.io import save_grid
 
     save_grid(small_scenario.grid, tmp_path / "grid.nc")
     table = small_scenario.deposits.drop(columns="geometry")
@@ -130,8 +130,8 @@ def test_fold_roles_are_the_folds_the_report_scored(small_scenario):
     region match what the report recorded (cell by cell for the held-out deposits)."""
     import numpy as np
 
-    from mstgat_core.crossval import cross_validate_grid, fold_roles
-    from mstgat_core.io import deposit_cells
+    from mstgat_core.data.io import deposit_cells
+    from mstgat_core.evaluation.crossval import cross_validate_grid, fold_roles
 
     deposit_mask = deposit_cells(small_scenario.grid, small_scenario.deposits)
     report = cross_validate_grid(small_scenario.grid, deposit_mask, ["best_single_element"], folds=3, seeds=(1, 2))

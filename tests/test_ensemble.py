@@ -7,15 +7,15 @@ import pytest
 import torch
 import xarray as xr
 
-from mstgat_core.checkpoint import load_checkpoint, save_checkpoint
+from mstgat_core.data.io import deposit_cells
+from mstgat_core.data.preprocess import Normaliser
 from mstgat_core.errors import DataError
-from mstgat_core.finetune import FineTuneConfig
-from mstgat_core.graph import receptive_subgraph
-from mstgat_core.io import deposit_cells
+from mstgat_core.graphs.graph import receptive_subgraph
 from mstgat_core.model import MSTGAT, FusedHead, ModelConfig
-from mstgat_core.pipeline import FittedModel, fit, pretrain_backbone
-from mstgat_core.preprocess import Normaliser
-from mstgat_core.pretrain import PretrainConfig, fit_statistics
+from mstgat_core.training.checkpoint import load_checkpoint, save_checkpoint
+from mstgat_core.training.finetune import FineTuneConfig
+from mstgat_core.training.pipeline import FittedModel, fit, pretrain_backbone
+from mstgat_core.training.pretrain import PretrainConfig, fit_statistics
 
 SMALL = {"scales": (1, 2), "d_model": 16, "gat_hidden": 16}
 QUICK = PretrainConfig(epochs=4, steps_per_epoch=3, window=24, seed=0)
@@ -172,7 +172,7 @@ def test_fine_tuning_a_saved_backbone_keeps_its_weights(trained, tmp_path):
 
 def test_cli_pretrains_fine_tunes_and_predicts_the_spread(small_scenario, tmp_path, capsys):
     from mstgat_core import cli
-    from mstgat_core.io import save_grid
+    from mstgat_core.data.io import save_grid
 
     grid = small_scenario.grid
     save_grid(grid, tmp_path / "grid.nc")

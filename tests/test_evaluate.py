@@ -9,7 +9,7 @@ from scipy.spatial.distance import cdist
 from scipy.stats import rankdata
 
 from mstgat_core.errors import Cancelled, DataError
-from mstgat_core.evaluate import (
+from mstgat_core.evaluation.evaluate import (
     baseline_method,
     cross_validate_arrays,
     pr_auc,
@@ -18,7 +18,7 @@ from mstgat_core.evaluate import (
     success_rate_auc,
     success_rate_curve,
 )
-from mstgat_core.folds import FoldSettings, spatial_folds
+from mstgat_core.training.folds import FoldSettings, spatial_folds
 
 
 def folds_of(rows, cols, pos, seed=0, **settings):
@@ -295,7 +295,7 @@ def test_unknown_baseline_is_a_data_error():
 
 
 def test_seed_means_give_the_seed_to_seed_spread():
-    from mstgat_core.evaluate import seed_means
+    from mstgat_core.evaluation.evaluate import seed_means
 
     rows = [{"seed": s, "roc_auc": v} for s, v in [(1, 0.9), (1, 0.7), (2, 0.6), (2, 0.6), (3, 1.0), (3, 0.9)]]
     assert seed_means(rows) == pytest.approx({1: 0.8, 2: 0.6, 3: 0.95})
@@ -303,7 +303,7 @@ def test_seed_means_give_the_seed_to_seed_spread():
 
 def test_method_extras_reach_the_fold_rows():
     """A method may return extras with its scores (MethodScores or a tuple); baselines return arrays."""
-    from mstgat_core.evaluate import MethodScores
+    from mstgat_core.evaluation.evaluate import MethodScores
 
     X, rows, cols, pos = _planted_problem()
 
@@ -360,11 +360,11 @@ def test_report_markdown_of_a_report_without_cluster_statistics():
 def test_inner_choices_and_calibration_reach_the_fold_rows():
     """A small grid-level cross-validation: every fine-tuned fold row holds what its inner CV chose, every
     inner figure, and the calibration of its `calibrated` layer on the test cells; baseline rows do not."""
-    from mstgat_core.crossval import cross_validate_grid
-    from mstgat_core.finetune import FineTuneConfig, one_standard_error
-    from mstgat_core.io import deposit_cells
-    from mstgat_core.pretrain import PretrainConfig
-    from mstgat_core.synthetic import make_scenario
+    from mstgat_core.data.io import deposit_cells
+    from mstgat_core.data.synthetic import make_scenario
+    from mstgat_core.evaluation.crossval import cross_validate_grid
+    from mstgat_core.training.finetune import FineTuneConfig, one_standard_error
+    from mstgat_core.training.pretrain import PretrainConfig
 
     scenario = make_scenario(shape=(48, 48), n_elements=6, seed=3)  # (32, 32) has no room for its anomalies
     report = cross_validate_grid(

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from mstgat_core import explain_benchmark as eb
 from mstgat_core.cli import main
-from mstgat_core.preprocess import Normaliser
+from mstgat_core.data.preprocess import Normaliser
+from mstgat_core.experiments import explain_benchmark as eb
 
 
 def test_rank_biased_overlap_by_hand():

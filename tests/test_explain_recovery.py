@@ -27,10 +27,10 @@ import numpy as np
 import pytest
 import torch
 
-from mstgat_core import explain_benchmark as eb
+from mstgat_core.data.io import deposit_cells
+from mstgat_core.experiments import explain_benchmark as eb
 from mstgat_core.interpret import summarise
-from mstgat_core.io import deposit_cells
-from mstgat_core.pipeline import fit
+from mstgat_core.training.pipeline import fit
 
 SEEDS = range(6)
 

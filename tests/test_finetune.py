@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mstgat_core.finetune import one_standard_error
+from mstgat_core.training.finetune import one_standard_error
 
 
 def test_one_standard_error_rule_prefers_the_simplest_setting_close_to_the_best():
@@ -19,7 +19,7 @@ def test_one_standard_error_rule_prefers_the_simplest_setting_close_to_the_best(
 
 
 def test_standard_error_is_the_one_the_rule_uses():
-    from mstgat_core.finetune import standard_error
+    from mstgat_core.training.finetune import standard_error
 
     values = [0.80, 1.00, 0.97]
     assert standard_error(values) == np.std(values) / np.sqrt(3)  # ddof 0

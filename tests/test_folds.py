@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mstgat_core.errors import DataError
-from mstgat_core.folds import FoldSettings, deposit_clusters, spatial_folds
+from mstgat_core.training.folds import FoldSettings, deposit_clusters, spatial_folds
 
 
 def clustered_grid(seed=0, shape=(40, 50)):

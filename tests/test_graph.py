@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mstgat_core.graph import build_graph, node_index_image, receptive_radius, receptive_subgraph, scale_offsets
+from mstgat_core.graphs.graph import build_graph, node_index_image, receptive_radius, receptive_subgraph, scale_offsets
 
 
 def brute_force_edges(mask, offsets):

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch_geometric.nn import GATv2Conv
 
-from mstgat_core.graph import build_graph
-from mstgat_core.grid_attention import grid_gatv2
+from mstgat_core.graphs.graph import build_graph
+from mstgat_core.graphs.grid_attention import grid_gatv2
 from mstgat_core.model import MSTGAT, VARIANTS, AttentionEncoderLayer, ModelConfig
 
 
@@ -107,8 +107,8 @@ def test_attention_layer_equals_multihead_attention(cls_only):
 
 
 def test_whole_grid_prediction_builds_no_edge_lists(small_scenario):
-    from mstgat_core.pipeline import FittedModel
-    from mstgat_core.preprocess import Normaliser
+    from mstgat_core.data.preprocess import Normaliser
+    from mstgat_core.training.pipeline import FittedModel
 
     grid = small_scenario.grid
     torch.manual_seed(0)

@@ -108,7 +108,7 @@ def test_deposits_in_another_crs_are_reprojected_to_the_grid(tmp_path):
     """Mixed CRSs: deposits in lon/lat on a UTM grid land in the right cells (a documented path)."""
     import geopandas as gpd
 
-    from mstgat_core.io import deposit_cells, load_deposits, load_grid
+    from mstgat_core.data.io import deposit_cells, load_deposits, load_grid
 
     _grid(tmp_path / "g.nc", np.ones((20, 20)))
     grid = load_grid(tmp_path / "g.nc").rio.write_crs("EPSG:32650")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mstgat_core import indicator_stability as st
 from mstgat_core.errors import DataError
+from mstgat_core.experiments import indicator_stability as st
 
 torch.set_num_threads(1)
 
@@ -33,10 +33,10 @@ def test_shuffled_weights_permute_each_parameter(small_fitted):
 
 @pytest.fixture(scope="module")
 def small_fitted():
-    from mstgat_core import io
-    from mstgat_core.pipeline import fit
-    from mstgat_core.pretrain import PretrainConfig
-    from mstgat_core.synthetic import make_scenario
+    from mstgat_core.data import io
+    from mstgat_core.data.synthetic import make_scenario
+    from mstgat_core.training.pipeline import fit
+    from mstgat_core.training.pretrain import PretrainConfig
 
     scenario = make_scenario(shape=(48, 48), seed=1)
     cells = io.deposit_cells(scenario.grid, scenario.deposits)

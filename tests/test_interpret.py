@@ -7,25 +7,25 @@ import pytest
 import torch
 
 from mstgat_core import interpret
+from mstgat_core.data.preprocess import Normaliser
 from mstgat_core.errors import Cancelled, DataError
 from mstgat_core.model import MSTGAT, ModelConfig
-from mstgat_core.pipeline import FittedModel, fit
-from mstgat_core.preprocess import Normaliser
-from mstgat_core.train import TrainConfig
+from mstgat_core.training.pipeline import FittedModel, fit
+from mstgat_core.training.train import TrainConfig
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def scenario():
-    from mstgat_core.synthetic import make_scenario
+    from mstgat_core.data.synthetic import make_scenario
 
     return make_scenario(shape=(48, 48), seed=1)
 
 
 @pytest.fixture(scope="module")
 def deposits(scenario):
-    from mstgat_core import io
+    from mstgat_core.data import io
 
     return io.deposit_cells(scenario.grid, scenario.deposits)
 
@@ -188,7 +188,7 @@ def test_attribution_maps_equal_per_cell_ig(scenario, trained, gat_layers):
     fitted, prepared = trained if gat_layers == 1 else untrained(scenario, gat_layers=2, scales=(1, 2))
     rows, cols = prepared.graph.rows_cols
     nodes = np.array([0, 5, 300, len(rows) - 1])
-    values, deltas = interpret._attribute_nodes(fitted, prepared, nodes, steps=8, batch_size=3)
+    values, deltas = interpret.attribute_nodes(fitted, prepared, nodes, steps=8, batch_size=3)
     for node, value in zip(nodes, values):
         ds = interpret.explain_cell(fitted, prepared, row=rows[node], col=cols[node], ig_steps=8)
         np.testing.assert_allclose(value, ds["attribution"].values, atol=1e-5)
@@ -228,9 +228,9 @@ def test_planted_ore_elements_rank_first(scenario, deposits, trained):
 
 
 def test_cli_explain(tmp_path, scenario, trained):
-    from mstgat_core import io
-    from mstgat_core.checkpoint import save_checkpoint
     from mstgat_core.cli import main
+    from mstgat_core.data import io
+    from mstgat_core.training.checkpoint import save_checkpoint
 
     fitted, _ = trained
     model, data = tmp_path / "m.safetensors", tmp_path / "g.nc"
@@ -267,7 +267,7 @@ def test_cli_explain(tmp_path, scenario, trained):
 
 def fused_untrained(scenario, members=2, **config):
     """A fused-readout model with random heads (share 1), statistics fitted on the grid."""
-    from mstgat_core.pretrain import fit_statistics
+    from mstgat_core.training.pretrain import fit_statistics
 
     fitted, prepared = untrained(scenario, readout="fused", members=members, **config)
     model = fitted.model
@@ -325,7 +325,7 @@ def test_occlusion_equals_brute_force(scenario):
     fitted, prepared = untrained(scenario, scales=(1, 2))
     model = fitted.model
     nodes = np.array([prepared.graph.node_of(24, 24), prepared.graph.node_of(30, 18)])
-    occlusion, _ = interpret._attribute_nodes(fitted, prepared, nodes, method="occlusion")
+    occlusion, _ = interpret.attribute_nodes(fitted, prepared, nodes, method="occlusion")
     with torch.no_grad():
         base = model(prepared.x, prepared.graph.edge_index, torch.from_numpy(nodes))
         for e in range(prepared.x.shape[1]):

@@ -6,9 +6,9 @@ import pytest
 import rasterio
 import xarray as xr
 
-from mstgat_core import io
+from mstgat_core.data import io
+from mstgat_core.data.preprocess import valid_mask
 from mstgat_core.errors import DataError
-from mstgat_core.preprocess import valid_mask
 
 # --------------------------------------------------------------- real data
 
@@ -41,7 +41,7 @@ def test_south_china_deposits_fall_in_21_cells(south_china, shared_data):
 def test_bundled_asset_matches_source(south_china):
     from pathlib import Path
 
-    from mstgat_core.support import without_support
+    from mstgat_core.data.support import without_support
 
     asset = Path(__file__).resolve().parents[1] / "assets" / "south_china_li.nc"
     xr.testing.assert_identical(without_support(io.load_grid(asset)), south_china)  # its support: test_support.py
@@ -301,7 +301,7 @@ def test_deposit_raster_mask(tmp_path, small_scenario):
 
 def test_sample_support_is_the_distance_to_the_nearest_sample(tmp_path):
     """Brute force: each valid cell's distance to its nearest sample; the median spacing of the samples."""
-    from mstgat_core.points import sample_support
+    from mstgat_core.data.points import sample_support
 
     rng = np.random.default_rng(4)
     xy = rng.uniform(0, 5000, size=(40, 2)) + [400_000, 7_000_000]

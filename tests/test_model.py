@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mstgat_core.graph import build_graph, receptive_subgraph
+from mstgat_core.graphs.graph import build_graph, receptive_subgraph
 from mstgat_core.model import MSTGAT, VARIANTS, ModelConfig
 
 

@@ -35,10 +35,10 @@ def test_map_axes_name_the_crs_and_read_in_km(crs, xlabel, ylabel, km):
 
 def test_unsupported_ground_is_a_grey_veil_over_exactly_the_unsupported_cells():
     """The demo's interpolation ramps (cells with data off the sample support) are drawn grey, nothing else."""
-    from mstgat_core import io
+    from mstgat_core.data import io
+    from mstgat_core.data.preprocess import valid_mask
+    from mstgat_core.data.support import support_mask, without_support
     from mstgat_core.paths import DEMO_GRID
-    from mstgat_core.preprocess import valid_mask
-    from mstgat_core.support import support_mask, without_support
 
     grid = io.load_grid(DEMO_GRID)
     veil = plots.unsupported_ground(grid)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from mstgat_core.errors import DataError
-from mstgat_core.graph import GridStencil, grid_edges, scale_offsets
+from mstgat_core.graphs.graph import GridStencil, grid_edges, scale_offsets
+from mstgat_core.graphs.point_graph import build_point_graph, parse_point_scales
 from mstgat_core.model import MSTGAT, ModelConfig
-from mstgat_core.point_graph import build_point_graph, parse_point_scales
 
 
 def _holey_grid(ny=9, nx=11, spacing=250.0, seed=0):
@@ -77,7 +77,7 @@ def test_point_scales_and_bad_graphs_are_one_line_errors():
 def _point_survey(n=400, seed=0):
     """Samples at random places; two elements follow a smooth field, a third is their mix; one sample
     breaks the association (its third element far from what its own chemistry and neighbours say)."""
-    from mstgat_core.points import PointSamples
+    from mstgat_core.data.points import PointSamples
 
     rng = np.random.default_rng(seed)
     xy = rng.uniform(0, 20_000, (n, 2))
@@ -97,8 +97,8 @@ def _point_survey(n=400, seed=0):
 
 
 def test_label_free_point_score_finds_a_planted_sample_and_names_its_element():
-    from mstgat_core.point_model import pretrain_points
-    from mstgat_core.pretrain import PretrainConfig
+    from mstgat_core.training.point_model import pretrain_points
+    from mstgat_core.training.pretrain import PretrainConfig
 
     samples, odd = _point_survey()
     fitted = pretrain_points(samples, scales=(4, 8), pretrain_config=PretrainConfig(epochs=15, seed=0))

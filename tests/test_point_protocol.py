@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mstgat_core import point_protocol as pp
 from mstgat_core.errors import DataError
+from mstgat_core.evaluation import point_protocol as pp
 
 
 def test_protocol_equals_a_hand_computation():
@@ -184,11 +184,11 @@ def test_evaluate_command_on_a_small_lonlat_survey(tmp_path, capsys):
 def test_samples_all_at_one_point_have_no_neighbourhood(tmp_path):
     import pandas as pd
 
-    from mstgat_core.points import load_points
+    from mstgat_core.data.points import load_points
 
     path = tmp_path / "same.csv"
     pd.DataFrame({"lon": [117.0] * 5, "lat": [-33.0] * 5, "Au_ppb": np.arange(1.0, 6.0)}).to_csv(path, index=False)
-    from mstgat_core.point_graph import build_point_graph
+    from mstgat_core.graphs.point_graph import build_point_graph
 
     samples = load_points(path)
     with pytest.raises(DataError, match="all 5 samples lie at one point"):
@@ -218,7 +218,7 @@ def _hand_table():
 
 
 def test_duplicates_merged_on_a_hand_example():
-    from mstgat_core.point_duplicates import merge_duplicates
+    from mstgat_core.evaluation.point_duplicates import merge_duplicates
 
     merged = merge_duplicates(_hand_table(), ["Au", "Cu"], batch="report")
     np.testing.assert_array_equal(merged.group, [0, 1, 0, 2, 2, 2])
@@ -247,7 +247,7 @@ def test_duplicates_merged_on_a_hand_example():
 
 
 def test_duplicate_tolerance_is_in_metres_and_exact_lonlat_always_merges():
-    from mstgat_core.point_duplicates import colocated_groups
+    from mstgat_core.evaluation.point_duplicates import colocated_groups
 
     two_metres = 2.0 / METRES_PER_DEGREE_LON_33S
     lonlat = np.array([[117.0, -33.0], [117.0 + two_metres, -33.0], [117.5, -33.0], [117.5, -33.0]])
@@ -259,7 +259,7 @@ def test_duplicate_tolerance_is_in_metres_and_exact_lonlat_always_merges():
 def test_batch_column_detected_by_name_named_or_disabled(tmp_path):
     import pandas as pd
 
-    from mstgat_core.point_duplicates import NO_BATCH, read_batch
+    from mstgat_core.evaluation.point_duplicates import NO_BATCH, read_batch
 
     path = tmp_path / "points.csv"
     table = pd.DataFrame(
@@ -400,9 +400,9 @@ def _duplicated_survey(tmp_path, seed=0):
 
 
 def test_a_chemistry_score_equal_to_a_reference_does_not_beat_the_references(tmp_path):
-    from mstgat_core.io import load_deposits
-    from mstgat_core.point_duplicates import merge_point_samples, read_batch
-    from mstgat_core.points import load_points
+    from mstgat_core.data.io import load_deposits
+    from mstgat_core.data.points import load_points
+    from mstgat_core.evaluation.point_duplicates import merge_point_samples, read_batch
 
     _duplicated_survey(tmp_path)
     samples = load_points(tmp_path / "points.csv")
@@ -466,9 +466,9 @@ SED1 = __import__("mstgat_core.paths", fromlist=["SHARED_DATA"]).SHARED_DATA / "
 
 @pytest.mark.skipif(not (SED1 / "area1_sediment_au.csv").exists(), reason="shared data not present")
 def test_sed1_duplicates_batches_and_distinct_positives():
-    from mstgat_core.io import load_deposits
-    from mstgat_core.point_duplicates import merge_point_samples, read_batch
-    from mstgat_core.points import load_points
+    from mstgat_core.data.io import load_deposits
+    from mstgat_core.data.points import load_points
+    from mstgat_core.evaluation.point_duplicates import merge_point_samples, read_batch
 
     samples = load_points(SED1 / "area1_sediment_au.csv")
     batch = read_batch(SED1 / "area1_sediment_au.csv")

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mstgat_core.data.points import complete_features, load_points
 from mstgat_core.errors import DataError
-from mstgat_core.points import complete_features, load_points
 
 
 def survey(tmp_path, lon, lat, extra=None, names=("X", "Y")):

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
+from mstgat_core.data.preprocess import Normaliser, cell_matrix, valid_mask
 from mstgat_core.errors import DataError
-from mstgat_core.preprocess import Normaliser, cell_matrix, valid_mask
 
 
 def test_cell_matrix_rows_follow_row_major_valid_cells(small_scenario):

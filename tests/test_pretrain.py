@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from mstgat_core.graph import build_graph
+from mstgat_core.data.preprocess import Normaliser, valid_mask
+from mstgat_core.data.synthetic import make_scenario
+from mstgat_core.graphs.graph import build_graph
 from mstgat_core.model import MSTGAT, ModelConfig
-from mstgat_core.preprocess import Normaliser, valid_mask
-from mstgat_core.pretrain import PretrainConfig, hidden_mask, pretrain, reconstruct
-from mstgat_core.synthetic import make_scenario
+from mstgat_core.training.pretrain import PretrainConfig, hidden_mask, pretrain, reconstruct
 
 SMALL = {"scales": (1, 2), "d_model": 16, "gat_hidden": 16, "readout": "fused"}
 

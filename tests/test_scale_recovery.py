@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from mstgat_core import io
+from mstgat_core.data import io
+from mstgat_core.data.synthetic import LARGE_SCALE, SMALL_SCALE, element_names, make_scenario, scale_anomalies
 from mstgat_core.interpret import attention_maps
-from mstgat_core.pipeline import fit
-from mstgat_core.synthetic import LARGE_SCALE, SMALL_SCALE, element_names, make_scenario, scale_anomalies
-from mstgat_core.train import TrainConfig
+from mstgat_core.training.pipeline import fit
+from mstgat_core.training.train import TrainConfig
 
 SEEDS = (0, 1, 2)
 SCALES = (1, 4)

@@ -374,9 +374,9 @@ def test_the_kept_demo_layers_are_the_bundled_checkpoints_prediction(tmp_path):
 
     import xarray as xr
 
-    from mstgat_core.checkpoint import load_checkpoint
     from mstgat_core.dashboard.state import load_demo_cached, read_demo_layers
     from mstgat_core.paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
+    from mstgat_core.training.checkpoint import load_checkpoint
 
     kept = read_demo_layers(DEMO_CHECKPOINT, DEMO_GRID)
     assert kept is not None, "assets/mstgat_south_china_layers.nc is missing or stale: run scripts/build_checkpoint.py"

@@ -11,10 +11,9 @@ import pytest
 from scipy.stats import rankdata, wilcoxon
 
 from mstgat_core.errors import DataError
-from mstgat_core.stats import (
+from mstgat_core.evaluation.calibration import calibration_figures, calibration_markdown, pool_calibration
+from mstgat_core.evaluation.stats import (
     TIE_TOLERANCE,
-    calibration_figures,
-    calibration_markdown,
     capture_rates,
     cluster_bootstrap_ci,
     cluster_comparison,
@@ -24,7 +23,6 @@ from mstgat_core.stats import (
     exact_wilcoxon_p,
     min_attainable_p,
     paired_comparison,
-    pool_calibration,
     sign_test_p,
 )
 
@@ -502,7 +500,7 @@ def test_pool_calibration_by_hand():
 def test_holm_adjustment_equals_a_hand_computation():
     """p = 0.01, 0.04, 0.03, None over 3 tests: sorted 0.01, 0.03, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.03),
     max(0.06, 1 x 0.04)."""
-    from mstgat_core.stats import holm
+    from mstgat_core.evaluation.stats import holm
 
     adjusted = holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": None})
     assert adjusted == {"a": pytest.approx(0.03), "b": pytest.approx(0.06), "c": pytest.approx(0.06), "d": None}

@@ -8,11 +8,10 @@ import rasterio
 import xarray as xr
 from shapely.geometry import box
 
-from mstgat_core import io
-from mstgat_core.errors import DataError
-from mstgat_core.points import PointSamples, points_to_grid
-from mstgat_core.preprocess import Normaliser, valid_mask
-from mstgat_core.support import (
+from mstgat_core.data import io
+from mstgat_core.data.points import PointSamples, points_to_grid
+from mstgat_core.data.preprocess import Normaliser, valid_mask
+from mstgat_core.data.support import (
     MIN_SEPARATION,
     SUPPORT,
     apply_support,
@@ -25,6 +24,7 @@ from mstgat_core.support import (
     with_support,
     without_support,
 )
+from mstgat_core.errors import DataError
 
 CRS = "EPSG:32650"
 
@@ -122,7 +122,7 @@ def test_points_to_grid_carries_its_exact_support(tmp_path):
 @pytest.fixture(scope="module")
 def poisoned():
     """A scenario with a support mask; ``poisoned`` holds absurd values off the support, ``clean`` NaN there."""
-    from mstgat_core.synthetic import make_scenario
+    from mstgat_core.data.synthetic import make_scenario
 
     scenario = make_scenario(shape=(48, 48), n_elements=5, seed=11)
     grid = scenario.grid
@@ -147,8 +147,8 @@ def test_normaliser_and_features_ignore_unsupported_cells(poisoned):
 def test_pretraining_and_predictions_ignore_unsupported_cells(poisoned):
     """Same seed on the poisoned grid and on the grid with NaN off the support: identical losses, identical
     scores on supported cells, NaN elsewhere, and a support layer saying which is which."""
-    from mstgat_core.pipeline import pretrain_backbone
-    from mstgat_core.pretrain import PretrainConfig
+    from mstgat_core.training.pipeline import pretrain_backbone
+    from mstgat_core.training.pretrain import PretrainConfig
 
     ds, clean, _, support = poisoned
     config = PretrainConfig(epochs=2, steps_per_epoch=2, window=12, seed=4)
@@ -168,7 +168,7 @@ def test_pretraining_and_predictions_ignore_unsupported_cells(poisoned):
 
 
 def test_negatives_and_test_cells_lie_on_the_support(poisoned):
-    from mstgat_core.folds import FoldSettings, spatial_folds
+    from mstgat_core.training.folds import FoldSettings, spatial_folds
 
     ds, _, deposits, support = poisoned
     mask = valid_mask(ds)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mstgat_core import io
-from mstgat_core.synthetic import make_scenario
+from mstgat_core.data import io
+from mstgat_core.data.synthetic import make_scenario
 
 
 def test_same_seed_same_scenario_other_seed_differs():

@@ -7,14 +7,14 @@ import pytest
 import torch
 import xarray as xr
 
-from mstgat_core.distributed import predict_distributed
+from mstgat_core.data.io import save_grid
+from mstgat_core.data.preprocess import Normaliser
+from mstgat_core.data.synthetic import make_scenario
 from mstgat_core.errors import Cancelled
-from mstgat_core.io import save_grid
+from mstgat_core.graphs.tiling import halo_of, iter_tiles
 from mstgat_core.model import MSTGAT, ModelConfig
-from mstgat_core.pipeline import FittedModel
-from mstgat_core.preprocess import Normaliser
-from mstgat_core.synthetic import make_scenario
-from mstgat_core.tiling import halo_of, iter_tiles
+from mstgat_core.training.distributed import predict_distributed
+from mstgat_core.training.pipeline import FittedModel
 
 torch.set_num_threads(1)
 
@@ -149,8 +149,9 @@ def test_dask_equals_single_process(grid, tmp_path):
 
 
 def test_cli_predict_whole_tiled_and_automatic_tiles(grid, tmp_path, monkeypatch, capsys):
-    from mstgat_core import cli, tiling
-    from mstgat_core.checkpoint import save_checkpoint
+    from mstgat_core import cli
+    from mstgat_core.graphs import tiling
+    from mstgat_core.training.checkpoint import save_checkpoint
 
     fitted = fitted_model(grid)
     model, data = tmp_path / "m.safetensors", tmp_path / "g.nc"

@@ -3,11 +3,11 @@ import pytest
 import xarray as xr
 
 from mstgat_core import cross_validate
-from mstgat_core.io import deposit_cells
-from mstgat_core.pipeline import fit
-from mstgat_core.pretrain import PretrainConfig
-from mstgat_core.synthetic import make_scenario
-from mstgat_core.train import TrainConfig, grow_positives, negative_pool, validation_split
+from mstgat_core.data.io import deposit_cells
+from mstgat_core.data.synthetic import make_scenario
+from mstgat_core.training.pipeline import fit
+from mstgat_core.training.pretrain import PretrainConfig
+from mstgat_core.training.train import TrainConfig, grow_positives, negative_pool, validation_split
 
 QUICK = TrainConfig(epochs=60, min_epochs=20, patience=15)
 

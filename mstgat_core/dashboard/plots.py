@@ -73,8 +73,8 @@ UNSUPPORTED_COLOUR = "#7f7f7f"
 def unsupported_ground(ds: xr.Dataset | None) -> hv.Image:
     """The cells with data off the grid's sample support (interpolated far from any sample), as a flat grey
     veil over the layer beneath: never coloured as a score. Transparent where the grid has no support."""
-    from ..preprocess import valid_mask
-    from ..support import support_mask, without_support
+    from ..data.preprocess import valid_mask
+    from ..data.support import support_mask, without_support
 
     support = support_mask(ds) if ds is not None else None
     if support is None:

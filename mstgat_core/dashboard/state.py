@@ -28,15 +28,15 @@ import pandas as pd
 import param
 import xarray as xr
 
-from .. import io as mio
-from .. import points as mpoints
-from ..crossval import METHODS
+from ..data import io as mio
+from ..data import points as mpoints
+from ..data.preprocess import TRANSFORMS
+from ..data.support import apply_support, describe, support_mask, support_summary
 from ..errors import Cancelled, DataError, one_line
-from ..graph import parse_scales
+from ..evaluation.crossval import METHODS
+from ..graphs.graph import parse_scales
 from ..model import VARIANTS
 from ..paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID, DEMO_LAYERS, ROOT
-from ..preprocess import TRANSFORMS
-from ..support import apply_support, describe, support_mask, support_summary
 
 DEMO_ELEMENT = "Li"
 DEMO_REPORT = ROOT / "docs" / "results" / "south_china_li.json"
@@ -701,7 +701,7 @@ class Session(param.Parameterized):
         self.att_layer, self.att_head, self.gat_head = "mean", "mean", "mean"
 
     def load_checkpoint_file(self, path, label: str | None = None):
-        from ..checkpoint import load_checkpoint
+        from ..training.checkpoint import load_checkpoint
 
         fitted = load_checkpoint(path)
         if self.ds is None:
@@ -719,7 +719,7 @@ class Session(param.Parameterized):
         self.load_checkpoint_file(paths[0], label=f"uploaded {paths[0].name}")
 
     def checkpoint_bytes(self) -> _io.BytesIO:
-        from ..checkpoint import save_checkpoint
+        from ..training.checkpoint import save_checkpoint
 
         if self.fitted is None:
             raise DataError("no model to save: train or load one first")
@@ -730,9 +730,9 @@ class Session(param.Parameterized):
     def train(self, on_epoch=None):
         """Fit a model with the chosen settings (blocking). ``on_epoch(log)`` is called per epoch
         (a :class:`~mstgat_core.pretrain.PretrainLog`, or an :class:`~mstgat_core.train.EpochLog` from scratch)."""
-        from ..pipeline import fit, pretrain_backbone
-        from ..pretrain import PretrainConfig
-        from ..train import TrainConfig
+        from ..training.pipeline import fit, pretrain_backbone
+        from ..training.pretrain import PretrainConfig
+        from ..training.train import TrainConfig
 
         _set_threads()
         if self.ds is None:
@@ -805,8 +805,8 @@ class Session(param.Parameterized):
         import pandas as pd
         from scipy.stats import rankdata
 
-        from ..point_model import pretrain_points
-        from ..pretrain import PretrainConfig
+        from ..training.point_model import pretrain_points
+        from ..training.pretrain import PretrainConfig
 
         _set_threads()
         if self.samples is None:
@@ -1016,8 +1016,8 @@ class Session(param.Parameterized):
     # ------------------------------------------------------------------ evaluation
 
     def cross_validate(self, progress=None):
-        from ..crossval import cross_validate_grid, fold_roles
-        from ..train import TrainConfig
+        from ..evaluation.crossval import cross_validate_grid, fold_roles
+        from ..training.train import TrainConfig
 
         _set_threads()
         if self.ds is None or self.deposit_mask is None:
@@ -1153,7 +1153,7 @@ def synthetic_scenario(rows: int, cols: int, seed: int = 0):
     grids get proportionally fewer anomalies (at least one of each), and if the random
     survey outline still leaves no room the counts are reduced until they fit.
     """
-    from ..synthetic import default_anomalies, element_names, make_scenario
+    from ..data.synthetic import default_anomalies, element_names, make_scenario
 
     base = default_anomalies(element_names(10))
     frac = min(1.0, rows * cols / 64**2)
@@ -1182,7 +1182,7 @@ def demo_model_cached(checkpoint_path: str, grid_path: str, deposits_path: str):
     """(fitted, prepared grid, predicted layers) of the bundled checkpoint on the demo grid, computed once
     per process: a class opening the app at once pays for one prediction, not one per student.
     Callers must not modify the returned objects (the network: take a copy)."""
-    from ..checkpoint import load_checkpoint
+    from ..training.checkpoint import load_checkpoint
 
     key = (checkpoint_path, grid_path, deposits_path)
     with _DEMO_MODEL_LOCK:
@@ -1220,8 +1220,8 @@ def _sha256(path) -> str:
 def write_demo_layers(checkpoint_path=DEMO_CHECKPOINT, grid_path=DEMO_GRID, out=DEMO_LAYERS) -> Path:
     """Predict the bundled checkpoint's layers on the demo grid once (6-7 s on one core) and keep them in
     ``out``, stamped with both files' SHA-256, so that a server starts without predicting them."""
-    from ..checkpoint import load_checkpoint
     from ..files import atomic_output
+    from ..training.checkpoint import load_checkpoint
 
     fitted = load_checkpoint(checkpoint_path)
     layers = fitted.predict_layers(mio.load_grid(grid_path))

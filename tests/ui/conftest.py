@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mstgat_core.dashboard.browser import CHROMIUM_ARGS, ROOT, serve_app
+from mstgat_core.testing import CHROMIUM_ARGS, ROOT, serve_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and Path("/usr/bin/chromium").exists():

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mstgat_core.dashboard.browser import (
+from mstgat_core.testing import (
     LONG,
     bokeh_plots,
     header_text,

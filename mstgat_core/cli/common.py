@@ -1,0 +1,142 @@
+"""What the commands share: the parser that keeps errors to one line, loading a survey with its support,
+progress bars, output checks and the parsing of fold and seed options."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import DataError
+
+POINT_SUFFIXES = (".csv", ".gpkg", ".geojson", ".shp", ".fgb")
+
+
+class ArgumentError(Exception):
+    """Raised instead of argparse's print-and-exit, so errors stay one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ArgumentError(message)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none (None or False)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def crs_text(crs) -> str | None:
+    if crs is None:
+        return None
+    from pyproj import CRS
+
+    return CRS.from_user_input(crs).to_string()
+
+
+def add_support_arg(p):
+    p.add_argument(
+        "--support",
+        default="auto",
+        metavar="auto|estimate|none|MASK",
+        help="which cells are measured ground (everything else is ignored and left NaN): auto = the grid's own "
+        "support layer (grids made from points carry it), else every cell; estimate = from the texture of an "
+        "interpolated surface; none = every cell with data; or a mask file (.tif/.nc raster, 1 = measured; "
+        ".gpkg/.geojson/.shp polygons), reprojected onto the grid",
+    )
+
+
+def load_survey_grid(args, elements=None, report: bool = True):
+    """The grid of ``args.data`` with its sample support set by ``--support`` (reported in one line on stderr when
+    the grid has one)."""
+    from ..data import io
+    from ..data.support import apply_support, describe, support_summary
+
+    grid = apply_support(io.load_grid(args.data, elements=elements), getattr(args, "support", "auto"))
+    summary = support_summary(grid)
+    if report and summary["method"] is not None:
+        print(describe(summary), file=sys.stderr)
+    return grid
+
+
+LABEL_FREE_NOTE = (
+    "note: head share 0: in inner cross-validation the deposits did not improve on the label-free score, "
+    "so the map is that score and the members agree (uncertainty 0)"
+)
+
+
+@contextmanager
+def epoch_progress(epochs: int, desc: str):
+    """A progress bar on stderr; yields the per-epoch callback (a log with ``loss``) that advances it."""
+    from tqdm import tqdm
+
+    with tqdm(total=epochs, desc=desc, unit="epoch", file=sys.stderr) as bar:
+
+        def progress(log):
+            bar.update(1)
+            bar.set_postfix(loss=f"{log.loss:.3f}")
+
+        yield progress
+
+
+def load_labelled_grid(args):
+    """The grid and its deposit cells, with a one-line report of dropped deposits."""
+    from ..data import io
+
+    grid = load_survey_grid(args, elements=getattr(args, "elements", None))
+    deposits = io.deposit_cells(grid, io.load_deposits(args.deposits, crs=getattr(args, "crs", None)))
+    print(deposits.attrs.get("summary", ""), file=sys.stderr)
+    return grid, deposits
+
+
+def check_output_folder(path) -> None:
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise DataError(f"output folder does not exist: {folder}")
+
+
+def load_point_samples(args, elements=None):
+    """Point samples for ``score`` and ``evaluate``: the target checked, one line on what was inferred
+    and one on the columns kept (missing values are filled by the median later)."""
+    from ..data.points import load_points
+
+    samples = load_points(args.data, crs=args.crs, elements=elements, max_missing=args.max_missing)
+    if args.target is not None and args.target not in samples.elements:
+        raise DataError(f"target element {args.target!r} is not among the elements used")
+    if samples.note:
+        print(samples.note, file=sys.stderr)
+    print(
+        f"{len(samples.table)} samples, {len(samples.elements)} elements kept, {len(samples.dropped)} dropped "
+        f"(more than {args.max_missing:.0%} missing, or oxide duplicates); missing values filled by the median",
+        file=sys.stderr,
+    )
+    return samples
+
+
+def parse_folds(text) -> int | str:
+    """``--folds``: a whole number of folds (at least 2) or ``loco``."""
+    if str(text).strip().lower() == "loco":
+        return "loco"
+    try:
+        folds = int(text)
+    except ValueError:
+        raise DataError(f"--folds must be a whole number or 'loco', got {text!r}") from None
+    if folds < 2:
+        raise DataError(f"--folds must be at least 2 (or 'loco'), got {folds}")
+    return folds
+
+
+def parse_seeds(text) -> tuple[int, ...]:
+    """``--seeds``: comma-separated whole numbers."""
+    try:
+        seeds = tuple(int(s) for s in str(text).split(",") if s.strip())
+    except ValueError:
+        raise DataError(f"--seeds must be whole numbers separated by commas, got {text!r}") from None
+    if not seeds:
+        raise DataError("--seeds needs at least one seed")
+    return seeds

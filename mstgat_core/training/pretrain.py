@@ -1,0 +1,312 @@
+"""Self-supervised pretraining of MSTGAT on every valid cell: masked-element reconstruction.
+
+A survey has tens of thousands of unlabelled cells and a handful of deposit
+cells. Pretraining uses the former: in each step a random subset of every
+cell's elements is hidden, and the model must predict the hidden values from
+the cell's other elements (the Transformer, whose hidden tokens become a
+learned mask token) and from its neighbours at each scale (MSGAT, fed the
+same masked features, so a cell never sees its own hidden values while its
+neighbours' values at the same elements stay visible). Both branch embeddings
+feed the model's reconstruction head; the loss is the mean squared error over the
+hidden entries in the normalised (CLR/log, robust-scaled) space.
+
+Training runs on the grid path (:func:`~mstgat_core.grid_attention.grid_gatv2`)
+over square windows centred on random valid cells, no edge lists; cells within the
+receptive radius of a window's cut edge see a truncated neighbourhood and are
+left out of the loss. No deposit is used, so in cross-validation pretraining
+may see the whole grid.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import Cancelled, DataError
+from ..graphs.graph import GridStencil, receptive_radius
+from ..model import MSTGAT
+
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass
+class PretrainConfig:
+    """Settings of masked-element pretraining (stored with the backbone).
+
+    Attributes
+    ----------
+    epochs : int
+        Passes of ``steps_per_epoch`` optimiser steps.
+    steps_per_epoch : int
+        One random window per step.
+    window : int
+        Side in cells of the square window of one step (clipped to the grid).
+    mask_fraction : float
+        Share of each cell's elements hidden in a step (at least one).
+    lr, weight_decay : float
+        AdamW settings.
+    schedule : {"cosine", "constant"}
+        Learning rate over the steps: cosine decay from ``lr`` to 0, or
+        constant (the last weights are then a noisier sample).
+    seed : int
+        Seeds the weights of the head, the windows and the masks.
+    """
+
+    epochs: int = 30
+    steps_per_epoch: int = 8
+    window: int = 24
+    mask_fraction: float = 0.3
+    lr: float = 3e-3
+    weight_decay: float = 1e-3
+    schedule: str = "cosine"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise DataError(f"unknown schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PretrainLog:
+    epoch: int
+    loss: float
+    seconds: float
+
+
+@dataclass
+class PretrainResult:
+    history: list[PretrainLog] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "epochs_run": len(self.history),
+            "final_loss": self.history[-1].loss if self.history else None,
+            "seconds": self.seconds,
+        }
+
+
+def masked_reconstruction(model: MSTGAT, x: torch.Tensor, hidden: torch.Tensor, stencil: GridStencil | None):
+    """(cells, E) reconstruction of every cell of a grid window from ``x`` with ``hidden`` entries masked."""
+    c = model.config
+    parts = []
+    if c.uses_spectral:
+        batch = model.spectral_batch()
+        parts.append(
+            torch.cat(
+                [
+                    model.spectral(v, hidden=h, mask_token=model.reconstruction.mask_token)[0]
+                    for v, h in zip(torch.split(x, batch), torch.split(hidden, batch))
+                ]
+            )
+        )
+    if c.uses_spatial:
+        parts.append(model.spatial.forward_layout(x.masked_fill(hidden, 0.0), stencil)[0])
+    return model.reconstruction(torch.cat(parts, dim=1))
+
+
+def _window(mask: np.ndarray, node_image: np.ndarray, size: int, rng, cells) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """A square window centred on a random valid cell (clipped to the grid): its validity mask, the node
+    ids of its valid cells, and its slices. Centring on valid cells keeps every step on measured ground
+    however little of the grid it covers (an interpolated grid's support may be a narrow band).
+    ``cells`` is ``np.nonzero(mask)``."""
+    ny, nx = mask.shape
+    hy, hx = min(size, ny), min(size, nx)
+    rows, cols = cells
+    centre = int(rng.integers(0, len(rows)))
+    y0 = int(np.clip(rows[centre] - hy // 2, 0, ny - hy))
+    x0 = int(np.clip(cols[centre] - hx // 2, 0, nx - hx))
+    sl = (slice(y0, y0 + hy), slice(x0, x0 + hx))
+    window = mask[sl]
+    return window, node_image[sl][window], sl
+
+
+def _interior(window_mask: np.ndarray, sl: tuple, shape, radius: int) -> np.ndarray:
+    """Per valid cell of the window: True unless it lies within ``radius`` of a cut (not grid) edge."""
+    ny, nx = shape
+    rows, cols = np.nonzero(window_mask)
+    rows, cols = rows + sl[0].start, cols + sl[1].start
+    keep = np.ones(len(rows), dtype=bool)
+    if sl[0].start > 0:
+        keep &= rows >= sl[0].start + radius
+    if sl[0].stop < ny:
+        keep &= rows < sl[0].stop - radius
+    if sl[1].start > 0:
+        keep &= cols >= sl[1].start + radius
+    if sl[1].stop < nx:
+        keep &= cols < sl[1].stop - radius
+    return keep
+
+
+def hidden_mask(n_cells: int, n_elements: int, fraction: float, generator: torch.Generator) -> torch.Tensor:
+    """Bool (cells, E): about ``fraction`` of each cell's elements hidden, at least one, never all (E > 1)."""
+    scores = torch.rand(n_cells, n_elements, generator=generator)
+    k = int(np.clip(round(fraction * n_elements), 1, max(n_elements - 1, 1)))
+    threshold = scores.kthvalue(k, dim=1, keepdim=True).values
+    return scores <= threshold
+
+
+def reconstruction_loss(model: MSTGAT, x, hidden, stencil, keep=None) -> torch.Tensor:
+    """Mean squared error over the hidden entries (of the cells in ``keep``)."""
+    error = (masked_reconstruction(model, x, hidden, stencil) - x).square()
+    weights = hidden if keep is None else hidden & torch.as_tensor(keep).unsqueeze(1)
+    return (error * weights).sum() / weights.sum().clamp(min=1)
+
+
+def pretrain(
+    model: MSTGAT,
+    x: torch.Tensor,
+    mask: np.ndarray,
+    config: PretrainConfig | None = None,
+    callback: Callable[[PretrainLog], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> PretrainResult:
+    """Pretrain ``model``'s branches and reconstruction head in place by masked-element reconstruction.
+
+    Afterwards the model is a label-free anomaly detector: its fused head
+    standardises the embedding and the label-free score over this grid's
+    cells (:func:`fit_statistics`) and reads the score alone (``share = 0``)
+    until fine-tuning (:mod:`~mstgat_core.finetune`).
+
+    Parameters
+    ----------
+    model : MSTGAT
+        A model with the ``fused`` readout (:class:`~mstgat_core.model.ModelConfig`).
+    x : torch.Tensor
+        (cells, E) normalised features of the valid cells of ``mask``, row-major.
+    mask : ndarray of bool or PointGraph
+        (ny, nx) valid cells; or the multiscale graph of point samples
+        (:func:`~mstgat_core.point_graph.build_point_graph`), whose every
+        step then covers all samples (no windows, no cut edges).
+    config : PretrainConfig, optional
+    callback : callable, optional
+        Called with a :class:`PretrainLog` after every epoch.
+    cancel : threading.Event, optional
+        When set, stops at the next epoch with :class:`~mstgat_core.errors.Cancelled`.
+
+    Returns
+    -------
+    PretrainResult
+        The loss of every epoch (mean over its steps) and the time taken.
+    """
+    config = config or PretrainConfig()
+    points = _is_point_graph(mask)
+    if not points:
+        mask = np.asarray(mask, dtype=bool)
+    if not model.fused:
+        raise DataError("pretraining needs a model with the fused readout (ModelConfig(readout='fused'))")
+    rows = mask.num_nodes if points else int(mask.sum())
+    if x.shape[0] != rows:
+        raise DataError(f"{x.shape[0]} feature rows for {rows} {'samples' if points else 'valid cells'}")
+    c = model.config
+    if points and c.uses_spatial and len(mask.scales) != len(c.scales):
+        raise DataError(f"the point graph has {len(mask.scales)} scales, the model {len(c.scales)}")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimiser = torch.optim.AdamW(
+        [p for name, p in model.named_parameters() if not name.startswith("head.")],
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+    )
+    total_steps = max(config.epochs * config.steps_per_epoch, 1)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=total_steps)
+        if config.schedule == "cosine"
+        else None
+    )
+    if not points:
+        node_image = np.full(mask.shape, -1, dtype=np.int64)
+        node_image[mask] = np.arange(int(mask.sum()))
+        cells = np.nonzero(mask)
+        radius = receptive_radius(c.scales, model.hops) if c.uses_spatial else 0
+    result = PretrainResult()
+    start = time.perf_counter()
+    model.train()
+    for epoch in range(1, config.epochs + 1):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("pretraining cancelled")
+        t0 = time.perf_counter()
+        losses = []
+        for _ in range(config.steps_per_epoch):
+            if points:
+                xw, keep, stencil = x, None, mask if c.uses_spatial else None
+            else:
+                window, nodes, sl = _window(mask, node_image, config.window, rng, cells)
+                keep = _interior(window, sl, mask.shape, radius)
+                if not keep.any():
+                    continue
+                xw = x[torch.from_numpy(nodes)]
+                stencil = GridStencil.of(window, c.scales, c.graph_mode) if c.uses_spatial else None
+            hidden = hidden_mask(len(xw), c.n_elements, config.mask_fraction, generator)
+            optimiser.zero_grad()
+            loss = reconstruction_loss(model, xw, hidden, stencil, keep)
+            loss.backward()
+            optimiser.step()
+            if scheduler is not None:
+                scheduler.step()
+            losses.append(loss.item())
+        log = PretrainLog(epoch, float(np.mean(losses)) if losses else float("nan"), time.perf_counter() - t0)
+        result.history.append(log)
+        if callback is not None:
+            callback(log)
+    model.eval()
+    fit_statistics(model, x, mask)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+NOVELTY_QUANTILE = 0.995
+
+
+def _is_point_graph(where) -> bool:
+    return hasattr(where, "edge_index") and hasattr(where, "xy")
+
+
+def spatial_layout(model: MSTGAT, where):
+    """What the spatial branch runs on: a point graph as given, the :class:`GridStencil` of a
+    validity mask, or None for a model without a spatial branch."""
+    c = model.config
+    if not c.uses_spatial:
+        return None
+    if _is_point_graph(where):
+        return where
+    return GridStencil.of(np.asarray(where, dtype=bool), c.scales, c.graph_mode)
+
+
+@torch.no_grad()
+def fit_statistics(model: MSTGAT, x: torch.Tensor, mask) -> None:
+    """Set the fused head's statistics over the grid's cells or the samples (mean and deviation of the
+    embedding and the label-free score; the embeddings' inverse covariance; the 99.5th percentiles of
+    their Mahalanobis distance and of the score, for novelty) and make it read the score alone."""
+    embedding, score = model.grid_features(x, spatial_layout(model, mask))
+    features = torch.cat([embedding, score.unsqueeze(1)], dim=1).double()
+    head = model.head
+    head.center.copy_(features.mean(dim=0))
+    head.scale.copy_(features.std(dim=0).clamp(min=1e-6))
+    centred = embedding.double() - head.center[:-1].double()
+    covariance = centred.T @ centred / max(len(centred) - 1, 1)
+    ridge = 1e-6 * covariance.diagonal().mean().clamp(min=1e-12)
+    head.precision.copy_(torch.linalg.inv(covariance + ridge * torch.eye(len(covariance), dtype=torch.float64)))
+    head.novelty_limit.fill_(float(torch.quantile(head.distance(embedding).double(), NOVELTY_QUANTILE).clamp(min=1e-6)))
+    head.score_limit.fill_(float(torch.quantile(score.double(), NOVELTY_QUANTILE)))
+    head.weight.zero_()
+    head.bias.zero_()
+    head.share.fill_(0.0)
+    head.calibration.fill_(float("nan"))
+
+
+@torch.no_grad()
+def reconstruct(model: MSTGAT, x: torch.Tensor, mask, hidden: torch.Tensor) -> torch.Tensor:
+    """(cells, E) reconstruction of every valid cell of the whole grid (or every sample of a point
+    graph) with ``hidden`` entries masked (eval mode)."""
+    model.eval()
+    return masked_reconstruction(model, x, hidden, spatial_layout(model, mask))
