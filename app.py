@@ -1,5 +1,8 @@
-"""MSTGAT Explorer dashboard: ``panel serve app.py``."""
+"""MSTGAT Explorer dashboard: ``panel serve app.py`` (Panel runs this file once per browser session).
 
-from mstgat_core.dashboard import create_app
+The page is built by :mod:`mstgat_core.dashboard.app`, which an installed package serves the same way.
+"""
 
-create_app().servable(title="MSTGAT Explorer")
+from mstgat_core.dashboard.app import main
+
+main()

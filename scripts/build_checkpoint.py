@@ -25,7 +25,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from mstgat_core.cli import main as mstgat
-    from mstgat_core.dashboard.state import write_demo_layers
+    from mstgat_core.training.demo import write_demo_layers
 
     status = mstgat(
         [

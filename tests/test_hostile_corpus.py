@@ -151,17 +151,18 @@ def test_hostile_uploads_leave_the_dashboard_session_as_it_was(case, tmp_path, s
     else:
         CASES[corpus][0](tmp_path)
     (upload,) = tmp_path.iterdir()
-    session = Session(cell_size=500.0)
+    session = Session()
+    session.data.cell_size = 500.0
     try:
         session.set_data(small_scenario.grid, small_scenario.deposits, "small synthetic")
-        grid, label = session.ds, session.data_label
+        grid, label = session.data.ds, session.data.label
         with pytest.raises(Exception) as caught:
             session.load_grid_upload({upload.name: upload.read_bytes()})
-        shown = session.fail(caught.value)
+        shown = session.activity.fail(caught.value)
         assert message in shown and "\n" not in shown, shown
-        assert str(session.tmpdir) not in shown and "/tmp" not in shown
-        assert session.ds is grid and session.data_label == label
-        assert [p.name for p in session.tmpdir.rglob("*")] == [upload.name]
+        assert str(session.folder.path) not in shown and "/tmp" not in shown
+        assert session.data.ds is grid and session.data.label == label
+        assert [p.name for p in session.folder.path.rglob("*")] == [upload.name]
     finally:
         session.cleanup()
-    assert not session.tmpdir.exists()
+    assert not session.folder.path.exists()

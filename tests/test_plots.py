@@ -4,7 +4,7 @@ import holoviews as hv
 import numpy as np
 import pytest
 
-from mstgat_core.dashboard import plots
+from mstgat_core.dashboard import plots_map
 
 hv.extension("bokeh")
 
@@ -24,7 +24,7 @@ def _axes(element):
 )
 def test_map_axes_name_the_crs_and_read_in_km(crs, xlabel, ylabel, km):
     image = hv.Image(np.zeros((3, 3)), bounds=(400_000, 2_500_000, 403_000, 2_503_000))
-    xaxis, yaxis = _axes(image.opts(**plots.crs_axes(crs)))
+    xaxis, yaxis = _axes(image.opts(**plots_map.crs_axes(crs)))
     assert (xaxis.axis_label, yaxis.axis_label) == (xlabel, ylabel)
     formatters = {type(xaxis.formatter).__name__, type(yaxis.formatter).__name__}
     if km:
@@ -41,11 +41,11 @@ def test_unsupported_ground_is_a_grey_veil_over_exactly_the_unsupported_cells():
     from mstgat_core.paths import DEMO_GRID
 
     grid = io.load_grid(DEMO_GRID)
-    veil = plots.unsupported_ground(grid)
+    veil = plots_map.unsupported_ground(grid)
     values = veil.dimension_values("unsupported", flat=False)[::-1]  # the image runs south to north
     expected = valid_mask(without_support(grid)) & ~support_mask(grid)
     np.testing.assert_array_equal(np.isfinite(values), expected)
     assert expected.sum() == 20460 - valid_mask(grid).sum() > 10_000
-    assert veil.opts.get().kwargs["cmap"] == [plots.UNSUPPORTED_COLOUR]
-    empty = plots.unsupported_ground(without_support(grid))
+    assert veil.opts.get().kwargs["cmap"] == [plots_map.UNSUPPORTED_COLOUR]
+    empty = plots_map.unsupported_ground(without_support(grid))
     assert np.isnan(empty.dimension_values("unsupported")).all()

@@ -1,47 +1,69 @@
 """The dashboard's parts as Panel ``Viewer`` components over one :class:`~.state.Session`: the sidebar's
 data, model and export cards, the status bar, and the map, data, training, evaluation and learn tabs.
-Each builds its widgets once, for one browser session; :func:`~.views.create_app` lays them out."""
+Each is a :class:`Component`: it builds its widgets once, for one browser session;
+:func:`~.views.create_app` lays them out."""
 
 from __future__ import annotations
 
 import holoviews as hv
 import panel as pn
+import param
 from panel.viewable import Viewer
 
-from . import plots
+from . import plots_charts, plots_map
 from .explain_view import explanation_panel, sample_panel
+from .exports import export_layers, export_png
 from .jobs import Jobs
 from .learn import learn_text
 from .map_view import brush_panel, map_panel, region_panel
 from .panes import error_alert
-from .state import SOURCES, Session
+from .state import Session
+from .state_data import SOURCES
 
 
-class DataCard(Viewer):
+class Component(Viewer):
+    """A part of one session's page, after Lumen's ``View``: the ``session`` and its ``jobs`` are params, a
+    subclass writes :meth:`_build`, run once when the component is made, and ``__panel__`` shows what it
+    built. Widgets are made from the session's params (``from_param``), never as class attributes."""
+
+    session = param.ClassSelector(class_=Session, constant=True, doc="The session this part shows and drives")
+    jobs = param.ClassSelector(class_=Jobs, constant=True, doc="Runs the session's long work off the event loop")
+
+    def __init__(self, session: Session | None = None, jobs: Jobs | None = None, **params):
+        super().__init__(session=session, jobs=jobs, **params)
+        self._layout = self._build()
+
+    def _build(self) -> pn.viewable.Viewable:
+        """The component's layout (made once)."""
+        raise NotImplementedError
+
+    def __panel__(self):
+        return self._layout
+
+
+class DataCard(Component):
     """Where the data come from: the demo, a synthetic scenario, or uploaded grids, points and deposits."""
 
-    def __init__(self, session: Session, jobs: Jobs, **params):
-        super().__init__(**params)
-        self.session, self.jobs = session, jobs
-        self._layout = self._build(session, jobs)
-
-    def _build(self, session: Session, jobs: Jobs):
-        source = pn.widgets.Select.from_param(session.param.source, name="Data source", css_classes=["mstgat-source"])
+    def _build(self):
+        session, jobs = self.session, self.jobs
+        source = pn.widgets.Select.from_param(
+            session.data.param.source, name="Data source", css_classes=["mstgat-source"]
+        )
         synth = pn.Column(
-            pn.widgets.IntInput.from_param(session.param.synth_rows),
-            pn.widgets.IntInput.from_param(session.param.synth_cols),
-            pn.widgets.IntInput.from_param(session.param.synth_seed),
-            visible=pn.bind(lambda s: s == SOURCES[1], session.param.source),
+            pn.widgets.IntInput.from_param(session.data.param.synth_rows),
+            pn.widgets.IntInput.from_param(session.data.param.synth_cols),
+            pn.widgets.IntInput.from_param(session.data.param.synth_seed),
+            visible=pn.bind(lambda s: s == SOURCES[1], session.data.param.source),
         )
         load_btn = pn.widgets.Button(name="Load data", button_type="primary", css_classes=["mstgat-load"])
 
         async def do_load(event=None):
-            if session.source == SOURCES[0]:
+            if session.data.source == SOURCES[0]:
                 await jobs.run("loading the demo", session.load_demo)
-            elif session.source == SOURCES[1]:
+            elif session.data.source == SOURCES[1]:
                 await jobs.run("making the synthetic scenario", session.load_synthetic)
             else:
-                session.error = "drop a grid file below to load your own data"
+                session.activity.error = "drop a grid file below to load your own data"
 
         load_btn.on_click(do_load)
         grid_drop = pn.widgets.FileDropper(
@@ -74,40 +96,33 @@ class DataCard(Viewer):
                 "**Your data.** Grid: NetCDF, zip of GeoTIFFs, multi-band GeoTIFF, or CSV/GPKG points "
                 "(gridded with the cell size below)."
             ),
-            pn.widgets.FloatInput.from_param(session.param.cell_size),
-            pn.widgets.Select.from_param(session.param.support_choice),
+            pn.widgets.FloatInput.from_param(session.data.param.cell_size),
+            pn.widgets.Select.from_param(session.data.param.support_choice),
             grid_drop,
             pn.pane.Markdown("Deposits: CSV (x, y columns), GPKG or GeoJSON points."),
             dep_drop,
-            pn.widgets.Select.from_param(session.param.transform),
+            pn.widgets.Select.from_param(session.data.param.transform),
             title="Data",
             sizing_mode="stretch_width",
         )
 
         return data_card
 
-    def __panel__(self):
-        return self._layout
 
-
-class ModelCard(Viewer):
+class ModelCard(Component):
     """Train a model, score point samples, or load and download a checkpoint."""
 
-    def __init__(self, session: Session, jobs: Jobs, **params):
-        super().__init__(**params)
-        self.session, self.jobs = session, jobs
-        self._layout = self._build(session, jobs)
-
-    def _build(self, session: Session, jobs: Jobs):
+    def _build(self):
+        session, jobs = self.session, self.jobs
         train_btn = pn.widgets.Button(name="Train", button_type="primary", css_classes=["mstgat-train"])
         cancel_btn = pn.widgets.Button(name="Cancel", button_type="warning", css_classes=["mstgat-cancel"])
-        cancel_btn.on_click(lambda e: session.cancel_event.set())
+        cancel_btn.on_click(lambda e: session.activity.cancel_event.set())
         history: list = []
 
         async def do_train(event=None):
             history.clear()
-            session.history = []
-            await jobs.run("training", session.train, history=history, on_epoch=history.append)
+            session.activity.history = []
+            await jobs.run("training", session.train, heavy=True, history=history, on_epoch=history.append)
 
         train_btn.on_click(do_train)
         score_btn = pn.widgets.Button(
@@ -116,8 +131,10 @@ class ModelCard(Viewer):
 
         async def do_score(event=None):
             history.clear()
-            session.history = []
-            await jobs.run("scoring the samples", session.score_samples, history=history, on_epoch=history.append)
+            session.activity.history = []
+            await jobs.run(
+                "scoring the samples", session.score_samples, heavy=True, history=history, on_epoch=history.append
+            )
 
         score_btn.on_click(do_score)
         ckpt_drop = pn.widgets.FileDropper(
@@ -132,28 +149,30 @@ class ModelCard(Viewer):
 
         def ckpt_download():
             try:
-                return session.checkpoint_bytes()
+                return session.model.checkpoint_bytes()
             except Exception as exc:
-                session.fail(exc)
+                session.activity.fail(exc)
                 return None
 
         model_card = pn.Card(
-            pn.pane.Markdown(pn.bind(lambda m: f"**Model:** {m}", session.param.model_label)),
+            pn.pane.Markdown(pn.bind(lambda m: f"**Model:** {m}", session.model.param.label)),
             pn.pane.Markdown(
                 pn.bind(
-                    lambda label, fitted: session.model_provenance(), session.param.model_label, session.param.fitted
+                    lambda label, fitted: session.model.provenance(),
+                    session.model.param.label,
+                    session.model.param.fitted,
                 ),
                 css_classes=["mstgat-provenance"],
                 sizing_mode="stretch_width",
             ),
-            pn.widgets.Select.from_param(session.param.variant),
-            pn.widgets.TextInput.from_param(session.param.scales),
-            pn.widgets.Checkbox.from_param(session.param.pretraining, css_classes=["mstgat-pretraining"]),
-            pn.widgets.Checkbox.from_param(session.param.use_deposits, css_classes=["mstgat-use-deposits"]),
-            pn.widgets.IntInput.from_param(session.param.members, css_classes=["mstgat-members"]),
-            pn.widgets.IntInput.from_param(session.param.epochs, css_classes=["mstgat-epochs"]),
-            pn.widgets.IntInput.from_param(session.param.seed),
-            pn.widgets.IntInput.from_param(session.param.d_model),
+            pn.widgets.Select.from_param(session.model.param.variant),
+            pn.widgets.TextInput.from_param(session.model.param.scales),
+            pn.widgets.Checkbox.from_param(session.model.param.pretraining, css_classes=["mstgat-pretraining"]),
+            pn.widgets.Checkbox.from_param(session.model.param.use_deposits, css_classes=["mstgat-use-deposits"]),
+            pn.widgets.IntInput.from_param(session.model.param.members, css_classes=["mstgat-members"]),
+            pn.widgets.IntInput.from_param(session.model.param.epochs, css_classes=["mstgat-epochs"]),
+            pn.widgets.IntInput.from_param(session.model.param.seed),
+            pn.widgets.IntInput.from_param(session.model.param.d_model),
             pn.Row(train_btn, cancel_btn),
             score_btn,
             pn.pane.Markdown("Load a checkpoint (.safetensors):"),
@@ -170,50 +189,44 @@ class ModelCard(Viewer):
 
         return model_card
 
-    def __panel__(self):
-        return self._layout
 
-
-class ExportCard(Viewer):
+class ExportCard(Component):
     """Download the maps, the current map image and the evaluation table."""
 
-    def __init__(self, session: Session, **params):
-        super().__init__(**params)
-        self.session = session
-        self._layout = self._build(session)
+    def _build(self):
+        session = self.session
 
-    def _build(self, session: Session):
         def downloader(func, *args):
             def cb():
                 try:
                     return func(*args)
                 except Exception as exc:
-                    session.fail(exc)
+                    session.activity.fail(exc)
                     return None
 
             return cb
 
         export_card = pn.Card(
             pn.widgets.FileDownload(
-                callback=downloader(session.export_layers, "tif"),
+                callback=downloader(export_layers, session, "tif"),
                 filename="mstgat_maps.tif",
                 label="Maps as GeoTIFF",
                 button_type="light",
             ),
             pn.widgets.FileDownload(
-                callback=downloader(session.export_layers, "nc"),
+                callback=downloader(export_layers, session, "nc"),
                 filename="mstgat_maps.nc",
                 label="Maps as NetCDF",
                 button_type="light",
             ),
             pn.widgets.FileDownload(
-                callback=downloader(session.export_png),
+                callback=downloader(export_png, session),
                 filename="mstgat_map.png",
                 label="Current map as PNG",
                 button_type="light",
             ),
             pn.widgets.FileDownload(
-                callback=downloader(session.export_cv_csv),
+                callback=downloader(session.evaluation.csv),
                 filename="mstgat_evaluation.csv",
                 label="Evaluation table CSV",
                 button_type="light",
@@ -225,92 +238,82 @@ class ExportCard(Viewer):
 
         return export_card
 
-    def __panel__(self):
-        return self._layout
 
-
-class StatusBar(Viewer):
+class StatusBar(Component):
     """Errors (one line), the status line, and the running job's progress."""
 
-    def __init__(self, session: Session, **params):
-        super().__init__(**params)
-        self.session = session
-        self._layout = self._build(session)
-
-    def _build(self, session: Session):
+    def _build(self):
+        session = self.session
         status = pn.pane.Markdown(
-            pn.bind(lambda d, s: f"**{d}** · {s}", session.param.data_label, session.param.status),
+            pn.bind(lambda d, s: f"**{d}** · {s}", session.data.param.label, session.activity.param.status),
             name="status",
             css_classes=["mstgat-status"],
             sizing_mode="stretch_width",
             min_height=44,  # room for two lines: the map below must not jump when the status changes
         )
         progress = pn.widgets.Progress(
-            value=session.param.progress,
-            max=session.param.progress_max,
+            value=session.activity.param.progress,
+            max=session.activity.param.progress_max,
             sizing_mode="stretch_width",
             bar_color="primary",
             height=12,
         )
         progress_text = pn.pane.Markdown(
-            pn.bind(lambda t, b: t if (t or b) else "", session.param.progress_text, session.param.busy),
+            pn.bind(
+                lambda t, b: t if (t or b) else "", session.activity.param.progress_text, session.activity.param.busy
+            ),
             name="progress",
             css_classes=["mstgat-progress"],
             sizing_mode="stretch_width",
             height=30,  # the same height idle or busy, so that the map below never jumps
         )
         alert = error_alert(session)
-        if session.error:
-            alert.object, alert.visible = f"**Error:** {session.error}", True
+        if session.activity.error:
+            alert.object, alert.visible = f"**Error:** {session.activity.error}", True
 
         return pn.Column(alert, status, pn.Row(progress), progress_text, sizing_mode="stretch_width")
 
-    def __panel__(self):
-        return self._layout
 
-
-class MapTab(Viewer):
+class MapTab(Component):
     """The map with its layer menu and outlines, linked brushing, the region summary and the explanation."""
 
-    def __init__(self, session: Session, jobs: Jobs, **params):
-        super().__init__(**params)
-        self.session, self.jobs = session, jobs
-        self._layout = self._build(session, jobs)
-
-    def _build(self, session: Session, jobs: Jobs):
+    def _build(self):
+        session, jobs = self.session, self.jobs
         layer_sel = pn.widgets.Select(
             name="Map layer",
-            groups=session.layer_groups() or {"": []},
-            value=session.layer,
+            groups=session.selection.layer_groups() or {"": []},
+            value=session.selection.layer,
             width=260,
             css_classes=["mstgat-layer"],
         )
 
         def sync_layer_menu(*events):
-            groups = session.layer_groups() or {"": []}
+            groups = session.selection.layer_groups() or {"": []}
             if groups != layer_sel.groups:
                 layer_sel.groups = groups
-            if layer_sel.value != session.layer:
-                layer_sel.value = session.layer
+            if layer_sel.value != session.selection.layer:
+                layer_sel.value = session.selection.layer
 
-        session.param.watch(sync_layer_menu, ["version", "layer"])
-        layer_sel.param.watch(lambda event: setattr(session, "layer", event.new), "value")
+        session.selection.param.watch(sync_layer_menu, ["version", "layer"])
+        layer_sel.param.watch(lambda event: setattr(session.selection, "layer", event.new), "value")
         map_controls = pn.FlexBox(
             layer_sel,
-            pn.widgets.Select.from_param(session.param.top_share, width=220, css_classes=["mstgat-top-share"]),
-            pn.widgets.Checkbox.from_param(session.param.show_zones),
-            pn.widgets.Checkbox.from_param(session.param.log_elements),
-            pn.widgets.Checkbox.from_param(session.param.show_deposits),
-            pn.widgets.Checkbox.from_param(session.param.show_samples),
-            pn.widgets.Checkbox.from_param(session.param.show_truth),
-            pn.widgets.Checkbox.from_param(session.param.basemap, css_classes=["mstgat-basemap"]),
+            pn.widgets.Select.from_param(
+                session.selection.param.top_share, width=220, css_classes=["mstgat-top-share"]
+            ),
+            pn.widgets.Checkbox.from_param(session.selection.param.show_zones),
+            pn.widgets.Checkbox.from_param(session.selection.param.log_elements),
+            pn.widgets.Checkbox.from_param(session.selection.param.show_deposits),
+            pn.widgets.Checkbox.from_param(session.selection.param.show_samples),
+            pn.widgets.Checkbox.from_param(session.selection.param.show_truth),
+            pn.widgets.Checkbox.from_param(session.selection.param.basemap, css_classes=["mstgat-basemap"]),
         )
         zone_readout = pn.pane.Markdown(
             pn.bind(
-                lambda share, version, probability: session.zone_readout(),
-                session.param.top_share,
-                session.param.version,
-                session.param.probability,
+                lambda share, version, probability: session.selection.zone_readout(),
+                session.selection.param.top_share,
+                session.selection.param.version,
+                session.model.param.probability,
             ),
             css_classes=["mstgat-zone-readout"],
             sizing_mode="stretch_width",
@@ -319,10 +322,10 @@ class MapTab(Viewer):
         attr_btn = pn.widgets.Button(name="Compute attribution maps (slow)", button_type="default")
 
         async def do_maps(event=None):
-            await jobs.run("attention maps", session.compute_maps, progress=True)
+            await jobs.run("attention maps", session.compute_maps, heavy=True, progress=True)
 
         async def do_attr(event=None):
-            await jobs.run("attribution maps", session.compute_attributions, progress=True)
+            await jobs.run("attribution maps", session.compute_attributions, heavy=True, progress=True)
 
         maps_btn.on_click(do_maps)
         attr_btn.on_click(do_attr)
@@ -344,49 +347,50 @@ class MapTab(Viewer):
 
         return map_tab
 
-    def __panel__(self):
-        return self._layout
 
-
-class DataTab(Viewer):
+class DataTab(Component):
     """An element's map and distribution, and the correlation of the chosen elements."""
 
-    def __init__(self, session: Session, **params):
-        super().__init__(**params)
-        self.session = session
-        self._layout = self._build(session)
+    def _build(self):
+        session = self.session
 
-    def _build(self, session: Session):
         def element_map(element, version):
-            da = session.ds[element] if (session.ds is not None and element in session.ds) else None
+            da = session.data.ds[element] if (session.data.ds is not None and element in session.data.ds) else None
             return (
-                plots.image(da, title=f"{element}")
-                * plots.deposit_points(session.deposits, session.ds.rio.crs if session.ds is not None else None)
+                plots_map.image(da, title=f"{element}")
+                * plots_map.deposit_points(
+                    session.data.deposits, session.data.ds.rio.crs if session.data.ds is not None else None
+                )
             ).opts(
                 hv.opts.Image(data_aspect=1, frame_height=420, cmap="viridis", logz=False),
-                hv.opts.Overlay(**plots.crs_axes(session.ds.rio.crs if session.ds is not None else None)),
+                hv.opts.Overlay(**plots_map.crs_axes(session.data.ds.rio.crs if session.data.ds is not None else None)),
             )
 
         def hist(element, version):
-            return plots.histogram(session.ds[element] if (session.ds is not None and element in session.ds) else None)
+            return plots_charts.histogram(
+                session.data.ds[element] if (session.data.ds is not None and element in session.data.ds) else None
+            )
 
         explore_tab = pn.Column(
             pn.Row(
-                pn.widgets.Select.from_param(session.param.explore_element, width=200),
-                pn.widgets.MultiChoice.from_param(session.param.elements, sizing_mode="stretch_width"),
+                pn.widgets.Select.from_param(session.selection.param.explore_element, width=200),
+                pn.widgets.MultiChoice.from_param(session.data.param.elements, sizing_mode="stretch_width"),
             ),
             pn.Row(
-                pn.pane.HoloViews(pn.bind(element_map, session.param.explore_element, session.param.version)),
                 pn.pane.HoloViews(
-                    pn.bind(hist, session.param.explore_element, session.param.version), sizing_mode="stretch_width"
+                    pn.bind(element_map, session.selection.param.explore_element, session.selection.param.version)
+                ),
+                pn.pane.HoloViews(
+                    pn.bind(hist, session.selection.param.explore_element, session.selection.param.version),
+                    sizing_mode="stretch_width",
                 ),
                 sizing_mode="stretch_width",
             ),
             pn.pane.HoloViews(
                 pn.bind(
-                    lambda els, v: plots.correlation(session.ds, list(els)[:60]),
-                    session.param.elements,
-                    session.param.version,
+                    lambda els, v: plots_charts.correlation(session.data.ds, list(els)[:60]),
+                    session.data.param.elements,
+                    session.selection.param.version,
                 ),
                 sizing_mode="stretch_width",
             ),
@@ -396,19 +400,12 @@ class DataTab(Viewer):
 
         return explore_tab
 
-    def __panel__(self):
-        return self._layout
 
-
-class TrainingTab(Viewer):
+class TrainingTab(Component):
     """The loss (and validation ROC-AUC) per epoch of the last training."""
 
-    def __init__(self, session: Session, **params):
-        super().__init__(**params)
-        self.session = session
-        self._layout = self._build(session)
-
-    def _build(self, session: Session):
+    def _build(self):
+        session = self.session
         train_tab = pn.Column(
             pn.pane.Markdown(
                 "### Training\nWith pretraining (the default): the masked-element reconstruction loss per epoch "
@@ -417,7 +414,7 @@ class TrainingTab(Viewer):
                 "separated inner split) per epoch; the best epoch's weights are kept."
             ),
             pn.pane.HoloViews(
-                pn.bind(plots.training_curves, session.param.history),
+                pn.bind(plots_charts.training_curves, session.activity.param.history),
                 sizing_mode="stretch_width",
                 name="training-curves",
             ),
@@ -427,25 +424,18 @@ class TrainingTab(Viewer):
 
         return train_tab
 
-    def __panel__(self):
-        return self._layout
 
-
-class EvaluationTab(Viewer):
+class EvaluationTab(Component):
     """Spatial cross-validation from the page, its curves, table, and folds drawn on the map."""
 
-    def __init__(self, session: Session, jobs: Jobs, **params):
-        super().__init__(**params)
-        self.session, self.jobs = session, jobs
-        self._layout = self._build(session, jobs)
-
-    def _build(self, session: Session, jobs: Jobs):
+    def _build(self):
+        session, jobs = self.session, self.jobs
         cv_btn = pn.widgets.Button(name="Run cross-validation", button_type="primary", css_classes=["mstgat-cv-run"])
 
         async def do_cv(event=None):
-            rep = await jobs.run("cross-validation", session.cross_validate, progress=True)
+            rep = await jobs.run("cross-validation", session.evaluation.cross_validate, heavy=True, progress=True)
             if rep is not None:
-                session.status = "cross-validation done"
+                session.activity.status = "cross-validation done"
 
         cv_btn.on_click(do_cv)
         eval_tab = pn.Column(
@@ -456,19 +446,27 @@ class EvaluationTab(Viewer):
                 "full protocol (5 folds x 3 seeds)."
             ),
             pn.Row(
-                pn.widgets.MultiChoice.from_param(session.param.cv_methods, width=420),
-                pn.widgets.IntInput.from_param(session.param.cv_folds, width=100),
-                pn.widgets.IntInput.from_param(session.param.cv_seeds, width=100),
-                pn.widgets.IntInput.from_param(session.param.cv_epochs, width=160, css_classes=["mstgat-cv-epochs"]),
+                pn.widgets.MultiChoice.from_param(session.evaluation.param.methods, width=420),
+                pn.widgets.IntInput.from_param(session.evaluation.param.folds, width=100),
+                pn.widgets.IntInput.from_param(session.evaluation.param.seeds, width=100),
+                pn.widgets.IntInput.from_param(
+                    session.evaluation.param.epochs, width=160, css_classes=["mstgat-cv-epochs"]
+                ),
                 cv_btn,
             ),
             pn.Row(
-                pn.pane.HoloViews(pn.bind(plots.roc_curves, session.param.cv_report), sizing_mode="stretch_width"),
-                pn.pane.HoloViews(pn.bind(plots.success_curves, session.param.cv_report), sizing_mode="stretch_width"),
+                pn.pane.HoloViews(
+                    pn.bind(plots_charts.roc_curves, session.evaluation.param.report), sizing_mode="stretch_width"
+                ),
+                pn.pane.HoloViews(
+                    pn.bind(plots_charts.success_curves, session.evaluation.param.report), sizing_mode="stretch_width"
+                ),
                 sizing_mode="stretch_width",
             ),
             pn.Row(
-                pn.widgets.Select.from_param(session.param.cv_fold_shown, width=200, css_classes=["mstgat-fold-shown"]),
+                pn.widgets.Select.from_param(
+                    session.evaluation.param.fold, width=200, css_classes=["mstgat-fold-shown"]
+                ),
                 pn.pane.Markdown(
                     "The chosen fold is drawn on the map (Map tab): its test region dashed, the deposit cells it "
                     "held out as magenta squares, those it trained on as green dots, those the buffer dropped as "
@@ -476,7 +474,7 @@ class EvaluationTab(Viewer):
                 ),
             ),
             pn.pane.DataFrame(
-                pn.bind(lambda r: session.cv_table(), session.param.cv_report),
+                pn.bind(lambda r: session.evaluation.table(), session.evaluation.param.report),
                 float_format="{:.3f}".format,
                 sizing_mode="stretch_width",
                 name="cv-table",
@@ -487,12 +485,9 @@ class EvaluationTab(Viewer):
 
         return eval_tab
 
-    def __panel__(self):
-        return self._layout
 
-
-class LearnTab(Viewer):
+class LearnTab(Component):
     """Teaching notes: what the model does, how to read its explanations, a guided exercise."""
 
-    def __panel__(self):
+    def _build(self):
         return pn.pane.Markdown(learn_text(), name="Learn", sizing_mode="stretch_width", max_width=900)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import holoviews as hv
 import panel as pn
 
-from . import plots
+from . import plots_explain
 from .panes import pane
 from .state import Session
 
 
 def explanation_panel(session: Session):
+    """The clicked cell's explanation: its header, the attention menus and the plots of the current model."""
+
     def header(exp, fitted, busy):
         if fitted is None:
             return "### Explanation\nNo model yet: train one (Model tab) or load a checkpoint, then click the map."
@@ -43,22 +45,24 @@ def explanation_panel(session: Session):
         return "\n\n".join(lines)
 
     head = pn.pane.Markdown(
-        pn.bind(header, session.param.explanation, session.param.fitted, session.param.busy),
+        pn.bind(header, session.explanation.param.cell, session.model.param.fitted, session.activity.param.busy),
         name="explanation-header",
         css_classes=["mstgat-explain-header"],
         sizing_mode="stretch_width",
     )
     controls = pn.Row(
-        pn.widgets.Select.from_param(session.param.att_layer, width=140),
-        pn.widgets.Select.from_param(session.param.att_head, width=140),
-        pn.widgets.Select.from_param(session.param.gat_head, width=140),
+        pn.widgets.Select.from_param(session.explanation.param.att_layer, width=140),
+        pn.widgets.Select.from_param(session.explanation.param.att_head, width=140),
+        pn.widgets.Select.from_param(session.explanation.param.gat_head, width=140),
     )
     return pn.Column(
         head,
         controls,
         # deferred: built once the page (and the map) is drawn
         pn.panel(
-            pn.bind(explanation_plots, session, session.param.fitted), sizing_mode="stretch_width", defer_load=True
+            pn.bind(explanation_plots, session, session.model.param.fitted),
+            sizing_mode="stretch_width",
+            defer_load=True,
         ),
         sizing_mode="stretch_width",
         css_classes=["mstgat-explanation"],
@@ -69,39 +73,51 @@ def explanation_plots(session: Session, fitted) -> pn.Column:
     """The explanation's plots for one model. Built again only when the model changes: each is a
     DynamicMap of one fixed element type, so a click updates their data in place instead of replacing
     eight Bokeh figures (which took seconds in the browser)."""
-    explanation = session.param.explanation
+    explanation = session.explanation.param.cell
     n_elements = len(fitted.elements) if fitted is not None else 0
     elements = fitted.elements if fitted is not None else []
     bars = hv.DynamicMap(
-        pn.bind(plots.cls_bars, explanation, session.param.att_layer, session.param.att_head, elements=elements)
+        pn.bind(
+            plots_explain.cls_bars,
+            explanation,
+            session.explanation.param.att_layer,
+            session.explanation.param.att_head,
+            elements=elements,
+        )
     )
-    ig = hv.DynamicMap(pn.bind(plots.attribution_bars, explanation, elements=elements))
+    ig = hv.DynamicMap(pn.bind(plots_explain.attribution_bars, explanation, elements=elements))
     heat = hv.DynamicMap(
         pn.bind(
-            plots.attention_heatmap,
+            plots_explain.attention_heatmap,
             explanation,
-            session.param.att_layer,
-            session.param.att_head,
+            session.explanation.param.att_layer,
+            session.explanation.param.att_head,
             elements=elements,
         )
     )
     framewise = hv.opts.Overlay(framewise=True)
-    composition = hv.DynamicMap(pn.bind(plots.composition_bars, explanation, elements=elements))
-    tall = hv.opts.Overlay(height=plots.bar_height(n_elements))
+    composition = hv.DynamicMap(pn.bind(plots_explain.composition_bars, explanation, elements=elements))
+    tall = hv.opts.Overlay(height=plots_explain.bar_height(n_elements))
     column = [
         pane(bars.opts(framewise, tall), "mstgat-attention-bars"),
         pane(composition.opts(framewise, tall), "mstgat-composition-bars"),  # the chemistry under the attention
-        pane(ig.opts(framewise, hv.opts.Overlay(height=plots.bar_height(plots.TOP))), "mstgat-ig-bars"),
+        pane(ig.opts(framewise, hv.opts.Overlay(height=plots_explain.bar_height(plots_explain.TOP))), "mstgat-ig-bars"),
     ]
     if fitted is not None and fitted.config.uses_spatial:
         radii = list(fitted.config.scales)
         images = [
             hv.DynamicMap(
-                pn.bind(plots.neighbour_image, explanation, session.param.gat_head, radius, last=i == len(radii) - 1)
+                pn.bind(
+                    plots_explain.neighbour_image,
+                    explanation,
+                    session.explanation.param.gat_head,
+                    radius,
+                    last=i == len(radii) - 1,
+                )
             )
             for i, radius in enumerate(radii)
         ]
-        scales = hv.DynamicMap(pn.bind(plots.scale_bars, explanation, scales=radii)).opts(framewise=True)
+        scales = hv.DynamicMap(pn.bind(plots_explain.scale_bars, explanation, scales=radii)).opts(framewise=True)
         column += [
             pn.pane.Markdown(
                 "**GAT neighbour weights into the cell (last GAT layer, one heatmap per scale; grey = no edge)**"
@@ -141,18 +157,21 @@ def sample_markdown(exp: dict | None) -> str:
 
 
 def sample_panel(session: Session):
+    """A clicked sample's explanation (text and contribution bars), shown for point surveys only."""
     text = pn.pane.Markdown(
-        pn.bind(sample_markdown, session.param.sample_explanation),
+        pn.bind(sample_markdown, session.explanation.param.sample),
         css_classes=["mstgat-sample-explanation"],
         sizing_mode="stretch_width",
     )
 
     def contributions(samples):  # built again for new samples: their elements are the bars' categories
         elements = samples.elements if samples is not None else []
-        bars = hv.DynamicMap(pn.bind(plots.contribution_bars, session.param.sample_explanation, elements=elements))
+        bars = hv.DynamicMap(
+            pn.bind(plots_explain.contribution_bars, session.explanation.param.sample, elements=elements)
+        )
         return pane(bars.opts(framewise=True))
 
-    bars = pn.panel(pn.bind(contributions, session.param.samples), defer_load=True)
+    bars = pn.panel(pn.bind(contributions, session.data.param.samples), defer_load=True)
     return pn.Column(
-        text, bars, sizing_mode="stretch_width", visible=pn.bind(lambda s: s is not None, session.param.samples)
+        text, bars, sizing_mode="stretch_width", visible=pn.bind(lambda s: s is not None, session.data.param.samples)
     )

@@ -1,8 +1,9 @@
 """Long work of one dashboard session, off the event loop.
 
-A job runs in a worker thread (``asyncio.to_thread``); the event loop polls its
-progress and copies it into the session's params. Heavy jobs first queue for one
-of the server's :data:`~.state.JOB_SLOTS`.
+:class:`Jobs` runs one blocking job at a time in a worker thread (``asyncio.to_thread``) while the event
+loop polls its progress into the session's :class:`~.activity.Activity` (what the page shows of it). A job
+started with ``heavy=True`` (training, cross-validation, whole-grid maps) first queues for one of the
+server's :data:`~.server.JOB_SLOTS`.
 """
 
 from __future__ import annotations
@@ -10,23 +11,41 @@ from __future__ import annotations
 import asyncio
 import time
 
-from .state import HEAVY_JOBS, JOB_SLOTS, Session
+from .server import JOB_SLOTS
+from .state import Session
 
 
 class Jobs:
     """Runs one blocking job at a time for a session, with progress polling and cancel."""
 
     def __init__(self, session: Session):
-        self.s = session
+        self.session = session
+        self.activity = session.activity
 
-    async def run(self, name: str, func, *args, history: list | None = None, **kwargs):
-        s = self.s
+    async def run(self, name: str, func, *args, heavy: bool = False, history: list | None = None, **kwargs):
+        """Run ``func(*args, **kwargs)`` in a worker thread, showing its progress; returns its result, or
+        None when it failed (the error is shown), was cancelled, or another job is running.
+
+        Parameters
+        ----------
+        name : str
+            The job's name in the progress line and the queue ("training", "attention maps", ...).
+        func : callable
+            The blocking work.
+        heavy : bool
+            Queue for one of the server's heavy-job slots first (training, cross-validation, whole-grid
+            maps): at most ``MSTGAT_MAX_JOBS`` of them run at once on the server.
+        history : list, optional
+            A list the job appends epoch logs to (``on_epoch=history.append``), shown as they come.
+        **kwargs
+            Passed to ``func``; ``progress=True`` is replaced by a ``progress(done, total, msg)`` callback.
+        """
+        s = self.activity
         if s.busy:
             s.error = f"'{s.busy}' is still running: wait for it or press Cancel"
             return None
         s.busy, s.error = name, ""
         s.progress, s.progress_max, s.progress_text = 0, 1, f"{name}..."
-        heavy = name in HEAVY_JOBS
         if heavy and not await self._wait_for_slot(name):
             return None
         try:
@@ -37,7 +56,7 @@ class Jobs:
 
     async def _wait_for_slot(self, name: str) -> bool:
         """Queue for one of the server's heavy-job slots, showing the position; False if cancelled."""
-        s = self.s
+        s = self.activity
         ticket = object()
         JOB_SLOTS.join(ticket)
         s.cancel_event.clear()
@@ -57,7 +76,7 @@ class Jobs:
             JOB_SLOTS.leave(ticket)
 
     async def _run(self, name: str, func, *args, history: list | None = None, **kwargs):
-        s = self.s
+        s = self.activity
         box = {"done": 0, "total": 1, "msg": ""}
 
         def progress(done, total, msg=""):
@@ -87,16 +106,16 @@ class Jobs:
                 s.progress_text = f"{name}: finished in {time.perf_counter() - t0:.1f} s"
 
     def _sync(self, box, history, seen, name, t0):
-        s = self.s
+        s, epochs = self.activity, self.session.model.epochs
         if history is not None and len(history) != seen:
             logs = list(history)
             s.history = [dict(epoch=e.epoch, loss=e.loss, val_auc=getattr(e, "val_auc", float("nan"))) for e in logs]
             last = logs[-1]
-            s.progress_max = max(int(s.epochs), 1)
+            s.progress_max = max(int(epochs), 1)
             s.progress = min(last.epoch, s.progress_max)
             auc = getattr(last, "val_auc", None)
             stage = "pretraining" if auc is None else "training"
-            s.progress_text = f"{name}: {stage} epoch {last.epoch}/{s.epochs}, loss {last.loss:.4f}" + (
+            s.progress_text = f"{name}: {stage} epoch {last.epoch}/{epochs}, loss {last.loss:.4f}" + (
                 f", val AUC {auc:.3f}" if auc is not None else ""
             )
         elif history is None:

@@ -3,9 +3,7 @@
 import json
 from pathlib import Path
 
-from ..paths import ROOT
-
-EXPLAIN_REPORT = ROOT / "docs" / "results" / "explain.json"
+from ..paths import EXPLAIN_REPORT
 
 LEARN_TEXT = r"""
 ## Reading the MSTGAT explanations

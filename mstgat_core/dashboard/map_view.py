@@ -12,10 +12,11 @@ import pandas as pd
 import panel as pn
 from holoviews.operation.datashader import rasterize
 
-from . import plots
+from . import plots_charts, plots_explain, plots_map
 from .jobs import Jobs
 from .panes import pane
-from .state import Session, tile_url
+from .server import tile_url
+from .state import Session
 
 
 @contextlib.contextmanager
@@ -34,7 +35,7 @@ MAP_PIXELS = 600  # resolution the map's image is resampled to (about the plot's
 def map_panel(session: Session, jobs: Jobs):
     """The linked map, drawn again when the basemap is switched on or off (a map projected onto web tiles
     is another kind of plot); see :func:`map_view`."""
-    return pn.panel(pn.bind(lambda basemap: map_view(session, jobs, basemap), session.param.basemap))
+    return pn.panel(pn.bind(lambda basemap: map_view(session, jobs, basemap), session.selection.param.basemap))
 
 
 def map_view(session: Session, jobs: Jobs, basemap: bool = False):
@@ -46,59 +47,61 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     whose source is a DynamicMap returning a whole overlay never receives the click.
 
     Without a basemap every layer is drawn in the grid's own CRS (axes in km naming it). With one,
-    GeoViews projects every layer onto web-Mercator tiles from :func:`~.state.tile_url`, and gives
+    GeoViews projects every layer onto web-Mercator tiles from :func:`~.server.tile_url`, and gives
     the clicks and boxes back in the grid's CRS.
     """
 
     def crs():
-        return session.ds.rio.crs if session.ds is not None else None
+        return session.data.ds.rio.crs if session.data.ds is not None else None
 
     def place(element):
         """The element as it is drawn: unchanged, or as a GeoViews element in the grid's CRS."""
         if not basemap or crs() is None:
             return element
-        return plots.on_basemap(element, crs())
+        return plots_map.on_basemap(element, crs())
 
     def render_image(layer, log_elements, version):
-        da = session.layer_data(layer)
-        key = session.layer_key(layer)
+        da = session.selection.layer_data(layer)
+        key = session.selection.layer_key(layer)
         log = log_elements and key is not None and key.kind == "element"
         colours = key.colours if key is not None else "value"
-        image = plots.image(da, title=layer or "no data", kind=colours, log=log)
+        image = plots_map.image(da, title=layer or "no data", kind=colours, log=log)
         # explicit limits: new data (demo -> synthetic -> upload, another CRS) must not keep the old extent
         image = image.opts(data_aspect=1, frame_width=420, tools=["hover", "tap", "box_select"], framewise=True)
         if basemap and crs() is not None:
-            return place(image).opts(**plots.extent(da, to_web_mercator=crs()))
-        return image.opts(**plots.extent(da), **plots.crs_axes(crs()))
+            return place(image).opts(**plots_map.extent(da, to_web_mercator=crs()))
+        return image.opts(**plots_map.extent(da), **plots_map.crs_axes(crs()))
 
     def render_unsupported(version):
-        return place(plots.unsupported_ground(session.ds))
+        return place(plots_map.unsupported_ground(session.data.ds))
 
     def render_zones(top_share, show_zones, version):
-        cut = session.zone_cut()
+        cut = session.selection.zone_cut()
         if show_zones and cut is not None:
-            return place(plots.zones(session.probability, cut))
+            return place(plots_map.zones(session.model.probability, cut))
         return place(hv.Contours([]).opts(line_color="white"))
 
     def render_deposits(show_deposits, version):
-        return place(plots.deposit_points(session.deposits if show_deposits else None, crs()))
+        return place(plots_map.deposit_points(session.data.deposits if show_deposits else None, crs()))
 
     def render_samples(show_samples, version):
-        if not show_samples or session.samples is None:
-            return place(plots.sample_points(None, None))
-        geometry = session.samples.table.geometry
-        xy = None if session.point_scores is not None else pd.DataFrame({"x": geometry.x, "y": geometry.y})
-        return place(plots.sample_points(xy, session.point_scores))
+        if not show_samples or session.data.samples is None:
+            return place(plots_map.sample_points(None, None))
+        geometry = session.data.samples.table.geometry
+        xy = None if session.model.point_scores is not None else pd.DataFrame({"x": geometry.x, "y": geometry.y})
+        return place(plots_map.sample_points(xy, session.model.point_scores))
 
     def render_fold(fold, version):
-        if session.ds is None:
-            return place(plots.fold_overlay(None, np.zeros(1), np.zeros(1), None))
-        deposits = np.asarray(session.deposit_mask.values, dtype=bool) if session.deposit_mask is not None else None
-        x, y = session.ds["x"].values, session.ds["y"].values
-        return place(plots.fold_overlay(session.fold_shown(), x, y, deposits))
+        if session.data.ds is None:
+            return place(plots_map.fold_overlay(None, np.zeros(1), np.zeros(1), None))
+        deposits = (
+            np.asarray(session.data.deposit_mask.values, dtype=bool) if session.data.deposit_mask is not None else None
+        )
+        x, y = session.data.ds["x"].values, session.data.ds["y"].values
+        return place(plots_map.fold_overlay(session.evaluation.fold_shown(), x, y, deposits))
 
     def render_truth(show_truth, version):
-        return place(plots.truth_overlay(session.truth_table() if show_truth else None))
+        return place(plots_map.truth_overlay(session.data.truth_table() if show_truth else None))
 
     def marker(explanation):
         if explanation is None:
@@ -112,9 +115,9 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     img = hv.DynamicMap(
         pn.bind(
             render_image,
-            layer=session.param.layer,
-            log_elements=session.param.log_elements,
-            version=session.param.version,
+            layer=session.selection.param.layer,
+            log_elements=session.selection.param.log_elements,
+            version=session.selection.param.version,
         )
     )
     if not basemap:
@@ -126,33 +129,43 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
         def forget_the_view(*events):  # new data are resampled whole, not over the old data's view
             view.reset()
 
-        session.param.watch(forget_the_view, ["ds"])  # a new grid is set before its layers are chosen
-    unsupported = hv.DynamicMap(pn.bind(render_unsupported, version=session.param.version))
+        session.data.param.watch(forget_the_view, ["ds"])  # a new grid is set before its layers are chosen
+    unsupported = hv.DynamicMap(pn.bind(render_unsupported, version=session.selection.param.version))
     if not basemap:
         unsupported = rasterize(unsupported, width=MAP_PIXELS, height=MAP_PIXELS)
     zones = hv.DynamicMap(
         pn.bind(
             render_zones,
-            top_share=session.param.top_share,
-            show_zones=session.param.show_zones,
-            version=session.param.version,
+            top_share=session.selection.param.top_share,
+            show_zones=session.selection.param.show_zones,
+            version=session.selection.param.version,
         )
     )
     deposits = hv.DynamicMap(
-        pn.bind(render_deposits, show_deposits=session.param.show_deposits, version=session.param.version)
+        pn.bind(
+            render_deposits,
+            show_deposits=session.selection.param.show_deposits,
+            version=session.selection.param.version,
+        )
     )
-    selected = hv.DynamicMap(pn.bind(marker, explanation=session.param.explanation))
+    selected = hv.DynamicMap(pn.bind(marker, explanation=session.explanation.param.cell))
 
     def render_neighbours(explanation, head):
-        x = session.ds["x"].values if session.ds is not None else np.zeros(0)
-        y = session.ds["y"].values if session.ds is not None else np.zeros(0)
-        return place(plots.neighbour_segments(explanation, head, x, y))
+        x = session.data.ds["x"].values if session.data.ds is not None else np.zeros(0)
+        y = session.data.ds["y"].values if session.data.ds is not None else np.zeros(0)
+        return place(plots_map.neighbour_segments(explanation, head, x, y))
 
-    neighbours = hv.DynamicMap(pn.bind(render_neighbours, session.param.explanation, session.param.gat_head))
-    samples = hv.DynamicMap(
-        pn.bind(render_samples, show_samples=session.param.show_samples, version=session.param.version)
+    neighbours = hv.DynamicMap(
+        pn.bind(render_neighbours, session.explanation.param.cell, session.explanation.param.gat_head)
     )
-    truth = hv.DynamicMap(pn.bind(render_truth, show_truth=session.param.show_truth, version=session.param.version))
+    samples = hv.DynamicMap(
+        pn.bind(
+            render_samples, show_samples=session.selection.param.show_samples, version=session.selection.param.version
+        )
+    )
+    truth = hv.DynamicMap(
+        pn.bind(render_truth, show_truth=session.selection.param.show_truth, version=session.selection.param.version)
+    )
 
     tap = hv.streams.Tap(source=img, x=None, y=None)
     box = hv.streams.BoundsXY(source=img, bounds=None)
@@ -160,47 +173,47 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     async def on_tap(x, y):
         if x is None or y is None or not np.isfinite([x, y]).all():
             return
-        if session.point_scores is not None and session.show_samples:
-            sample = await jobs.run("explaining the sample", session.explain_sample_at, x, y)
+        if session.model.point_scores is not None and session.selection.show_samples:
+            sample = await jobs.run("explaining the sample", session.explanation.explain_sample_at, x, y)
             if sample is not None:
-                session.sample_explanation = sample
-                session.status = f"explained sample {sample['sample']} (percentile {sample['percentile']:.1f})"
-            if session.fitted is None:
+                session.explanation.sample = sample
+                session.activity.status = f"explained sample {sample['sample']} (percentile {sample['percentile']:.1f})"
+            if session.model.fitted is None:
                 return
         t0 = time.perf_counter()
-        exp = await jobs.run("explaining the cell", session.explain_at, x, y)
+        exp = await jobs.run("explaining the cell", session.explanation.explain_at, x, y)
         if exp is None:
             return
         with updating_together():
-            session.explanation = exp  # assigned on the event loop, not in the worker thread
-            session.status = (
+            session.explanation.cell = exp  # assigned on the event loop, not in the worker thread
+            session.activity.status = (
                 f"explained row {exp.attrs['row']}, col {exp.attrs['col']} in {time.perf_counter() - t0:.1f} s"
             )
 
     def render_brushed(brushed):
         """The cells picked by a box on the scatter plot (or the map), outlined on the map."""
-        if brushed is None or session.ds is None:
+        if brushed is None or session.data.ds is None:
             return place(hv.Points([], kdims=["x", "y"]))
-        rows, cols = np.unravel_index(plots._some(brushed, 20_000), brushed.shape)
-        xy = (session.ds["x"].values[cols], session.ds["y"].values[rows])
+        rows, cols = np.unravel_index(plots_charts.some_cells(brushed, 20_000), brushed.shape)
+        xy = (session.data.ds["x"].values[cols], session.data.ds["y"].values[rows])
         return place(
             hv.Points(xy, kdims=["x", "y"], label="picked cells").opts(
-                color=plots.BRUSH_COLOUR, marker="square", size=4, alpha=0.7, nonselection_alpha=0.7
+                color=plots_charts.BRUSH_COLOUR, marker="square", size=4, alpha=0.7, nonselection_alpha=0.7
             )
         )
 
     async def on_box(bounds):
         if bounds is None:
             return
-        session.brush_map_box(*bounds)
-        if session.fitted is None:
+        session.selection.brush_map_box(*bounds)
+        if session.model.fitted is None:
             return  # the region summary needs a model; the brushing does not
-        if session.maps is None:
-            await jobs.run("attention maps", session.compute_maps, progress=True)
-        summary = await jobs.run("summarising the region", session.summarise_region, *bounds)
+        if session.explanation.maps is None:
+            await jobs.run("attention maps", session.compute_maps, heavy=True, progress=True)
+        summary = await jobs.run("summarising the region", session.explanation.summarise_region, *bounds)
         if summary is not None:
-            session.region_summary = summary
-            session.status = f"summarised a region of {summary.get('n_cells', '?')} cells"
+            session.explanation.region = summary
+            session.activity.status = f"summarised a region of {summary.get('n_cells', '?')} cells"
 
     async def tap_watch(*events):  # one call per click, with one event per changed parameter
         await on_tap(tap.x, tap.y)
@@ -209,14 +222,14 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
         await on_box(box.bounds)
 
     tap.param.watch(tap_watch, ["x", "y"], onlychanged=False)
-    box_outline = hv.DynamicMap(lambda bounds: place(plots.selection_box(bounds)), streams=[box])
+    box_outline = hv.DynamicMap(lambda bounds: place(plots_map.selection_box(bounds)), streams=[box])
     box.param.watch(box_watch, ["bounds"])
-    brushed = hv.DynamicMap(pn.bind(render_brushed, session.param.brushed))
-    fold = hv.DynamicMap(pn.bind(render_fold, session.param.cv_fold_shown, session.param.version))
+    brushed = hv.DynamicMap(pn.bind(render_brushed, session.selection.param.brushed))
+    fold = hv.DynamicMap(pn.bind(render_fold, session.evaluation.param.fold, session.selection.param.version))
     overlay = img * unsupported * zones * truth * samples * brushed * deposits * fold * neighbours * selected
     overlay = overlay * box_outline
     if basemap and crs() is not None:
-        overlay = plots.tiles(tile_url()) * overlay
+        overlay = plots_map.tiles(tile_url()) * overlay
     # the legend above the frame: over the map it swallowed clicks on the cells beneath it, and on its right
     # it widened the plot until its toolbar slid under the explanation column
     overlay = overlay.opts(hv.opts.Overlay(legend_position="top", framewise=True))
@@ -230,50 +243,66 @@ def brush_panel(session: Session):
     and in the histogram of the map's layer; a box on the scatter plot shows its cells on the map."""
 
     def scatter(x_element, y_element, version):
-        if session.ds is None or x_element not in session.ds or y_element not in session.ds:
+        if session.data.ds is None or x_element not in session.data.ds or y_element not in session.data.ds:
             return pn.pane.Markdown("No data.")
-        ds = session.ds
-        deposits = session.deposit_mask.values if session.deposit_mask is not None else None
-        layers = plots.brush_scatter(ds, x_element, y_element, None, deposits)
+        ds = session.data.ds
+        deposits = session.data.deposit_mask.values if session.data.deposit_mask is not None else None
+        layers = plots_charts.brush_scatter(ds, x_element, y_element, None, deposits)
         picked = hv.DynamicMap(
             pn.bind(
-                lambda brushed: plots.brush_scatter(ds, x_element, y_element, brushed)["picked"], session.param.brushed
+                lambda brushed: plots_charts.brush_scatter(ds, x_element, y_element, brushed)["picked"],
+                session.selection.param.brushed,
             )
         )
         box = hv.streams.BoundsXY(source=layers["cells"], bounds=None)
 
         def pick(*events):
             if box.bounds is not None:
-                session.brush_scatter_box(*box.bounds)
+                session.selection.brush_scatter_box(*box.bounds)
 
         box.param.watch(pick, ["bounds"])
         return pane(layers["cells"] * picked * layers["deposits"], "mstgat-brush-scatter")
 
     def histogram(layer, version):
-        da = session.layer_data(layer)
-        key = session.layer_key(layer)
+        da = session.selection.layer_data(layer)
+        key = session.selection.layer_key(layer)
         log = key is not None and key.kind == "element"
-        deposits = session.deposit_mask.values if session.deposit_mask is not None else None
+        deposits = session.data.deposit_mask.values if session.data.deposit_mask is not None else None
         view = hv.DynamicMap(
-            pn.bind(lambda picked: plots.brush_histogram(da, picked, deposits, log=log), session.param.brushed)
+            pn.bind(
+                lambda picked: plots_charts.brush_histogram(da, picked, deposits, log=log),
+                session.selection.param.brushed,
+            )
         )
         return pane(view, "mstgat-brush-histogram")
 
     return pn.Card(
         pn.pane.Markdown(
-            pn.bind(lambda brushed, version: session.brush_readout(), session.param.brushed, session.param.version),
+            pn.bind(
+                lambda brushed, version: session.selection.brush_readout(),
+                session.selection.param.brushed,
+                session.selection.param.version,
+            ),
             css_classes=["mstgat-brush-readout"],
             sizing_mode="stretch_width",
         ),
         pn.Row(
-            pn.widgets.Select.from_param(session.param.brush_x, width=160),
-            pn.widgets.Select.from_param(session.param.brush_y, width=160),
+            pn.widgets.Select.from_param(session.selection.param.brush_x, width=160),
+            pn.widgets.Select.from_param(session.selection.param.brush_y, width=160),
         ),
         pn.Row(
             pn.panel(
-                pn.bind(scatter, session.param.brush_x, session.param.brush_y, session.param.version), defer_load=True
+                pn.bind(
+                    scatter,
+                    session.selection.param.brush_x,
+                    session.selection.param.brush_y,
+                    session.selection.param.version,
+                ),
+                defer_load=True,
             ),
-            pn.panel(pn.bind(histogram, session.param.layer, session.param.version), defer_load=True),
+            pn.panel(
+                pn.bind(histogram, session.selection.param.layer, session.selection.param.version), defer_load=True
+            ),
             sizing_mode="stretch_width",
         ),
         title="Linked brushing: map, scatter plot and histogram",
@@ -283,6 +312,8 @@ def brush_panel(session: Session):
 
 
 def region_panel(session: Session):
+    """The summary of the region boxed on the map: its cells, score, leading elements and attention matrix."""
+
     def text(summary):
         if not summary:
             return "Select a region with the box-select tool to summarise it."
@@ -312,7 +343,9 @@ def region_panel(session: Session):
         return "\n\n".join(lines)
 
     return pn.Column(
-        pn.pane.Markdown(pn.bind(text, session.param.region_summary), css_classes=["mstgat-region"]),
-        pn.pane.HoloViews(pn.bind(plots.matrix_heatmap, session.param.region_summary), sizing_mode="stretch_width"),
+        pn.pane.Markdown(pn.bind(text, session.explanation.param.region), css_classes=["mstgat-region"]),
+        pn.pane.HoloViews(
+            pn.bind(plots_explain.matrix_heatmap, session.explanation.param.region), sizing_mode="stretch_width"
+        ),
         sizing_mode="stretch_width",
     )

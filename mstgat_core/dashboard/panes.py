@@ -19,13 +19,14 @@ def pane(obj, css_class: str | None = None, stretch: bool = True) -> pn.pane.Hol
 
 
 def error_alert(session: Session) -> pn.pane.Alert:
+    """The session's last error as a red alert, hidden while there is none."""
     alert = pn.pane.Alert(
         "", alert_type="danger", visible=False, name="error", css_classes=["mstgat-error"], sizing_mode="stretch_width"
     )
 
     def show(event=None):
-        alert.object = f"**Error:** {session.error}" if session.error else ""
-        alert.visible = bool(session.error)
+        alert.object = f"**Error:** {session.activity.error}" if session.activity.error else ""
+        alert.visible = bool(session.activity.error)
 
-    session.param.watch(show, "error")
+    session.activity.param.watch(show, "error")
     return alert

@@ -14,6 +14,7 @@ import holoviews as hv
 import panel as pn
 
 from ..paths import DEMO_DEPOSITS, DEMO_GRID
+from ..training.demo import load_demo_cached
 from .components import (
     DataCard,
     DataTab,
@@ -28,7 +29,9 @@ from .components import (
 from .explain_view import explanation_panel, explanation_plots, sample_markdown, sample_panel
 from .jobs import Jobs
 from .map_view import brush_panel, map_panel, map_view, region_panel
-from .state import Session, load_demo_cached, remove_stale_session_folders
+from .server import remove_stale_session_folders
+from .state import Session
+from .state_data import DEMO_LABEL
 
 hv.extension("bokeh", logo=False)
 
@@ -56,14 +59,14 @@ def demo_session() -> Session:
     t_start = time.perf_counter()
     try:
         ds, deposits = cached_demo(str(DEMO_GRID), str(DEMO_DEPOSITS))
-        session.set_data(ds, deposits, "South China demo (Li, 39 elements)")
+        session.set_data(ds, deposits, DEMO_LABEL)
         session.use_demo_model()
-        session.status = f"loaded {session.data_label}" + (
-            f" with {session.model_label}" if session.fitted else " - no model yet: train one in the Model tab"
+        session.activity.status = f"loaded {session.data.label}" + (
+            f" with {session.model.label}" if session.model.fitted else " - no model yet: train one in the Model tab"
         )
     except Exception as exc:
-        session.fail(exc)
-    session.status += f" ({time.perf_counter() - t_start:.1f} s)"
+        session.activity.fail(exc)
+    session.activity.status += f" ({time.perf_counter() - t_start:.1f} s)"
     return session
 
 

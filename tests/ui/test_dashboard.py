@@ -197,10 +197,12 @@ def test_map_is_honest_keeps_deposits_on_click_draws_the_box_and_follows_new_dat
     plot = plot_titled(page, "probability")
     # the score on a fixed 0-1 colour scale, its colour bar named
     assert plot["colorbars"] == [{"title": "probability", "low": 0, "high": 1}]
-    # the outline is a share of the area, with the deposits it captures
-    five = wait_text(page, ".mstgat-zone-readout", r"top 5 % of the area .* holds (\d+) of 21 deposit cells")
+    # the outline is a share of the measured ground (the demo has a sample support), with the deposits it captures
+    five = wait_text(page, ".mstgat-zone-readout", r"top 5 % of the measured ground .* holds (\d+) of 21 deposit cells")
     page.locator(".mstgat-top-share select").first.select_option(label="top 20 %")
-    twenty = wait_text(page, ".mstgat-zone-readout", r"top 20 % of the area .* holds (\d+) of 21 deposit cells")
+    twenty = wait_text(
+        page, ".mstgat-zone-readout", r"top 20 % of the measured ground .* holds (\d+) of 21 deposit cells"
+    )
     captured = [int(re.search(r"holds (\d+) of", t).group(1)) for t in (five, twenty)]
     assert captured[0] <= captured[1]
     # a click selects nothing that hides deposits: every deposit stays drawn at full opacity

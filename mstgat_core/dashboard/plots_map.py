@@ -1,0 +1,291 @@
+"""HoloViews figures of the map: a grid layer as an image, the unsupported ground, outlines, deposits,
+samples, a cross-validation fold, the planted truth, the clicked cell's neighbours and brushed cells, and
+the basemap's tiles and axes (no Panel here)."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .plots_explain import neighbour_weights
+
+
+def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind: str = "value", log: bool = False):
+    """A grid layer as an image whose colour bar names the layer and its units.
+
+    ``kind``: ``probability`` (fixed 0-1 scale), ``signed`` (diverging map
+    centred on 0, e.g. attributions) or ``value`` (1st-99th percentile; ``log``
+    for a log scale when every value is positive).
+    """
+    if da is None:
+        return hv.Image(np.full((2, 2), np.nan), kdims=["x", "y"], vdims=["value"]).opts(title=title)
+    da = da.reset_coords(drop=True)
+    if da["y"].values[0] > da["y"].values[-1]:
+        da = da.isel(y=slice(None, None, -1))
+    name = str(da.name or "value")
+    units = da.attrs.get("units")
+    label = f"{title or name} ({units})" if units and units != "1" else (title or name)
+    values = np.asarray(da.values, dtype=np.float32)
+    img = hv.Image(
+        (da["x"].values, da["y"].values, values), kdims=["x", "y"], vdims=[hv.Dimension("value", label=name)]
+    )
+    finite = values[np.isfinite(values)]
+    logz = False
+    if kind == "probability":
+        clim = (0.0, 1.0)
+    elif kind == "signed":
+        bound = float(np.nanpercentile(np.abs(finite), 99)) if finite.size else 1.0
+        clim, cmap = (-(bound or 1e-9), bound or 1e-9), "RdBu_r"
+    else:
+        clim = (float(np.nanpercentile(finite, 1)), float(np.nanpercentile(finite, 99))) if finite.size else (0, 1)
+        logz = bool(log and finite.size and clim[0] > 0)
+    if clim[0] == clim[1]:
+        clim = (clim[0], clim[0] + 1e-9)
+
+    def name_colour_bar(plot, element):  # HoloViews sets the title once; a new layer must rename it
+        colour_bar = plot.handles.get("colorbar")
+        if colour_bar is not None:
+            colour_bar.title = label
+
+    return img.opts(
+        cmap=cmap,
+        colorbar=True,
+        clim=clim,
+        logz=logz,
+        clabel=label,
+        hooks=[name_colour_bar],
+        title=title,
+        tools=["hover"],
+        clipping_colors={"NaN": (0, 0, 0, 0)},
+    )
+
+
+UNSUPPORTED_COLOUR = "#7f7f7f"
+
+
+def unsupported_ground(ds: xr.Dataset | None) -> hv.Image:
+    """The cells with data off the grid's sample support (interpolated far from any sample), as a flat grey
+    veil over the layer beneath: never coloured as a score. Transparent where the grid has no support."""
+    from ..data.preprocess import valid_mask
+    from ..data.support import support_mask, without_support
+
+    support = support_mask(ds) if ds is not None else None
+    if support is None:
+        return hv.Image(np.full((2, 2), np.nan), kdims=["x", "y"], vdims=["unsupported"]).opts(
+            colorbar=False, tools=[], alpha=0
+        )
+    veil = np.where(valid_mask(without_support(ds)) & ~support, 1.0, np.nan).astype(np.float32)
+    y = ds["y"].values
+    if y[0] > y[-1]:
+        veil, y = veil[::-1], y[::-1]
+    return hv.Image((ds["x"].values, y, veil), kdims=["x", "y"], vdims=["unsupported"]).opts(
+        cmap=[UNSUPPORTED_COLOUR],
+        clim=(0, 1),
+        colorbar=False,
+        alpha=0.75,
+        tools=[],
+        clipping_colors={"NaN": (0, 0, 0, 0)},
+    )
+
+
+def extent(da: xr.DataArray | None, to_web_mercator=None) -> dict:
+    """``xlim``/``ylim`` options covering a grid's cells (edges, not centres); {} without data.
+    With ``to_web_mercator`` (the grid's CRS), the limits of the grid projected onto web tiles."""
+    if da is None or da.sizes.get("x", 0) < 1 or da.sizes.get("y", 0) < 1:
+        return {}
+    limits = {}
+    for axis in ("x", "y"):
+        v = np.asarray(da[axis].values, dtype=float)
+        half = abs(float(v[1] - v[0])) / 2 if len(v) > 1 else 0.5
+        limits[f"{axis}lim"] = (float(v.min()) - half, float(v.max()) + half)
+    if to_web_mercator is not None:
+        from pyproj import Transformer
+
+        edge = np.linspace(0, 1, 21)  # along each edge: a projected rectangle's sides are curves
+        (x0, x1), (y0, y1) = limits["xlim"], limits["ylim"]
+        xs = np.concatenate([x0 + (x1 - x0) * edge, np.full(21, x1), x1 - (x1 - x0) * edge, np.full(21, x0)])
+        ys = np.concatenate([np.full(21, y0), y0 + (y1 - y0) * edge, np.full(21, y1), y1 - (y1 - y0) * edge])
+        mx, my = Transformer.from_crs(to_web_mercator, "EPSG:3857", always_xy=True).transform(xs, ys)
+        limits = {"xlim": (float(np.min(mx)), float(np.max(mx))), "ylim": (float(np.min(my)), float(np.max(my)))}
+    return limits
+
+
+def on_basemap(element, crs):
+    """``element`` (drawn in the grid's ``crs``) as its GeoViews counterpart, which GeoViews projects onto
+    web-Mercator tiles and whose clicks and boxes it reports back in ``crs``; options are kept."""
+    import geoviews as gv
+    from cartopy import crs as ccrs
+    from pyproj import CRS
+
+    crs = CRS.from_user_input(crs)
+    code = crs.to_epsg()
+    projection = ccrs.epsg(code) if code and not crs.is_geographic else ccrs.PlateCarree()
+    if isinstance(element, hv.Overlay):
+        return hv.Overlay([on_basemap(part, crs) for part in element])
+    return element.clone(new_type=getattr(gv, type(element).__name__), crs=projection)
+
+
+def tiles(url: str):
+    """Web-map tiles from an XYZ URL template (``{Z}/{X}/{Y}``), under every other layer."""
+    import geoviews as gv
+
+    return gv.WMTS(url, name="basemap").opts(alpha=0.8)
+
+
+def crs_axes(crs) -> dict:
+    """Axis options naming the map's CRS: ticks in km for a projected CRS in metres (raw northings such
+    as 7,000,000 are unreadable), degrees for a geographic one, plain x and y without a CRS."""
+    if crs is None:
+        return {"xlabel": "x (no CRS)", "ylabel": "y (no CRS)"}
+    from bokeh.models import CustomJSTickFormatter
+    from pyproj import CRS
+
+    crs = CRS.from_user_input(crs)
+    code = crs.to_epsg()
+    name = f"EPSG:{code}" if code else crs.name
+    if crs.is_geographic:
+        return {"xlabel": f"longitude (°) · {name}", "ylabel": f"latitude (°) · {name}"}
+    if crs.axis_info and crs.axis_info[0].unit_name == "metre":
+        km = CustomJSTickFormatter(code="return (tick / 1000).toLocaleString('en-GB')")
+        return {
+            "xlabel": f"easting (km) · {name} {crs.name}",
+            "ylabel": f"northing (km) · {name}",
+            "xformatter": km,
+            "yformatter": km,
+        }
+    unit = crs.axis_info[0].unit_name if crs.axis_info else "map units"
+    return {"xlabel": f"easting ({unit}) · {name}", "ylabel": f"northing ({unit}) · {name}"}
+
+
+def selection_box(bounds=None) -> hv.Rectangles:
+    """The last box drawn with the box-select tool, outlined (an empty element before the first)."""
+    boxes = [] if bounds is None else [tuple(bounds)]
+    return hv.Rectangles(boxes).opts(fill_alpha=0, line_color="cyan", line_width=2, line_dash="dashed")
+
+
+def zones(probability: xr.DataArray | None, threshold: float):
+    """The outline of the cells scoring at least ``threshold`` (white contours; empty without a model)."""
+    if probability is None:
+        return hv.Contours([]).opts(line_color="white")
+    img = image(probability)
+    return hv.operation.contours(img, levels=[float(threshold)], filled=False, overlaid=False).opts(
+        line_color="white",
+        line_width=1.5,
+        cmap=["white"],
+        colorbar=False,
+        show_legend=False,
+        selection_alpha=1.0,
+        nonselection_alpha=1.0,
+    )
+
+
+def deposit_points(gdf, crs=None) -> hv.Points:
+    """The deposits as red triangles, in ``crs`` (the grid's) when given; never dimmed by a selection."""
+    if gdf is None or len(gdf) == 0:
+        return hv.Points([], kdims=["x", "y"])
+    if crs is not None and gdf.crs is not None:
+        gdf = gdf.to_crs(crs)
+    df = pd.DataFrame({"x": gdf.geometry.x.values, "y": gdf.geometry.y.values})
+    return hv.Points(df, kdims=["x", "y"], label="deposits").opts(
+        color="red",
+        marker="triangle",
+        size=9,
+        line_color="white",
+        tools=["hover"],
+        selection_alpha=1.0,
+        nonselection_alpha=1.0,  # a click or a box on the map must not hide the other deposits
+    )
+
+
+HELD_OUT_COLOUR, TRAINED_COLOUR = "#e377c2", "#2ca02c"
+
+
+def fold_overlay(role: dict | None, x: np.ndarray, y: np.ndarray, deposits: np.ndarray | None):
+    """One cross-validation fold on the map: its test region outlined (dashed), the deposit cells it held
+    out (magenta squares), those it trained on (green dots) and those the buffer dropped (grey crosses).
+    Always the same four elements (empty without a fold), so that the map's overlay keeps one structure."""
+
+    def cells(mask, label, **style):
+        rows, cols = np.nonzero(mask) if mask is not None else ((), ())
+        # a constant label (an overlay whose labels change is not updated in place), kept out of the legend
+        return hv.Points((x[list(cols)], y[list(rows)]), kdims=["x", "y"], label=label).opts(
+            nonselection_alpha=1.0, show_legend=False, tools=["hover"], **style
+        )
+
+    if role is None:
+        outline = hv.Contours([]).opts(line_color=HELD_OUT_COLOUR)
+        held, trained, dropped = None, None, None
+    else:
+        region = hv.Image((x, y, role["test_region"].astype(np.float32)), kdims=["x", "y"])
+        if y[0] > y[-1]:
+            region = hv.Image((x, y[::-1], role["test_region"][::-1].astype(np.float32)), kdims=["x", "y"])
+        outline = hv.operation.contours(region, levels=[0.5], filled=False, overlaid=False)
+        held, trained = role["test_deposits"], role["train_deposits"]
+        dropped = deposits & ~held & ~trained if deposits is not None else None
+    return (
+        outline.opts(
+            line_color=HELD_OUT_COLOUR, line_width=2, line_dash="dashed", cmap=[HELD_OUT_COLOUR], colorbar=False
+        )
+        * cells(held, "held out", marker="square", size=12, fill_alpha=0, line_color=HELD_OUT_COLOUR, line_width=2)
+        * cells(trained, "trained on", color=TRAINED_COLOUR, size=6)
+        * cells(dropped, "dropped by the buffer", color="#555555", marker="x", size=9)
+    )
+
+
+def truth_overlay(table: pd.DataFrame | None):
+    """A synthetic scenario's planted anomalies: circles of their radius (red: ore, orange dashed:
+    decoy) labelled with their elements. Always the same three elements (empty without truth), so
+    that the map's overlay keeps one structure."""
+    angle = np.linspace(0, 2 * np.pi, 48)
+    parts = []
+    for kind, colour, dash in (("ore", "#d62728", "solid"), ("decoy", "#ff7f0e", "dashed")):
+        rows = [] if table is None else list(table[table["kind"].str.startswith(kind)].itertuples())
+        circles = [{"x": r.x + r.radius * np.cos(angle), "y": r.y + r.radius * np.sin(angle)} for r in rows]
+        parts.append(
+            hv.Polygons(circles, label=f"{kind} (planted)" if rows else "").opts(
+                fill_alpha=0, line_color=colour, line_width=2, line_dash=dash
+            )
+        )
+    labels = pd.DataFrame(columns=["x", "y", "elements"]) if table is None else table
+    if len(labels):
+        labels = labels.assign(y=labels["y"] + 1.3 * labels["radius"])
+    text = hv.Labels(labels, kdims=["x", "y"], vdims=["elements"]).opts(text_font_size="8pt", text_color="white")
+    return parts[0] * parts[1] * text
+
+
+def sample_points(samples_xy: pd.DataFrame | None, scores: pd.DataFrame | None) -> hv.Points:
+    """Sample locations (small dark dots), or the scored samples coloured by their label-free score."""
+    if scores is not None:
+        return hv.Points(
+            scores, kdims=["x", "y"], vdims=["anomaly_score", "percentile", "top_elements"], label="samples"
+        ).opts(color="anomaly_score", cmap="inferno", size=6, line_color="white", line_width=0.3, tools=["hover"])
+    if samples_xy is None or len(samples_xy) == 0:
+        return hv.Points([], kdims=["x", "y"])
+    return hv.Points(samples_xy, kdims=["x", "y"], label="samples").opts(color="black", size=2, alpha=0.6)
+
+
+def neighbour_segments(exp: xr.Dataset | None, head: str, x: np.ndarray, y: np.ndarray) -> hv.Segments:
+    """The clicked cell's GAT neighbours at its dominant scale (largest scale weight), drawn on the map as
+    segments from the cell whose width grows with the neighbour's attention weight. Always ``Segments``
+    (empty before a click or without a GAT branch), so that the map updates it in place."""
+    columns = {"x0": [], "y0": [], "x1": [], "y1": [], "weight": [], "width": []}
+    nw = neighbour_weights(exp, head)
+    if nw is not None and "scale_weights" in exp:
+        scale = int(exp["scale_weights"]["scale"].values[int(np.argmax(exp["scale_weights"].values))])
+        sub = nw.sel(scale=scale).sel(dy=slice(-scale, scale), dx=slice(-scale, scale))
+        row, col = int(exp.attrs["row"]), int(exp.attrs["col"])
+        top = float(np.nanmax(sub.values)) if np.isfinite(sub.values).any() else 1.0
+        for dy in sub["dy"].values:
+            for dx in sub["dx"].values:
+                weight = float(sub.sel(dy=dy, dx=dx))
+                r, c = row + int(dy), col + int(dx)
+                if not np.isfinite(weight) or (dy == 0 and dx == 0) or not (0 <= r < len(y) and 0 <= c < len(x)):
+                    continue
+                for key, value in zip(columns, (x[col], y[row], x[c], y[r], weight, 0.5 + 6 * weight / top)):
+                    columns[key].append(float(value))
+    segments = hv.Segments(
+        pd.DataFrame(columns), kdims=["x0", "y0", "x1", "y1"], vdims=["weight", "width"], label="GAT neighbours"
+    )
+    return segments.opts(color="cyan", alpha=0.9, line_width="width", show_legend=False)  # no hover: GeoViews fails

@@ -1,0 +1,248 @@
+"""The selection part of a dashboard session: which layer the map shows and how, the outlined top share,
+and the cells picked by linked brushing (Panel-free; see :mod:`.state`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import param
+import xarray as xr
+
+from ..data.support import support_mask
+from ..errors import DataError
+from .activity import Activity
+from .state_data import DEMO_ELEMENT, DataState
+from .state_explain import ExplanationState
+from .state_model import ModelState
+
+BASEMAP_MAX_CELLS = 1_000_000
+LAYER_GROUPS = ("Model outputs", "Uncertainty", "Explanations", "Interpolation", "Elements")
+TOP_SHARES = {"top 1 %": 0.01, "top 5 %": 0.05, "top 10 %": 0.10, "top 20 %": 0.20}
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    """A map layer as a typed key: its ``kind`` and which one (``key``: an element, a scale, a model output).
+    ``label`` is its name in the menu; the session finds a layer by comparing labels, never by parsing one."""
+
+    kind: str  # probability, model, element, CLS attention, scale weight, neighbour entropy, attribution, interpolation
+    key: str = ""
+
+    @property
+    def label(self) -> str:
+        """Its name in the layer menu ("element: Li")."""
+        return f"{self.kind}: {self.key}" if self.key else self.kind
+
+    @property
+    def group(self) -> str:
+        """Its group in the layer menu (one of :data:`LAYER_GROUPS`)."""
+        if self.kind == "model" and self.key in ("uncertainty", "top_agreement", "novelty"):
+            return "Uncertainty"
+        return {
+            "probability": "Model outputs",
+            "model": "Model outputs",
+            "element": "Elements",
+            "interpolation": "Interpolation",
+        }.get(self.kind, "Explanations")
+
+    @property
+    def colours(self) -> str:
+        """How its values are coloured (:func:`~.plots_map.image`): on a fixed 0-1 scale, diverging, or by value."""
+        if self.kind == "probability" or (self.kind == "model" and self.key in ("calibrated", "top_agreement")):
+            return "probability"
+        return "signed" if self.kind == "attribution" else "value"
+
+
+SUPPORT = MapLayer("interpolation", "distance to the nearest sample")
+SUPPORT_LAYER = SUPPORT.label
+
+
+class SelectionState(param.Parameterized):
+    """What the map shows and what is picked on it: the layer (among every layer the data, the model and
+    its explanations have), the outlined top share, what is drawn over the map, the Data tab's element,
+    and the cells brushed by a box on the map or on the scatter plot of two elements."""
+
+    layer = param.Selector(default=None, objects=[], label="Map layer")
+    top_share = param.Selector(default="top 5 %", objects=list(TOP_SHARES), label="Outline (share of the area)")
+    show_zones = param.Boolean(default=True, label="Outline anomaly zones")
+    log_elements = param.Boolean(default=False, label="Log colour scale (element layers)")
+    show_truth = param.Boolean(default=True, label="Show the planted truth (synthetic scenarios)")
+    show_deposits = param.Boolean(default=True, label="Show deposits")
+    basemap = param.Boolean(default=False, label="Basemap (web tiles: needs internet)")
+    show_samples = param.Boolean(default=True, label="Show samples (point surveys; coloured once scored)")
+    explore_element = param.Selector(default=None, objects=[], label="Element")
+    brush_x = param.Selector(default=None, objects=[], label="Scatter x (log10)")
+    brush_y = param.Selector(default=None, objects=[], label="Scatter y (log10)")
+    brushed = param.Parameter(default=None, precedence=-1)  # bool (y, x): cells picked by a box
+    brush_origin = param.String(default="", precedence=-1)  # where they were picked: the map or the scatter
+    version = param.Integer(default=0, precedence=-1)  # bumped when the map's layers change: the views redraw
+
+    def __init__(self, activity: Activity, data: DataState, model: ModelState, explanation: ExplanationState, **params):
+        super().__init__(**params)
+        self.activity, self.data, self.model, self.explanation = activity, data, model, explanation
+        self.param.watch(self._basemap_needs_a_crs, "basemap")
+        data.param.watch(self._basemap_needs_a_crs, "ds")
+
+    # ------------------------------------------------------------------ layers
+
+    def layer_keys(self) -> list[MapLayer]:
+        """Every map layer the session has, as typed keys (in menu order)."""
+        model, explanation = self.model, self.explanation
+        keys = []
+        if model.probability is not None:
+            keys.append(MapLayer("probability"))
+        if model.layers is not None:
+            keys += [MapLayer("model", name) for name in model.layers.data_vars if name != "probability"]
+        maps = explanation.maps
+        if maps is not None:
+            if "cls_attention" in maps:
+                keys += [MapLayer("CLS attention", str(e)) for e in maps["element"].values]
+            if "scale_weights" in maps:
+                keys += [MapLayer("scale weight", str(s)) for s in maps["scale"].values]
+            if "neighbour_entropy" in maps:
+                keys += [MapLayer("neighbour entropy", str(s)) for s in maps["scale"].values]
+        if explanation.attributions is not None:
+            keys += [MapLayer("attribution", str(e)) for e in explanation.attributions["element"].values]
+        if self.data.support is not None:
+            keys.append(SUPPORT)
+        return keys + [MapLayer("element", e) for e in self.data.grid_elements]
+
+    def layer_options(self) -> list[str]:
+        """The map layers' menu labels."""
+        return [key.label for key in self.layer_keys()]
+
+    def layer_key(self, label: str | None) -> MapLayer | None:
+        """The typed key of a menu label (None if the session has no such layer)."""
+        return next((key for key in self.layer_keys() if key.label == label), None)
+
+    def layer_groups(self) -> dict[str, list[str]]:
+        """The map layers' labels by group, for a grouped menu (empty groups left out)."""
+        groups = {group: [] for group in LAYER_GROUPS}
+        for key in self.layer_keys():
+            groups[key.group].append(key.label)
+        return {group: labels for group, labels in groups.items() if labels}
+
+    def layer_data(self, label: str | None) -> xr.DataArray | None:
+        """The values of the layer named ``label`` in the menu (None if there is no such layer)."""
+        key = self.layer_key(label) if self.data.ds is not None else None
+        if key is None:
+            return None
+        scale = int(key.key) if key.kind in ("scale weight", "neighbour entropy") else None
+        maps = self.explanation.maps
+        return {
+            "probability": lambda: self.model.probability,
+            "model": lambda: self.model.layers[key.key],
+            "element": lambda: self.data.ds[key.key],
+            "CLS attention": lambda: maps["cls_attention"].sel(element=key.key),
+            "scale weight": lambda: maps["scale_weights"].sel(scale=scale),
+            "neighbour entropy": lambda: maps["neighbour_entropy"].sel(scale=scale),
+            "attribution": lambda: self.explanation.attributions.sel(element=key.key),
+            "interpolation": lambda: self.data.support,
+        }[key.kind]()
+
+    def refresh(self, prefer: str | None = None) -> None:
+        """Offer the layers and elements the session has now, keeping the choices still offered (the map
+        layer ``prefer`` if given), and redraw the views."""
+        opts = self.layer_options()
+        self.param.layer.objects = opts
+        current = self.layer
+        if prefer in opts:
+            self.layer = prefer
+        elif current not in opts:
+            self.layer = opts[0] if opts else None
+        elements = self.data.grid_elements
+        self.param.explore_element.objects = elements
+        if self.explore_element not in elements:
+            self.explore_element = DEMO_ELEMENT if DEMO_ELEMENT in elements else (elements[0] if elements else None)
+        self.param.brush_x.objects = self.param.brush_y.objects = elements
+        if self.brush_x not in elements or self.brush_y not in elements:
+            first = self.explore_element
+            others = [e for e in elements if e != first]
+            self.param.update(brush_x=first, brush_y=others[0] if others else first)  # both at once
+        self.version += 1
+
+    def _basemap_needs_a_crs(self, *events):
+        """Web tiles are placed by the grid's CRS: without one the basemap is switched off, saying why; so
+        it is for a grid too large to project whole (the basemap map is not resampled to the screen)."""
+        ds = self.data.ds
+        if not self.basemap or ds is None:
+            return
+        cells = ds.sizes.get("y", 0) * ds.sizes.get("x", 0)
+        if ds.rio.crs is None:
+            self.basemap = False
+            self.activity.error = "these data have no coordinate reference system: a basemap needs one"
+        elif cells > BASEMAP_MAX_CELLS:
+            self.basemap = False
+            self.activity.error = (
+                f"the basemap projects the whole grid: at most {BASEMAP_MAX_CELLS:,} cells, this one has {cells:,}"
+            )
+
+    # ------------------------------------------------------------------ the outline
+
+    def zone_cut(self) -> float | None:
+        """The score above which a cell is in the chosen top share of the valid cells (None without a model)."""
+        probability = self.model.probability
+        if probability is None:
+            return None
+        values = probability.values[np.isfinite(probability.values)]
+        return float(np.quantile(values, 1 - TOP_SHARES[self.top_share])) if values.size else None
+
+    def zone_readout(self) -> str:
+        """One line: the outlined share, its score cut and the deposit cells it captures."""
+        cut = self.zone_cut()
+        if cut is None:
+            return "No model yet: the outline appears once a model is trained or loaded."
+        area = "of the measured ground" if support_mask(self.data.ds) is not None else "of the area"
+        line = f"Outlined: the {self.top_share} {area} (score >= {cut:.3g})"
+        probability, deposit_mask = self.model.probability.values, self.data.deposit_mask
+        if deposit_mask is None:
+            line += "; no deposits loaded."
+        else:
+            inside = np.asarray(deposit_mask.values, dtype=bool) & np.isfinite(probability)
+            captured = int((probability[inside] >= cut).sum())
+            line += f"; it holds {captured} of {int(inside.sum())} deposit cells."
+        return line + self.data.support_readout()
+
+    # ------------------------------------------------------------------ linked brushing
+
+    def clear_brush(self) -> None:
+        """Pick no cell."""
+        self.brushed, self.brush_origin = None, ""
+
+    def brush_map_box(self, x0, y0, x1, y1) -> np.ndarray:
+        """Pick the cells inside a box drawn on the map (blocking; changes ``brushed``)."""
+        ds = self.data.ds
+        if ds is None:
+            raise DataError("no data loaded")
+        inx = (ds["x"].values >= min(x0, x1)) & (ds["x"].values <= max(x0, x1))
+        iny = (ds["y"].values >= min(y0, y1)) & (ds["y"].values <= max(y0, y1))
+        picked = np.outer(iny, inx) & self.data.valid_cells()
+        self.brushed, self.brush_origin = picked, "a box on the map"
+        return picked
+
+    def brush_scatter_box(self, x0, y0, x1, y1) -> np.ndarray:
+        """Pick the cells whose log10 values of ``brush_x`` and ``brush_y`` fall inside a box drawn on the
+        scatter plot, to show them on the map (changes ``brushed``)."""
+        ds = self.data.ds
+        if ds is None or self.brush_x is None:
+            raise DataError("no data loaded")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lx = np.log10(np.asarray(ds[self.brush_x].values, dtype=float))
+            ly = np.log10(np.asarray(ds[self.brush_y].values, dtype=float))
+        picked = (lx >= min(x0, x1)) & (lx <= max(x0, x1)) & (ly >= min(y0, y1)) & (ly <= max(y0, y1))
+        self.brushed, self.brush_origin = picked, "a box on the scatter plot"
+        return picked
+
+    def brush_readout(self) -> str:
+        """One line: how many cells are brushed, where they were picked, and the deposit cells among them."""
+        if self.brushed is None:
+            return (
+                "Draw a box on the map (box-select tool) to highlight its cells in the scatter plot and the "
+                "histogram, or on the scatter plot to show its cells on the map."
+            )
+        line = f"{int(self.brushed.sum()):,} cells picked by {self.brush_origin}"
+        if self.data.deposit_mask is not None:
+            deposits = np.asarray(self.data.deposit_mask.values, dtype=bool)
+            line += f"; {int((deposits & self.brushed).sum())} of {int(deposits.sum())} deposit cells among them"
+        return line + "."
