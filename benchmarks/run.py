@@ -100,7 +100,7 @@ def bench_demo(quick: bool, tile: int, epochs: int | None = None) -> dict:
     prepared = trained.prepare(ds)
     rows, cols = prepared.rows_cols
     positives = np.flatnonzero(deposits.values[prepared.graph.mask])
-    one = type(trained.model)(ModelConfig(**{**trained.config.to_dict(), "members": 1}))
+    one = type(trained.model)(ModelConfig.from_dict(trained.config.to_dict(), members=1))
     one.load_backbone(trained.model.state_dict())
     features = one.grid_features(prepared.x, prepared.graph.stencil)
     t = now()

@@ -1,6 +1,7 @@
 """Grid-level cross-validation: no method reads a test label; context baselines see the neighbourhood."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -118,7 +119,8 @@ def test_cli_evaluate_refuses_impossible_folds_in_one_line(small_scenario, tmp_p
     ]
     assert cli.main([*args, "--folds", "50"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error: ") and "cannot fill 50 folds: use --folds" in err and "--folds loco" in err
+    assert err.startswith("error: ") and "cannot fill 50 folds: use at most" in err
+    assert re.search(r"leave one cluster out \(--folds \d+ or --folds loco\)$", err)  # the library's values, as flags
     assert cli.main([*args, "--folds", "1"]) == 2
     assert "at least 2" in capsys.readouterr().err
     assert cli.main([*args, "--seeds", "a,b"]) == 2
@@ -149,3 +151,117 @@ def test_fold_roles_are_the_folds_the_report_scored(small_scenario):
         )
         assert not (role["train_deposits"] & role["test_region"]).any()  # nothing trained on inside the test region
         assert (role["test_deposits"] <= (role["test_region"] & deposits)).all()
+
+
+def test_a_fold_is_fitted_as_fit_fits_the_whole_grid(small_scenario):
+    """One fit procedure: cross-validation's fine-tuning on a fold that trains on every deposit gives the
+    scores and inner record of ``fit`` on the whole grid (same backbone, same seed)."""
+    from mstgat_core.training.finetune import FineTuneConfig
+    from mstgat_core.training.pipeline import fit, pretrain_backbone
+
+    grid = small_scenario.grid
+    cells = deposit_cells(grid, small_scenario.deposits)
+    backbone = pretrain_backbone(grid, SMALL_MODEL, QUICK_PRETRAIN)
+    fitted = fit(grid, cells, backbone=backbone, members=5, finetune_config=FineTuneConfig(seed=1))
+    mask = valid_mask(grid, backbone.elements)
+    X = backbone.normaliser.transform(grid, mask)
+    rows, cols = np.nonzero(mask)
+    pos = np.flatnonzero(cells.values[mask])
+    fold = spatial_folds(rows, cols, pos, FoldSettings.for_config(fitted.config, n_folds=3), seed=1)[0]
+    everything = dataclasses.replace(fold, train_pos=pos, train_neg_pool=np.arange(len(rows)))
+    scores = method_runners(["mstgat"], mask, X, backbone=backbone)["mstgat"](X, everything, 1)
+    np.testing.assert_array_equal(np.asarray(scores), fitted.predict(grid).values[mask])
+    inner = {k: v for k, v in scores.extras["inner"].items() if k != "seconds"}
+    assert inner == {k: v for k, v in fitted.train_result.to_dict().items() if k != "seconds"}
+    assert inner["inner_settings"] == FoldSettings.for_config(fitted.config).inner()  # the model's defaults
+
+
+@pytest.fixture
+def inner_fold_settings(monkeypatch):
+    """Every FoldSettings fine-tuning's inner cross-validation draws its folds with."""
+    from mstgat_core.training import finetune
+
+    seen = []
+    original = finetune.spatial_folds
+
+    def spy(rows, cols, positives, settings, seed=0):
+        seen.append(settings)
+        return original(rows, cols, positives, settings, seed=seed)
+
+    monkeypatch.setattr(finetune, "spatial_folds", spy)
+    return seen
+
+
+def test_the_outer_fold_settings_reach_the_inner_cv(small_scenario, inner_fold_settings):
+    """``buffer=8`` and a non-default link distance and negative distance change the outer folds and the
+    inner cross-validation of every fold's fine-tuning (recorded in the fold row as ``inner_settings``)."""
+    from mstgat_core.evaluation.crossval import cross_validate_grid
+
+    cells = deposit_cells(small_scenario.grid, small_scenario.deposits)
+    report = cross_validate_grid(
+        small_scenario.grid,
+        cells,
+        ["mstgat"],
+        folds=3,
+        seeds=(2,),
+        model_config={"scales": (1,), "d_model": 16, "gat_hidden": 16},
+        pretrain_config=PretrainConfig(epochs=1, steps_per_epoch=1),
+        train_config=TrainConfig(min_negative_distance=4.0),
+        buffer=8,
+        link_distance=5,
+    )
+    outer = {"link_distance": 5.0, "buffer": 8.0, "min_neg_distance": 4.0}
+    assert {k: report["protocol"][k] for k in outer} == outer
+    default = FoldSettings.for_model((1,)).inner()
+    assert default["buffer"] != 8.0 and default["link_distance"] != 5.0  # not what the inner CV would pick itself
+    rows = report["results"]["mstgat"]["folds"]
+    assert len(rows) == 3 and all(row["inner"]["inner_settings"] == outer for row in rows)
+    assert inner_fold_settings and all(s.inner() == outer for s in inner_fold_settings)  # the folds drawn, too
+
+
+def _write_survey(scenario, folder):
+    from mstgat_core.data.io import save_grid
+
+    save_grid(scenario.grid, folder / "grid.nc")
+    table = scenario.deposits.drop(columns="geometry")
+    table["crs"] = scenario.grid.rio.crs.to_string()
+    table.to_csv(folder / "deposits.csv", index=False)
+    return ["evaluate", str(folder / "grid.nc"), "--deposits", str(folder / "deposits.csv")]
+
+
+def test_cli_evaluate_buffer_reaches_the_inner_cv(small_scenario, tmp_path, inner_fold_settings):
+    """``mstgat evaluate --buffer 8 --link-distance 5`` (a fixed backbone, so nothing is pretrained per seed)."""
+    import json
+
+    from mstgat_core import cli
+    from mstgat_core.training.checkpoint import save_checkpoint
+    from mstgat_core.training.pipeline import pretrain_backbone
+
+    model = {"scales": (1,), "d_model": 16, "gat_hidden": 16}
+    backbone = pretrain_backbone(small_scenario.grid, model, PretrainConfig(epochs=1, steps_per_epoch=1))
+    save_checkpoint(backbone, tmp_path / "backbone.safetensors")
+    args = _write_survey(small_scenario, tmp_path)
+    options = ["--methods", "mstgat", "--folds", "3", "--seeds", "2", "--buffer", "8", "--link-distance", "5"]
+    out = tmp_path / "report.json"
+    assert cli.main([*args, *options, "--pretrained", str(tmp_path / "backbone.safetensors"), "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]["mstgat"]["folds"]
+    outer = {"link_distance": 5.0, "buffer": 8.0, "min_neg_distance": 3.0}
+    assert rows and all(row["inner"]["inner_settings"] == outer for row in rows)
+    assert inner_fold_settings and all(s.inner() == outer for s in inner_fold_settings)
+
+
+def test_fold_errors_name_the_setting_and_the_cli_names_its_flag(small_scenario, tmp_path, capsys):
+    """The library says "use a smaller buffer" (no flag) and names the setting; ``mstgat`` prints the flag."""
+    from mstgat_core import cli
+    from mstgat_core.evaluation.crossval import cross_validate_grid
+
+    cells = deposit_cells(small_scenario.grid, small_scenario.deposits)
+    with pytest.raises(DataError, match="use a smaller buffer") as err:
+        cross_validate_grid(small_scenario.grid, cells, ["best_single_element"], folds=3, seeds=(1,), buffer=60)
+    assert "--" not in str(err.value) and err.value.setting == "buffer"
+    args = _write_survey(small_scenario, tmp_path)
+    options = ["--methods", "best_single_element", "--folds", "3", "--seeds", "1", "--buffer", "60"]
+    assert cli.main([*args, *options, "--out", str(tmp_path / "report.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: ") and "use a smaller buffer" in err and "(--buffer; --folds)" in err
+    assert not (tmp_path / "report.json").exists()

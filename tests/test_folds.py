@@ -1,8 +1,12 @@
 """Spatial folds: whole deposit clusters, a buffer, leave-one-cluster-out; checked by brute force."""
 
+import json
+import pickle
+
 import numpy as np
 import pytest
 
+from mstgat_core.cli.common import error_line
 from mstgat_core.errors import DataError
 from mstgat_core.training.folds import FoldSettings, deposit_clusters, spatial_folds
 
@@ -125,13 +129,62 @@ def test_defaults_follow_the_receptive_field():
     assert (settings.link_distance, settings.buffer) == (17.0, 2)
 
 
+def test_defaults_from_a_model_config_are_its_receptive_field():
+    from mstgat_core.model import ModelConfig
+
+    config = ModelConfig(n_elements=4, scales=(1, 4), gat_layers=2)
+    assert config.receptive_radius == 8 and config.hops == 2
+    assert FoldSettings.for_config(config) == FoldSettings.for_model((1, 4), hops=2)
+    assert FoldSettings.for_config(config, buffer=3, n_folds=4) == FoldSettings.for_model(
+        (1, 4), 2, buffer=3, n_folds=4
+    )
+    spectral = ModelConfig(n_elements=4, variant="spectral", scales=(1, 4))
+    assert spectral.receptive_radius == 0  # no spatial branch; folds still keep a 1-cell radius
+    assert FoldSettings.for_config(spectral) == FoldSettings.for_model((1,), hops=1)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        FoldSettings(),
+        FoldSettings(method="loco", link_distance=5.0, buffer=8.0, min_neg_distance=2.5),
+        FoldSettings(method="blocks", n_folds=4, buffer=0.0, block_size=12),
+    ],
+)
+def test_fold_settings_round_trip_through_a_dict(settings):
+    assert FoldSettings.from_dict(settings.to_dict()) == settings
+    assert FoldSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings  # as stored in reports
+
+
+def test_fold_settings_from_a_dict_name_unknown_keys():
+    with pytest.raises(DataError, match="unknown fold setting.*bufer, seeds") as err:
+        FoldSettings.from_dict({"bufer": 8, "seeds": [1], "n_folds": 3})
+    assert err.value.settings == ("bufer", "seeds")
+    with pytest.raises(DataError, match="buffer must be at least 0") as err:
+        FoldSettings.from_dict({"buffer": -1})
+    assert err.value.setting == "buffer" and error_line(err.value).endswith("(--buffer)")
+
+
+def test_data_errors_keep_their_settings_through_pickling():
+    error = DataError("use a smaller buffer", setting=("buffer", "n_folds"), values=(2,))
+    again = pickle.loads(pickle.dumps(error))
+    assert (str(again), again.settings, again.values, again.setting) == (str(error), error.settings, (2,), "buffer")
+    assert DataError("plain").settings == () and DataError("plain").setting is None
+    assert error_line(DataError("plain", setting="not_a_flag")) == "error: plain"
+
+
 def test_bad_requests_are_one_line_errors():
     rows, cols, pos = clustered_grid()
     n = deposit_clusters(rows, cols, pos, 7.0).max() + 1
-    with pytest.raises(DataError, match=f"{n} deposit clusters cannot fill 20 folds: use --folds {n} or --folds loco"):
+    with pytest.raises(DataError, match=f"{n} deposit clusters cannot fill 20 folds: use at most {n} folds") as err:
         spatial_folds(rows, cols, pos, FoldSettings(n_folds=20, link_distance=7.0))
-    with pytest.raises(DataError, match="no training"):
+    assert err.value.settings == ("n_folds",) and err.value.values == (n, "loco") and "--" not in str(err.value)
+    assert error_line(err.value).endswith(f"(--folds {n} or --folds loco)")  # the CLI names its flag
+    with pytest.raises(DataError, match="no training") as err:
         spatial_folds(rows, cols, pos, FoldSettings(n_folds=2, link_distance=7.0, buffer=60.0))
+    assert "use a smaller buffer or fewer folds" in str(err.value) and "--" not in str(err.value)
+    assert err.value.settings == ("buffer", "n_folds")
+    assert error_line(err.value).endswith("use a smaller buffer or fewer folds (--buffer; --folds)")
     with pytest.raises(DataError, match="unknown fold method"):
         FoldSettings(method="random")
     with pytest.raises(DataError, match="at least one deposit"):
@@ -141,5 +194,7 @@ def test_bad_requests_are_one_line_errors():
 def test_one_cluster_is_refused_with_the_way_out():
     rows, cols, pos = clustered_grid()
     for method in ("clusters", "loco"):
-        with pytest.raises(DataError, match="1 cluster .* smaller scales"):
+        with pytest.raises(DataError, match="1 cluster .* smaller link distance.* smaller scales") as err:
             spatial_folds(rows, cols, pos, FoldSettings(method=method, n_folds=3, link_distance=60.0))
+        assert err.value.settings == ("link_distance", "scales") and "--" not in str(err.value)
+        assert error_line(err.value).endswith("(--link-distance; --scales)")

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from mstgat_core.graphs.graph import build_graph, receptive_subgraph
+from mstgat_core.errors import DataError
+from mstgat_core.graphs.graph import build_graph, receptive_radius, receptive_subgraph
 from mstgat_core.model import MSTGAT, VARIANTS, ModelConfig
 
 
@@ -50,3 +51,40 @@ def test_spatial_single_keeps_first_scale():
     assert ModelConfig(n_elements=3, variant="spatial-single", scales=(2, 3)).scales == (2,)
     with pytest.raises(ValueError):
         ModelConfig(n_elements=3, variant="bogus")
+
+
+def test_config_from_a_stored_dict_with_overrides():
+    stored = ModelConfig(n_elements=6, scales=(1, 3), d_model=16, readout="fused", members=3).to_dict()
+    assert ModelConfig.from_dict(stored) == ModelConfig(**{**stored, "scales": (1, 3)})  # a round trip
+    one = ModelConfig.from_dict(stored, members=1, variant="spectral")
+    assert (one.members, one.variant, one.scales, one.d_model) == (1, "spectral", (1, 3), 16)
+    assert ModelConfig.from_dict(None, n_elements=2) == ModelConfig(n_elements=2)
+
+
+def test_config_from_a_dict_names_every_unknown_key():
+    with pytest.raises(DataError, match="unknown model setting.*: dmodel, hidden;") as err:
+        ModelConfig.from_dict({"n_elements": 6, "dmodel": 16}, hidden=8)
+    assert err.value.settings == ("dmodel", "hidden")
+    with pytest.raises(DataError, match="n_elements"):
+        ModelConfig.from_dict({"scales": [1]})
+    with pytest.raises(DataError, match="1 to 64 members") as err:
+        ModelConfig.from_dict({"n_elements": 6, "readout": "fused"}, members=0)
+    assert err.value.setting == "members"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_config_owns_its_stencil_graph_and_radius(grid_inputs, variant):
+    mask, _ = grid_inputs
+    config = ModelConfig(n_elements=6, variant=variant, scales=(1, 3), gat_layers=2, graph_mode="ring")
+    graph = config.graph(mask)
+    assert graph.scales == config.scales and graph.mode == "ring" and (graph.mask == mask).all()
+    stencil = config.stencil(mask)
+    if variant == "spectral":
+        assert stencil is None and config.receptive_radius == 0 and config.hops == 0
+        return
+    assert config.receptive_radius == receptive_radius(config.scales, 2) == 2 * max(config.scales)
+    assert MSTGAT(config).hops == config.hops == 2
+    expected = graph.stencil
+    assert (stencil.mask == expected.mask).all() and len(stencil.offsets) == len(expected.offsets)
+    for mine, theirs in zip(stencil.offsets, expected.offsets):
+        np.testing.assert_array_equal(mine, theirs)

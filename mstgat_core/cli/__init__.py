@@ -7,7 +7,9 @@ are listed once in :data:`COMMANDS`. To add a command, write the two functions
 and add one line there. ``common`` holds what they share.
 
 User errors (:class:`DataError`, missing files, permissions, bad arguments)
-print one line ``error: ...`` to stderr and return 2. Outputs are written to a
+print one line ``error: ...`` to stderr and return 2; a :class:`DataError` that
+names settings gets their flags appended (:func:`common.error_line`, from the
+table :data:`common.SETTING_FLAGS`). Outputs are written to a
 temporary file and renamed, so a failed command leaves nothing behind.
 """
 
@@ -16,8 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import DataError, one_line
-from .common import ArgumentError, HelpFormatter, Parser
+from ..errors import DataError
+from .common import ArgumentError, HelpFormatter, Parser, error_line
 from .data import add_grid_args, add_info_args, add_synth_args, cmd_grid, cmd_info, cmd_synth
 from .evaluation import add_benchmark_args, add_evaluate_args, cmd_benchmark, cmd_evaluate
 from .model import (
@@ -65,7 +67,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         return args.run(args)
     except (ArgumentError, DataError, FileNotFoundError, PermissionError) as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)  # a DataError's settings named by their flags
     return 2
 
 

@@ -8,9 +8,55 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, one_line
 
 POINT_SUFFIXES = (".csv", ".gpkg", ".geojson", ".shp", ".fgb")
+
+
+# the library's setting names (DataError.settings) -> the flag that sets each: the one table the CLI's error
+# lines use to name flags (library messages speak the library's words)
+SETTING_FLAGS = {
+    "backbone": "--pretrained",
+    "buffer": "--buffer",
+    "datasets": "--datasets",
+    "deposits": "--deposits",
+    "elements": "--elements",
+    "epochs": "--epochs",
+    "fold_method": "--fold-method",
+    "link_distance": "--link-distance",
+    "members": "--members",
+    "methods": "--methods",
+    "n_folds": "--folds",
+    "scales": "--scales",
+    "seeds": "--seeds",
+    "suite": "--suite",
+    "tile": "--tile",
+    "transform": "--transform",
+    "validation_fraction": "--validation-fraction",
+    "variant": "--variant",
+}
+
+
+def _flag_value(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line ``mstgat`` prints for a user error: ``error: <message>``, followed by the flags that set
+    what a :class:`~mstgat_core.errors.DataError` names (``(--buffer)``; with suggested values
+    ``(--folds 4 or --folds loco)``), looked up in :data:`SETTING_FLAGS`."""
+    line = f"error: {one_line(exc)}"
+    settings = getattr(exc, "settings", ())
+    flags = [SETTING_FLAGS[s] for s in settings if s in SETTING_FLAGS]
+    if not flags:
+        return line
+    values = getattr(exc, "values", ())
+    if values and settings[0] in SETTING_FLAGS:
+        first = " or ".join(f"{flags[0]} {_flag_value(v)}" for v in values)
+        hints = [first, *flags[1:]]
+    else:
+        hints = flags
+    return f"{line} ({'; '.join(hints)})"
 
 
 class ArgumentError(Exception):

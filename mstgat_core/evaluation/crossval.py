@@ -1,7 +1,9 @@
 """Cross-validate MSTGAT, its ablations and the baselines on one grid.
 
 Glue between :mod:`folds` and :mod:`evaluate` (folds, metrics, reports),
-:mod:`baselines` and the neural models of :mod:`model`/:mod:`train`. The
+:mod:`baselines` and the neural models, which every fold fits with
+:func:`~mstgat_core.training.procedure.fit_network`, the procedure of
+:func:`~mstgat_core.training.pipeline.fit`. The
 normaliser is fitted once on the whole grid: it uses no labels, so it leaks
 none. Baselines whose name ends in ``_context`` see the cell plus the mean and
 max of every element over the model's windows
@@ -11,8 +13,10 @@ information as MSTGAT's spatial branch.
 MSTGAT and its branch ablations are pretrained on every cell of the grid by
 masked-element reconstruction: that reads no label, so it may see the whole
 grid, test folds included (as the normaliser and the label-free baselines
-do). One backbone per (variant, seed) serves every fold; each fold then
-fine-tunes the heads on its training deposits only.
+do). One backbone per (variant, seed) serves every fold (:class:`Backbones`,
+with its frozen grid features); each fold then fine-tunes the heads on its
+training deposits only, with an inner cross-validation that inherits the
+outer folds' link distance, buffer and minimum negative distance.
 
 Nothing here is tuned on test folds: the model, pretraining and training
 settings are the frozen defaults of :class:`~mstgat_core.model.ModelConfig`,
@@ -36,13 +40,14 @@ import xarray as xr
 from ..data.preprocess import Normaliser, valid_mask
 from ..data.support import support_summary
 from ..errors import DataError
-from ..graphs.graph import GridStencil, build_graph
+from ..graphs.graph import GridGraph
 from ..graphs.neighbourhood import neighbourhood_features
-from ..model import MSTGAT, VARIANTS, ModelConfig
-from ..training.finetune import FineTuneConfig, finetune
+from ..model import VARIANTS, ModelConfig
+from ..training.finetune import FineTuneConfig
 from ..training.folds import FoldSettings, spatial_folds
-from ..training.pretrain import PretrainConfig, pretrain
-from ..training.train import TrainConfig, train_model
+from ..training.pretrain import PretrainConfig
+from ..training.procedure import Backbone, FitSettings, fit_network
+from ..training.train import TrainConfig
 from .baselines import BASELINES
 from .evaluate import REPORT_SEEDS, baseline_method, cross_validate_arrays
 
@@ -59,6 +64,21 @@ class Backbones:
 
     Pretraining reads no label, so one backbone per seed serves every fold and
     every method built on it (the ensemble, one member, the label-free score).
+    Each is a :class:`~mstgat_core.training.procedure.Backbone` pretrained by
+    the procedure :func:`~mstgat_core.training.pipeline.fit` uses.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        The grid's valid cells.
+    model_config : dict, optional
+        Fields of :class:`~mstgat_core.model.ModelConfig` (its variant,
+        readout and members are set per backbone).
+    pretrain_config : PretrainConfig, optional
+        Pretraining (its seed is replaced by each seed).
+    fixed : FittedModel, optional
+        A pretrained model used for every seed (``backbone=`` of
+        :func:`cross_validate_grid`).
     """
 
     def __init__(
@@ -69,83 +89,83 @@ class Backbones:
         fixed=None,
     ):
         self.mask = mask
-        self.fixed = fixed  # a pretrained FittedModel used for every seed (``--pretrained``)
+        self.fixed = fixed
         self.model_config = dict(model_config or {})
         self.pretrain_config = pretrain_config or PretrainConfig()
-        self.rows, self.cols = np.nonzero(mask)
         self._cache = {}
+        self._graph = None
 
-    def get(self, X, variant: str, seed: int):
-        """(state dict, stencil, (embedding, score)) of the backbone of ``variant`` pretrained with ``seed``."""
+    def get(self, X, variant: str, seed: int) -> Backbone:
+        """The backbone of ``variant`` pretrained with ``seed`` on the features ``X`` (pretrained on first use)."""
         if self.fixed is not None:
             if variant != self.fixed.config.variant:
                 raise DataError(
                     f"the pretrained backbone is a {self.fixed.config.variant} model; "
-                    f"evaluate {variant} without a fixed backbone"
+                    f"evaluate {variant} without a fixed backbone",
+                    setting="backbone",
                 )
             seed = "fixed"
         key = (variant, seed)
         if key not in self._cache:
-            config = self.config(X, variant, 1)
             x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
             if self.fixed is not None:
-                model = self.fixed.model
+                self._cache[key] = Backbone.of(self.fixed.model, x, self.mask)
             else:
-                torch.manual_seed(seed)
-                model = MSTGAT(config)
-                pretrain(model, x, self.mask, dataclasses.replace(self.pretrain_config, seed=seed))
-            stencil = GridStencil.of(self.mask, config.scales, config.graph_mode) if config.uses_spatial else None
-            state = {k: v.clone() for k, v in model.state_dict().items()}
-            self._cache[key] = (state, stencil, model.grid_features(x, stencil))
+                protocol = dataclasses.replace(self.pretrain_config, seed=seed)
+                self._cache[key] = Backbone.pretrained(self.config(X, variant), x, self.mask, protocol)
         return self._cache[key]
 
-    def config(self, X, variant, members) -> ModelConfig:
-        return ModelConfig(
-            **{
-                **self.model_config,
-                "n_elements": X.shape[1],
-                "variant": variant,
-                "readout": "fused",
-                "members": members,
-            }
+    def config(self, X, variant: str, members: int = 1) -> ModelConfig:
+        """The architecture of ``variant`` on the features ``X`` (fused readout, ``members`` heads)."""
+        return ModelConfig.from_dict(
+            self.model_config, n_elements=X.shape[1], variant=variant, readout="fused", members=members
         )
 
+    def graph(self, config: ModelConfig) -> GridGraph:
+        """The grid's graph (the procedure reads its cells; edge lists are never built for fine-tuning)."""
+        if self._graph is None:
+            self._graph = config.graph(self.mask)
+        return self._graph
 
-def pretrained_method(backbones: Backbones, variant: str = "mstgat", members: int = 5, name: str | None = None):
+
+def pretrained_method(
+    backbones: Backbones,
+    variant: str = "mstgat",
+    members: int = 5,
+    name: str | None = None,
+    settings: FitSettings | None = None,
+):
     """A ``fit_predict(X, fold, seed)``: the seed's pretrained backbone, heads fine-tuned on the fold's
-    training deposits (:func:`~mstgat_core.finetune.finetune`; its settings chosen by inner CV on them).
+    training deposits by :func:`~mstgat_core.training.procedure.fit_network` (as
+    :func:`~mstgat_core.training.pipeline.fit` does; settings chosen by inner CV on them).
+
+    ``settings`` (:class:`~mstgat_core.training.procedure.FitSettings`) carries the fine-tuning config and
+    the outer fold settings the inner CV inherits; its seeds are replaced by each seed and its member count
+    by ``members``.
 
     Returns a :class:`~mstgat_core.evaluate.MethodScores`: the score of every node, with the extras
-    ``inner`` (the :class:`~mstgat_core.finetune.FineTuneResult` as a dict: share and C chosen, how, and
-    every inner figure) and ``calibrated`` (every node's calibrated probability, the transformation of
-    the ``calibrated`` layer of :meth:`~mstgat_core.model.MSTGAT.predict_grid`; None when the head has no
-    calibration). Neither reads a test label; the cross-validation scores the probabilities on the
-    fold's test cells."""
+    ``inner`` (the :class:`~mstgat_core.finetune.FineTuneResult` as a dict: share and C chosen, how, every
+    inner figure and the inner fold settings) and ``calibrated`` (every node's calibrated probability, the
+    transformation of the ``calibrated`` layer of :meth:`~mstgat_core.model.MSTGAT.predict_grid`; None when
+    the head has no calibration). Neither reads a test label; the cross-validation scores the probabilities
+    on the fold's test cells."""
     from .evaluate import MethodScores
 
+    base = dataclasses.replace(settings or FitSettings(), pretrained=True, members=int(members))
+
     def fit_predict(X, fold, seed):
-        state, stencil, features = backbones.get(X, variant, seed)
-        model = MSTGAT(backbones.config(X, variant, members))
-        model.load_backbone(state)
-        result = finetune(
-            model,
+        backbone = backbones.get(X, variant, seed)
+        outcome = fit_network(
+            backbone.config,
             None,
-            stencil,
-            backbones.rows,
-            backbones.cols,
+            backbones.graph(backbone.config),
             fold.train_pos,
             negative_candidates=fold.train_neg_pool,
-            config=FineTuneConfig(seed=seed),
-            features=features,
+            settings=base.reseeded(seed),
+            backbone=backbone,
         )
-        with torch.no_grad():
-            mean = model.head(*features).mean(dim=1)
-            calibrated = model.head.calibrate(mean)
-            return MethodScores(
-                torch.sigmoid(mean).numpy(),
-                inner=result.to_dict(),
-                calibrated=None if calibrated is None else calibrated.double().numpy(),
-            )
+        scores, calibrated = outcome.node_scores()
+        return MethodScores(scores, inner=outcome.result.to_dict(), calibrated=calibrated)
 
     fit_predict.__name__ = name or variant
     return fit_predict
@@ -156,7 +176,7 @@ def label_free_method(backbones: Backbones):
     (reads no label, so one backbone per seed serves every fold)."""
 
     def fit_predict(X, fold, seed):
-        return backbones.get(X, "mstgat", seed)[2][1].numpy()
+        return backbones.get(X, "mstgat", seed).features[1].numpy()
 
     fit_predict.__name__ = LABEL_FREE
     return fit_predict
@@ -164,29 +184,24 @@ def label_free_method(backbones: Backbones):
 
 def scratch_method(mask: np.ndarray, model_config: dict | None = None, train_config: TrainConfig | None = None):
     """A ``fit_predict(X, fold, seed)`` training MSTGAT's supervised readout from scratch on the fold
-    (:func:`~mstgat_core.train.train_model`: early stopping on an inner split of the training deposits)."""
+    by :func:`~mstgat_core.training.procedure.fit_network` (as ``fit(pretrained=False)`` does; early
+    stopping on an inner split of the training deposits)."""
     model_config = dict(model_config or {})
-    train_config = train_config or TrainConfig()
+    settings = FitSettings(pretrained=False, members=1, train=train_config or TrainConfig())
     graphs = {}
 
     def fit_predict(X, fold, seed):
-        config = ModelConfig(**{**model_config, "n_elements": X.shape[1], "variant": "mstgat", "readout": "supervised"})
-        key = (config.scales, config.graph_mode)
-        if key not in graphs:
-            graphs[key] = build_graph(mask, config.scales, config.graph_mode)
-        graph = graphs[key]
-        x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        torch.manual_seed(seed)
-        model = MSTGAT(config)
-        train_model(
-            model,
-            x,
-            graph,
-            fold.train_pos,
-            negative_candidates=fold.train_neg_pool,
-            config=dataclasses.replace(train_config, seed=seed),
+        config = ModelConfig.from_dict(
+            model_config, n_elements=X.shape[1], variant="mstgat", readout="supervised", members=1
         )
-        return model.predict_grid(x, graph.stencil).probability.numpy()
+        if "graph" not in graphs:
+            graphs["graph"] = config.graph(mask)
+        graph = graphs["graph"]
+        x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        outcome = fit_network(
+            config, x, graph, fold.train_pos, negative_candidates=fold.train_neg_pool, settings=settings.reseeded(seed)
+        )
+        return outcome.model.predict_grid(x, graph.stencil).probability.numpy()
 
     fit_predict.__name__ = SCRATCH
     return fit_predict
@@ -210,29 +225,32 @@ def method_runners(
     train_config: TrainConfig | None = None,
     backbone=None,
     pretrain_config: PretrainConfig | None = None,
+    finetune_config: FineTuneConfig | None = None,
+    fold_settings: FoldSettings | None = None,
 ):
-    """name -> ``fit_predict(X, fold, seed)`` for every method (neighbourhood features built once if needed)."""
+    """name -> ``fit_predict(X, fold, seed)`` for every method (neighbourhood features built once if needed).
+
+    ``fold_settings`` are the outer folds' settings: fine-tuning's inner cross-validation inherits their
+    link distance, buffer and minimum negative distance (default: the model's receptive field).
+    """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise DataError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    scales = ModelConfig(
-        n_elements=X.shape[1], **{k: v for k, v in (model_config or {}).items() if k not in ("n_elements", "variant")}
+        raise DataError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}", setting="methods")
+    model_config = dict(model_config or {})
+    scales = ModelConfig.from_dict(
+        model_config, n_elements=X.shape[1], variant="mstgat", readout="fused", members=1
     ).scales
     context = None
     runners = {}
-    backbones = Backbones(
-        mask,
-        {k: v for k, v in (model_config or {}).items() if k not in ("readout", "members")},
-        pretrain_config,
-        fixed=backbone,
-    )
+    backbones = Backbones(mask, model_config, pretrain_config, fixed=backbone)
+    settings = FitSettings(finetune=finetune_config, folds=fold_settings)
     for m in methods:
         if m in VARIANTS:
-            runners[m] = pretrained_method(backbones, m)
+            runners[m] = pretrained_method(backbones, m, settings=settings)
         elif m == SINGLE:
-            runners[m] = pretrained_method(backbones, "mstgat", 1, SINGLE)
+            runners[m] = pretrained_method(backbones, "mstgat", 1, SINGLE, settings=settings)
         elif m == SCRATCH:
-            runners[m] = scratch_method(mask, backbones.model_config, train_config)
+            runners[m] = scratch_method(mask, model_config, train_config)
         elif m == LABEL_FREE:
             runners[m] = label_free_method(backbones)
         elif BASELINES[m].uses_context:
@@ -261,6 +279,7 @@ def cross_validate_grid(
     cancel=None,
     backbone=None,
     pretrain_config: PretrainConfig | None = None,
+    finetune_config: FineTuneConfig | None = None,
 ) -> dict:
     """Spatially cross-validate MSTGAT, its ablations and the baselines on one grid.
 
@@ -299,7 +318,10 @@ def cross_validate_grid(
         Whole deposit clusters (default) or square blocks (the older protocol).
     buffer, link_distance : float, optional
         In cells; default from the model's receptive field (see
-        :meth:`~mstgat_core.folds.FoldSettings.for_model`).
+        :meth:`~mstgat_core.folds.FoldSettings.for_config`). Fine-tuning's
+        inner cross-validation inherits them (and the minimum negative
+        distance, ``train_config.min_negative_distance``); each fold row's
+        ``inner`` records them as ``inner_settings``.
     progress : callable, optional
         ``progress(done, total, message)`` after each fit.
     cancel : threading.Event, optional
@@ -311,6 +333,9 @@ def cross_validate_grid(
     pretrain_config : PretrainConfig, optional
         Pretraining of the backbones (default
         :class:`~mstgat_core.pretrain.PretrainConfig`; its seed is each seed).
+    finetune_config : FineTuneConfig, optional
+        Fine-tuning of the heads (default
+        :class:`~mstgat_core.finetune.FineTuneConfig`; its seed is each seed).
 
     Returns
     -------
@@ -339,13 +364,12 @@ def cross_validate_grid(
     X = normaliser.transform(ds, mask)
     labels = np.asarray(deposits.values, dtype=bool)
     if labels.shape != mask.shape:
-        raise DataError(f"deposit grid {labels.shape} does not match the data grid {mask.shape}")
+        raise DataError(f"deposit grid {labels.shape} does not match the data grid {mask.shape}", setting="deposits")
     positives = np.flatnonzero(labels[mask])
-    config = ModelConfig(**{**(model_config or {}), "n_elements": X.shape[1], "variant": "mstgat"})
+    config = ModelConfig.from_dict(model_config, n_elements=X.shape[1], variant="mstgat", readout="fused", members=1)
     loco = str(folds).lower() == "loco"
-    settings = FoldSettings.for_model(
-        config.scales,
-        config.gat_layers,
+    settings = FoldSettings.for_config(
+        config,
         method="loco" if loco else fold_method,
         n_folds=None if loco else int(folds),
         buffer=buffer,
@@ -353,7 +377,9 @@ def cross_validate_grid(
         min_neg_distance=train_config.min_negative_distance,
     )
     rows, cols = np.nonzero(mask)
-    runners = method_runners(methods, mask, X, model_config, train_config, backbone, pretrain_config)
+    runners = method_runners(
+        methods, mask, X, model_config, train_config, backbone, pretrain_config, finetune_config, settings
+    )
     report = cross_validate_arrays(
         runners, X, rows, cols, positives, settings=settings, seeds=tuple(seeds), progress=progress, cancel=cancel
     )
@@ -362,7 +388,7 @@ def cross_validate_grid(
         elements=normaliser.elements,
         model_config={k: v for k, v in config.to_dict().items() if k not in ("variant", "readout", "members")},
         pretrain_config=(pretrain_config or PretrainConfig()).to_dict(),
-        finetune_config=FineTuneConfig().to_dict(),
+        finetune_config=(finetune_config or FineTuneConfig()).to_dict(),
         members=5,
         train_config=train_config.to_dict(),
         backbone="fixed (--pretrained)" if backbone is not None else "pretrained per seed",
@@ -382,9 +408,7 @@ def fold_roles(ds: xr.Dataset, deposits: xr.DataArray, report: dict) -> list[dic
     and ``test_deposits`` (those it held out); deposit cells in neither were dropped by the buffer.
     """
     protocol = report["protocol"]
-    settings = FoldSettings(
-        **{k: protocol[k] for k in FoldSettings.__dataclass_fields__ if protocol.get(k) is not None}
-    )
+    settings = FoldSettings.from_dict({k: protocol.get(k) for k in FoldSettings.__dataclass_fields__})
     mask = valid_mask(ds, protocol["elements"])
     labels = np.asarray(deposits.values, dtype=bool)
     rows, cols = np.nonzero(mask)

@@ -112,7 +112,7 @@ def baseline_method(name, max_negatives=5000, **options):
     less work.
     """
     if name not in BASELINES:
-        raise DataError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+        raise DataError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}", setting="methods")
     baseline = BASELINES[name]
     unsupervised_scores = {}
 

@@ -158,8 +158,10 @@ def choose_folds(grid, cells, options: dict):
     mask = valid_mask(grid)
     rows, cols = np.nonzero(mask)
     pos = np.flatnonzero(np.asarray(cells.values, dtype=bool)[mask])
-    config = ModelConfig(n_elements=1, **options.get("model_config", {}))
-    link = FoldSettings.for_model(config.scales, config.gat_layers).link_distance
+    config = ModelConfig.from_dict(
+        options.get("model_config"), n_elements=1, variant="mstgat", readout="fused", members=1
+    )  # the outer folds' model, as in cross_validate_grid
+    link = FoldSettings.for_config(config).link_distance
     n_clusters = int(deposit_clusters(rows, cols, pos, link).max() + 1) if len(pos) else 0
     return "loco" if n_clusters < LOCO_BELOW else 5
 
@@ -183,12 +185,12 @@ def select(suite: str, datasets=None) -> list[Dataset]:
     """The datasets of ``suite`` (only those named in ``datasets`` if given); DataError if unknown."""
     all_suites = suites()
     if suite not in all_suites:
-        raise DataError(f"unknown suite {suite!r}; choose from {', '.join(all_suites)}")
+        raise DataError(f"unknown suite {suite!r}; choose from {', '.join(all_suites)}", setting="suite")
     chosen = all_suites[suite]
     if datasets:
         unknown = sorted(set(datasets) - {d.name for d in chosen})
         if unknown:
-            raise DataError(f"suite {suite!r} has no dataset {', '.join(unknown)}")
+            raise DataError(f"suite {suite!r} has no dataset {', '.join(unknown)}", setting="datasets")
         chosen = [d for d in chosen if d.name in datasets]
     return chosen
 

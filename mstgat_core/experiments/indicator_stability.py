@@ -92,7 +92,7 @@ def stability(
     from .benchmark import choose_folds
 
     if len(seeds) < 2:
-        raise DataError("stability needs at least 2 seeds")
+        raise DataError("stability needs at least 2 seeds", setting="seeds")
     started = time.perf_counter()
     by_seed, by_fold, by_member, fitted_first = [], [], [], None
     shares = {"seeds": [], "folds": []}  # the heads' share in each fit: at 0 the score reads no label
@@ -123,9 +123,8 @@ def stability(
         rows, cols = prepared.graph.rows_cols
         options = {"model_config": model_config or {}} | ({"folds": folds} if folds else {})
         chosen = choose_folds(grid, cells, options)
-        config = fitted.config
-        settings = FoldSettings.for_model(
-            config.scales, config.gat_layers, method="loco" if chosen == "loco" else "clusters", n_folds=chosen
+        settings = FoldSettings.for_config(
+            fitted.config, method="loco" if chosen == "loco" else "clusters", n_folds=chosen
         )
         for i, fold in enumerate(spatial_folds(rows, cols, nodes, settings, seed=seed)):
             refit = fit(

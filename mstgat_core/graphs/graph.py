@@ -36,11 +36,13 @@ def parse_scales(text) -> tuple[int, ...]:
     try:
         scales = tuple(int(p) for p in parts)
     except ValueError:
-        raise DataError(f"scales must be whole numbers of cells separated by commas, got {text!r}") from None
+        raise DataError(
+            f"scales must be whole numbers of cells separated by commas, got {text!r}", setting="scales"
+        ) from None
     if not scales or min(scales) < 1 or max(scales) > MAX_SCALE:
-        raise DataError(f"scales must be radii from 1 to {MAX_SCALE} cells, got {text!r}")
+        raise DataError(f"scales must be radii from 1 to {MAX_SCALE} cells, got {text!r}", setting="scales")
     if len(set(scales)) != len(scales):
-        raise DataError(f"each scale may be given once, got {text!r}")
+        raise DataError(f"each scale may be given once, got {text!r}", setting="scales")
     return scales
 
 
@@ -104,10 +106,15 @@ class GridStencil:
 
     @classmethod
     def of(cls, mask: np.ndarray, scales, mode: str = "window") -> GridStencil:
+        """The stencil of a validity mask at ``scales`` (radii in cells) in graph ``mode``.
+
+        Models build theirs with :meth:`ModelConfig.stencil <mstgat_core.model.ModelConfig.stencil>`.
+        """
         return cls(np.asarray(mask, dtype=bool), tuple(scale_offsets(r, mode) for r in scales))
 
     @property
     def num_nodes(self) -> int:
+        """Number of valid cells (the graph's nodes)."""
         return int(self.mask.sum())
 
     def to_image(self, values: torch.Tensor) -> torch.Tensor:
@@ -117,6 +124,7 @@ class GridStencil:
         return image
 
     def to_nodes(self, image: torch.Tensor) -> torch.Tensor:
+        """(ny, nx, C) -> (nodes, C): the valid cells of an image, in row-major order."""
         return image[torch.from_numpy(self.mask)]
 
 
@@ -145,14 +153,17 @@ class GridGraph:
 
     @property
     def num_nodes(self) -> int:
+        """Number of valid cells (the graph's nodes)."""
         return int(self.mask.sum())
 
     @property
     def stencil(self) -> GridStencil:
+        """The same graph without edge lists (what whole-grid prediction needs)."""
         return GridStencil(self.mask, tuple(self.offsets))
 
     @property
     def rows_cols(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices of the nodes, in node order (row-major)."""
         return np.nonzero(self.mask)
 
     def target_pointer(self, scale_index: int) -> torch.Tensor:
@@ -172,7 +183,10 @@ class GridGraph:
 
 
 def build_graph(mask: np.ndarray, scales=(1, 2, 3), mode: str = "window") -> GridGraph:
-    """Build the multiscale graph of a validity mask."""
+    """Build the multiscale graph of a validity mask (edge lists are built on first use).
+
+    Models build theirs with :meth:`ModelConfig.graph <mstgat_core.model.ModelConfig.graph>`.
+    """
     mask = np.asarray(mask, dtype=bool)
     scales = tuple(int(s) for s in scales)
     if not scales:
@@ -184,7 +198,8 @@ def receptive_radius(scales, layers: int) -> int:
     """Cells a prediction can see in each direction: layers x largest radius.
 
     A tile needs a halo of this many cells so that its interior predictions
-    equal whole-grid predictions.
+    equal whole-grid predictions. A model's own is
+    :attr:`ModelConfig.receptive_radius <mstgat_core.model.ModelConfig.receptive_radius>`.
     """
     return int(layers) * max(int(s) for s in scales)
 

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import DataError
-from .graph import receptive_radius
 
 DEFAULT_TILE = 512
 AUTO_TILE_CELLS = 2**20  # whole-grid prediction needs ~1.6 KB per cell (1.57 GB measured for 1 M cells)
@@ -56,17 +55,18 @@ class Tile:
 
     @property
     def inner_slices(self) -> tuple[slice, slice]:
+        """The interior as (row, column) slices of the whole grid."""
         return slice(self.inner[0], self.inner[1]), slice(self.inner[2], self.inner[3])
 
     @property
     def outer_isel(self) -> dict:
+        """The window read with its halo, as ``Dataset.isel`` keywords (``y``, ``x``)."""
         return {"y": slice(self.outer[0], self.outer[1]), "x": slice(self.outer[2], self.outer[3])}
 
 
 def halo_of(fitted) -> int:
     """Cells each tile must read beyond its interior (0 for the spectral variant)."""
-    hops = fitted.model.hops
-    return receptive_radius(fitted.config.scales, hops) if hops > 0 else 0
+    return fitted.config.receptive_radius
 
 
 def iter_tiles(shape, tile: int, halo: int) -> Iterator[Tile]:
@@ -86,5 +86,6 @@ def iter_tiles(shape, tile: int, halo: int) -> Iterator[Tile]:
 
 
 def count_tiles(shape, tile: int) -> int:
+    """Number of ``tile`` x ``tile`` tiles covering a grid of ``shape`` (the last row and column may be partial)."""
     ny, nx = (int(v) for v in shape)
     return -(-ny // tile) * -(-nx // tile)

@@ -114,13 +114,16 @@ class Member(torch.nn.Module):
 
     @property
     def config(self):
+        """The wrapped model's :class:`~mstgat_core.model.ModelConfig`."""
         return self.model.config
 
     @property
     def hops(self):
+        """The wrapped model's message-passing hops (its receptive radius in graph steps)."""
         return self.model.hops
 
     def forward(self, x, edge_indices=None, nodes=None):
+        """The logit of this member only (arguments as the wrapped model's ``forward``)."""
         return self.model(x, edge_indices, nodes, member=self.member)
 
 
@@ -160,6 +163,9 @@ def own_feature_occlusion(model, x_sub, edges, positions, inputs, forward=None):
 
 
 def replicated_forward(model, x_sub, edges, positions):
+    """A function of a (copies x cells, E) batch of the cells' own features: each copy of the
+    subgraph gets its cells' values and the model returns their logits (what Captum differentiates).
+    """
     b = len(positions)
 
     def forward(values):
@@ -262,6 +268,21 @@ def attribution_maps(
         ``attribution`` (element, y, x), NaN on cells without data; attrs
         ``ig_baseline``, ``ig_steps``, ``max_abs_delta`` and ``mean_abs_delta``
         (|convergence delta| in logits), ``variant``, ``description``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import mstgat_core as mst
+    >>> from mstgat_core.paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
+    >>> fitted = mst.load_checkpoint(DEMO_CHECKPOINT)  # 5 members on 39 elements
+    >>> grid = mst.load_grid(DEMO_GRID).isel(y=slice(50, 70), x=slice(80, 100))  # 20 x 20 cells, 6 of them deposits
+    >>> deposits = mst.deposit_cells(grid, mst.load_deposits(DEMO_DEPOSITS))
+    >>> prepared = fitted.prepare(grid)
+    >>> attribution = mst.attribution_maps(fitted, prepared, steps=4)
+    >>> attribution.name, dict(attribution.sizes)
+    ('attribution', {'element': 39, 'y': 20, 'x': 20})
+    >>> int(np.isfinite(attribution.isel(element=0)).sum()) == int(mst.valid_mask(grid).sum())
+    True
     """
     values, deltas = attribute_nodes(
         fitted, prepared, np.arange(prepared.graph.num_nodes), steps, batch_size, progress, cancel
@@ -297,6 +318,11 @@ def enrichment_split(attribution: np.ndarray, x: np.ndarray) -> tuple[np.ndarray
 
 
 def neighbour_ig(model, x_sub, edges, pos, subset, graph, row, col, radius, steps):
+    """Integrated gradients of the cell's logit w.r.t. every cell of its receptive subgraph at once.
+
+    Returns ``((("dy", "dx"), image), delta)``: the attribution summed over elements, as a
+    (2 radius + 1) square centred on the cell (NaN where there is no cell), and the convergence delta.
+    """
     from captum.attr import IntegratedGradients
 
     n = x_sub.shape[0]

@@ -71,6 +71,26 @@ def explain_cell(
     DataError
         If the cell is not given by both of row/col or x/y, lies outside the
         grid or has no data.
+
+    Examples
+    --------
+    A deposit cell of the bundled demo, with the bundled checkpoint (on a window of the grid, to be quick):
+
+    >>> import numpy as np
+    >>> import mstgat_core as mst
+    >>> from mstgat_core.paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
+    >>> fitted = mst.load_checkpoint(DEMO_CHECKPOINT)  # 5 members on 39 elements
+    >>> grid = mst.load_grid(DEMO_GRID).isel(y=slice(50, 70), x=slice(80, 100))  # 20 x 20 cells, 6 of them deposits
+    >>> deposits = mst.deposit_cells(grid, mst.load_deposits(DEMO_DEPOSITS))
+    >>> prepared = fitted.prepare(grid)
+    >>> row, col = (int(v) for v in np.argwhere(deposits.values)[0])
+    >>> explanation = mst.explain_cell(fitted, prepared, row=row, col=col, ig_steps=8)
+    >>> explanation.attrs["row"], explanation.attrs["col"], explanation.attrs["variant"]
+    (6, 13, 'mstgat')
+    >>> dict(explanation["member_attribution"].sizes), dict(explanation["scale_weights"].sizes)
+    ({'member': 5, 'element': 39}, {'scale': 3})
+    >>> 0 <= explanation.attrs["probability"] <= 1
+    True
     """
     row, col = cell_of(prepared, row, col, x, y)
     model = model_of(fitted)
@@ -86,7 +106,7 @@ def explain_cell(
     logit = float(logit[0])
 
     r_max = max(config.scales) if config.uses_spatial else 0
-    radius = r_max * max(model.hops, 1) if ig_neighbours else r_max
+    radius = config.receptive_radius if ig_neighbours else r_max
     offsets = np.arange(-radius, radius + 1)
     attrs = {
         "probability": float(1 / (1 + np.exp(-logit))),

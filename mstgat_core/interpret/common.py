@@ -19,6 +19,7 @@ CLS = "[CLS]"
 
 
 def model_of(fitted):
+    """The fitted model's network, switched to eval mode (no dropout)."""
     model = fitted.model
     model.eval()
     return model
@@ -44,6 +45,7 @@ def cell_of(prepared, row, col, x, y) -> tuple[int, int]:
 
 
 def nearest_index(coords: np.ndarray, value: float, axis: str) -> int:
+    """Index of the cell centre of ``coords`` nearest ``value``; DataError when more than half a cell away."""
     i = int(np.argmin(np.abs(coords - value)))
     step = float(np.abs(np.diff(coords)).min()) if len(coords) > 1 else np.inf
     if abs(coords[i] - value) > step / 2 + 1e-9 * max(abs(value), 1.0):
@@ -54,6 +56,7 @@ def nearest_index(coords: np.ndarray, value: float, axis: str) -> int:
 
 
 def check_cancel(cancel):
+    """Raise :class:`~mstgat_core.errors.Cancelled` if ``cancel`` (a threading.Event or None) is set."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("interpretation cancelled")
 

@@ -58,6 +58,20 @@ def attention_maps(
         ``rollout`` (element, y, x), ``scale_weights`` and
         ``neighbour_entropy`` (scale, y, x); NaN on cells without data.
         attrs ``variant``, ``has_spectral``, ``has_spatial``.
+
+    Examples
+    --------
+    >>> import mstgat_core as mst
+    >>> from mstgat_core.paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
+    >>> fitted = mst.load_checkpoint(DEMO_CHECKPOINT)  # 5 members on 39 elements
+    >>> grid = mst.load_grid(DEMO_GRID).isel(y=slice(50, 70), x=slice(80, 100))  # 20 x 20 cells, 6 of them deposits
+    >>> deposits = mst.deposit_cells(grid, mst.load_deposits(DEMO_DEPOSITS))
+    >>> prepared = fitted.prepare(grid)
+    >>> maps = mst.attention_maps(fitted, prepared)
+    >>> sorted(maps.data_vars)
+    ['cls_attention', 'neighbour_entropy', 'probability', 'rollout', 'scale_weights']
+    >>> dict(maps["rollout"].sizes), dict(maps["scale_weights"].sizes)
+    ({'element': 39, 'y': 20, 'x': 20}, {'scale': 3, 'y': 20, 'x': 20})
     """
     config = fitted.config
 

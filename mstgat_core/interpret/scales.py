@@ -63,7 +63,7 @@ def scale_evidence(fitted, prepared, nodes, steps: int = 16) -> np.ndarray:
         raise DataError("the spectral variant has no scales")
     graph = prepared.graph
     rows, cols = graph.rows_cols
-    radius = max(config.scales) * max(model.hops, 1)
+    radius = config.receptive_radius
     offsets = np.arange(-radius, radius + 1)
     distance = np.maximum(np.abs(offsets)[:, None], np.abs(offsets)[None, :])
     bounds = [0, *config.scales[:-1]]

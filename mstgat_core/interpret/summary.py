@@ -24,6 +24,7 @@ CLS = "[CLS]"
 
 
 def region_nodes(prepared, region) -> np.ndarray:
+    """Bool per node: the cells of ``region`` ((ny, nx), nonzero and not NaN) among the valid cells."""
     mask = prepared.graph.mask
     values = np.asarray(region.values if isinstance(region, xr.DataArray) else region)
     if values.shape != mask.shape:
@@ -76,6 +77,22 @@ def summarise(
     ------
     DataError
         If ``region`` is not on the data grid or holds no cell with data.
+
+    Examples
+    --------
+    What the bundled model reads at the deposit cells of a window of the demo:
+
+    >>> import mstgat_core as mst
+    >>> from mstgat_core.paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
+    >>> fitted = mst.load_checkpoint(DEMO_CHECKPOINT)  # 5 members on 39 elements
+    >>> grid = mst.load_grid(DEMO_GRID).isel(y=slice(50, 70), x=slice(80, 100))  # 20 x 20 cells, 6 of them deposits
+    >>> deposits = mst.deposit_cells(grid, mst.load_deposits(DEMO_DEPOSITS))
+    >>> prepared = fitted.prepare(grid)
+    >>> summary = mst.summarise(fitted, prepared, deposits)
+    >>> summary["n_cells"], summary["variant"], len(summary["elements_by_enrichment"])
+    (6, 'mstgat', 39)
+    >>> sorted(summary["scale_weights"])  # plain JSON: the scales' radii as text
+    ['1', '2', '3']
     """
     inside = region_nodes(prepared, region)
     n_cells = int(inside.sum())
@@ -134,6 +151,7 @@ def summarise(
 
 
 def ranked(values: dict) -> list:
+    """The keys of ``values``, largest value first."""
     return sorted(values, key=lambda e: -values[e])
 
 

@@ -90,11 +90,12 @@ class MSTGAT(nn.Module):
 
     @property
     def hops(self) -> int:
-        """Message-passing layers: the receptive field of a cell in hops."""
-        return self.config.gat_layers if self.config.uses_spatial else 0
+        """Message-passing layers: the receptive field of a cell in hops (:attr:`ModelConfig.hops`)."""
+        return self.config.hops
 
     @property
     def fused(self) -> bool:
+        """Whether the readout is the pretrained ``fused`` one (label-free score plus fine-tuned heads)."""
         return self.config.readout == "fused"
 
     def load_backbone(self, state: dict) -> None:

@@ -126,9 +126,11 @@ def _validate(metadata: dict, name: str) -> None:
             f"{name} has checkpoint format {metadata.get('format_version')!r}; this version reads {FORMAT_VERSION}"
         )
     config = metadata.get("model_config")
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
-    if not isinstance(config, dict) or not set(config) <= known:
+    if not isinstance(config, dict):
         raise DataError(f"{name} has an invalid model config")
+    unknown = sorted(set(config) - {f.name for f in dataclasses.fields(ModelConfig)})
+    if unknown:
+        raise DataError(f"{name} has an invalid model config: unknown setting(s) {', '.join(map(str, unknown))}")
     elements = (metadata.get("normaliser") or {}).get("elements")
     if not isinstance(elements, list) or not elements or not all(isinstance(e, str) for e in elements):
         raise DataError(f"{name} has no valid element list")
@@ -162,7 +164,7 @@ def load_checkpoint(path) -> FittedModel:
     metadata = read_metadata(path)
     name = Path(path).name
     try:
-        config = ModelConfig(**metadata["model_config"])
+        config = ModelConfig.from_dict(metadata["model_config"])
         normaliser = Normaliser.from_dict(metadata["normaliser"])
         train_config = TrainConfig(**metadata["train_config"]) if metadata.get("train_config") else None
     except (TypeError, ValueError, KeyError) as exc:

@@ -50,7 +50,7 @@ def _fitted_from_payload(payload: dict):
     cached = _WORKER_MODELS.get(payload["token"])
     if cached is not None:
         return cached
-    model = MSTGAT(ModelConfig(**payload["config"]))
+    model = MSTGAT(ModelConfig.from_dict(payload["config"]))
     model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in payload["state"].items()})
     model.eval()
     fitted = FittedModel(model, Normaliser.from_dict(payload["normaliser"]))
@@ -169,7 +169,7 @@ def predict_distributed(
     out_path = Path(out_path).resolve()
     tile = int(tile)
     if tile < 1:
-        raise DataError(f"tile size must be at least 1 cell, got {tile}")
+        raise DataError(f"tile size must be at least 1 cell, got {tile}", setting="tile")
     if not data_path.exists():
         raise DataError(f"file not found: {data_path}")
     if not out_path.parent.exists():

@@ -8,8 +8,10 @@ negatives far from them (L2 logistic regression, classes balanced), and sets
 the share of the supervised head in the fused score.
 
 Two settings are not fixed in advance but chosen **by inner cross-validation
-on the training deposits only** (whole deposit clusters per inner fold, a
-buffer of the receptive radius + 1, as in the outer protocol): the head's
+on the training deposits only** (whole deposit clusters per inner fold, with
+the outer protocol's link distance, buffer and minimum negative distance:
+those of the cross-validation that holds this fit, else the defaults of the
+model's receptive field, a buffer of the receptive radius + 1): the head's
 regularisation ``C`` and the ``share``. With a handful of deposits the
 inner figures are noisy, so the grids are small and the choice follows the
 one-standard-error rule: the smallest share (then the smallest ``C``) whose
@@ -61,7 +63,8 @@ class FineTuneConfig:
     max_negatives : int
         Negatives per head fit (a seeded draw from the pool).
     min_negative_distance : float
-        Negatives are at least this many cells from every training deposit.
+        Negatives are at least this many cells from every training deposit
+        (when :func:`finetune` gets no fold ``settings``; theirs wins otherwise).
     seed : int
         Seeds the inner folds, the negative draws and the members' bootstraps.
     """
@@ -74,6 +77,7 @@ class FineTuneConfig:
     seed: int = 0
 
     def to_dict(self) -> dict:
+        """Plain-JSON fields (tuples as lists)."""
         d = asdict(self)
         d["shares"], d["strengths"] = list(self.shares), list(self.strengths)
         return d
@@ -106,6 +110,11 @@ class FineTuneResult:
         Whether a Platt calibration was fitted (``calibration`` = [a, b] of
         ``sigmoid(a * logit + b)``, else None).
     seconds : float
+    inner_settings : dict
+        ``link_distance``, ``buffer`` and ``min_neg_distance`` (cells) of the
+        inner folds and the negative pool: the outer cross-validation's when
+        fine-tuning runs inside one (:meth:`FoldSettings.inner
+        <mstgat_core.training.folds.FoldSettings.inner>`).
     """
 
     share: float = DEFAULT_SHARE
@@ -119,8 +128,10 @@ class FineTuneResult:
     calibrated: bool = False
     calibration: list | None = None  # [a, b]
     seconds: float = 0.0
+    inner_settings: dict = field(default_factory=dict)  # link_distance, buffer, min_neg_distance
 
     def to_dict(self) -> dict:
+        """Plain-JSON fields: what checkpoints and cross-validation fold rows (``row["inner"]``) store."""
         return asdict(self)
 
 
@@ -142,7 +153,8 @@ def _standard(values):
 
 def _inner_cv(features, rows, cols, positives, pool, config, settings):
     """Per-inner-fold ROC-AUCs of every (share, C), the chosen one, its inner folds and out-of-fold fused
-    scores and labels; None without inner folds."""
+    scores and labels; None without inner folds. The inner folds take ``settings``' link distance, buffer and
+    minimum negative distance."""
     clusters = deposit_clusters(rows, cols, positives, settings.link_distance)
     n_clusters = int(clusters.max()) + 1 if len(clusters) else 0
     if n_clusters < 2:
@@ -151,9 +163,7 @@ def _inner_cv(features, rows, cols, positives, pool, config, settings):
     inner = FoldSettings(
         method=method,
         n_folds=min(config.inner_folds, n_clusters),
-        link_distance=settings.link_distance,
-        buffer=settings.buffer,
-        min_neg_distance=config.min_negative_distance,
+        **settings.inner(),
     )
     try:
         folds = spatial_folds(rows, cols, positives, inner, seed=config.seed)
@@ -254,8 +264,12 @@ def finetune(
         training deposit.
     config : FineTuneConfig, optional
     settings : FoldSettings, optional
-        Link distance and buffer of the inner folds (default: from the
-        model's receptive field, as the outer protocol).
+        Link distance, buffer and minimum negative distance of the inner
+        folds and of the negative pool: pass the outer cross-validation's
+        (default: :meth:`FoldSettings.for_config
+        <mstgat_core.training.folds.FoldSettings.for_config>` of the model,
+        with ``config.min_negative_distance``). Recorded in the result's
+        ``inner_settings``.
     features : tuple of torch.Tensor, optional
         ``model.grid_features(x, stencil)`` if already computed (the backbone
         is frozen, so cross-validation computes them once per backbone).
@@ -270,17 +284,17 @@ def finetune(
         raise DataError("fine-tuning needs a pretrained model with the fused readout")
     positives = np.unique(np.asarray(positives, dtype=np.int64))
     if len(positives) == 0:
-        raise DataError("fine-tuning needs at least one deposit cell")
+        raise DataError("fine-tuning needs at least one deposit cell", setting="deposits")
     c = model.config
-    settings = settings or FoldSettings.for_model(c.scales if c.uses_spatial else (1,), model.hops)
-    pool = negative_pool(rows, cols, positives, config.min_negative_distance, negative_candidates)
+    settings = settings or FoldSettings.for_config(c, min_neg_distance=config.min_negative_distance)
+    pool = negative_pool(rows, cols, positives, settings.min_neg_distance, negative_candidates)
     if len(pool) == 0:
-        raise DataError("no cell is far enough from the deposits to serve as a negative")
+        raise DataError("no cell is far enough from the deposits to serve as a negative", setting="min_neg_distance")
     embedding, score = features if features is not None else model.grid_features(x, stencil)
     head = model.head
     features = head.standardise(embedding, score).double().numpy()
 
-    result = FineTuneResult()
+    result = FineTuneResult(inner_settings=settings.inner())
     inner = _inner_cv(features, rows, cols, positives, pool, config, settings)
     calibration = (float("nan"), float("nan"))
     if inner is not None:

@@ -98,22 +98,66 @@ class FoldSettings:
 
     def __post_init__(self):
         if self.method not in FOLD_METHODS:
-            raise DataError(f"unknown fold method {self.method!r}; use {', '.join(FOLD_METHODS)}")
+            raise DataError(
+                f"unknown fold method {self.method!r}; use {', '.join(FOLD_METHODS)}", setting="fold_method"
+            )
         if self.method != "loco" and int(self.n_folds) < 2:
-            raise DataError(f"cross-validation needs at least 2 folds, got {self.n_folds}")
-        if self.buffer < 0 or self.link_distance <= 0 or self.min_neg_distance < 0:
-            raise DataError("buffer and min_neg_distance must be >= 0 and link_distance > 0 (cells)")
+            raise DataError(
+                f"cross-validation needs at least 2 folds, got {self.n_folds}", setting="n_folds", values=(2, "loco")
+            )
+        if self.buffer < 0:
+            raise DataError(f"the buffer must be at least 0 cells, got {self.buffer:g}", setting="buffer")
+        if self.link_distance <= 0:
+            raise DataError(
+                f"the link distance must be more than 0 cells, got {self.link_distance:g}", setting="link_distance"
+            )
+        if self.min_neg_distance < 0:
+            raise DataError(
+                f"the minimum negative distance must be at least 0 cells, got {self.min_neg_distance:g}",
+                setting="min_neg_distance",
+            )
 
     @classmethod
-    def for_model(cls, scales, hops: int = 1, **overrides) -> FoldSettings:
-        """Defaults from a model's receptive field: link distance = its receptive diameter
-        ``2 * hops * max(scales) + 1``, buffer = its receptive radius + 1."""
-        radius = receptive_radius(scales, max(int(hops), 1))
+    def for_radius(cls, radius: int, **overrides) -> FoldSettings:
+        """Defaults from a receptive radius ``R`` in cells (at least 1): link distance ``2 R + 1`` (the
+        receptive diameter), buffer ``R + 1``; ``overrides`` that are not None replace them (or any field)."""
+        radius = max(int(radius), 1)
         options = {"link_distance": float(2 * radius + 1), "buffer": float(radius + 1)}
         options.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**options)
 
+    @classmethod
+    def for_config(cls, config, **overrides) -> FoldSettings:
+        """Defaults from a model's receptive field (:attr:`ModelConfig.receptive_radius
+        <mstgat_core.model.ModelConfig.receptive_radius>`; at least 1 cell); see :meth:`for_radius`."""
+        return cls.for_radius(config.receptive_radius, **overrides)
+
+    @classmethod
+    def for_model(cls, scales, hops: int = 1, **overrides) -> FoldSettings:
+        """Defaults from scales and hops: link distance = the receptive diameter
+        ``2 * hops * max(scales) + 1``, buffer = the receptive radius + 1 (see :meth:`for_radius`;
+        from a :class:`~mstgat_core.model.ModelConfig` use :meth:`for_config`)."""
+        return cls.for_radius(receptive_radius(scales, max(int(hops), 1)), **overrides)
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> FoldSettings:
+        """Settings from :meth:`to_dict` (or a report's protocol restricted to these keys).
+
+        None values take the defaults (``n_folds`` is None for ``loco``).
+        Raises :class:`~mstgat_core.errors.DataError` naming any key that is
+        not a field.
+        """
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise DataError(
+                f"unknown fold setting(s): {', '.join(map(str, unknown))}; use {', '.join(sorted(known))}",
+                setting=tuple(unknown),
+            )
+        return cls(**{k: v for k, v in settings.items() if v is not None})
+
     def to_dict(self) -> dict:
+        """Plain-JSON fields (``n_folds`` None for ``loco``); :meth:`from_dict` reads them back."""
         return {
             "method": self.method,
             "n_folds": None if self.method == "loco" else int(self.n_folds),
@@ -121,6 +165,15 @@ class FoldSettings:
             "buffer": float(self.buffer),
             "min_neg_distance": float(self.min_neg_distance),
             "block_size": self.block_size,
+        }
+
+    def inner(self) -> dict:
+        """What an inner cross-validation inside a training fold inherits: link distance, buffer and
+        minimum negative distance (its method and fold count follow from the training deposits)."""
+        return {
+            "link_distance": float(self.link_distance),
+            "buffer": float(self.buffer),
+            "min_neg_distance": float(self.min_neg_distance),
         }
 
 
@@ -247,10 +300,12 @@ def make_fold(rows, cols, pos_nodes, in_region, buffer, min_neg_distance, cluste
     )
 
 
-def single_cluster_message(n_clusters: int, settings: FoldSettings) -> str:
-    return (
+def single_cluster_error(n_clusters: int, settings: FoldSettings) -> DataError:
+    """The error when the deposits form fewer than two clusters (it names the link distance and scales)."""
+    return DataError(
         f"the deposits form {n_clusters} cluster at a link distance of {settings.link_distance:g} cells, so no "
-        "spatial fold can hold any out: use a model with smaller scales (e.g. --scales 1) or --link-distance"
+        "spatial fold can hold any out: use a smaller link distance, or a model with smaller scales (e.g. 1)",
+        setting=("link_distance", "scales"),
     )
 
 
@@ -268,15 +323,17 @@ def fold_regions(rows, cols, pos_nodes, settings: FoldSettings, seed: int = 0):
         return _block_folds(rows, cols, is_pos, int(settings.n_folds), size, rng), clusters
     if settings.method == "loco":
         if n_clusters < 2:
-            raise DataError(single_cluster_message(n_clusters, settings))
+            raise single_cluster_error(n_clusters, settings)
         fold_of_cluster = np.arange(n_clusters)
     else:
         if n_clusters < 2:
-            raise DataError(single_cluster_message(n_clusters, settings))
+            raise single_cluster_error(n_clusters, settings)
         if n_clusters < settings.n_folds:
             raise DataError(
-                f"{n_clusters} deposit clusters cannot fill {settings.n_folds} folds: "
-                f"use --folds {n_clusters} or --folds loco"
+                f"{n_clusters} deposit clusters cannot fill {settings.n_folds} folds: use at most {n_clusters} "
+                "folds, or leave one cluster out",
+                setting="n_folds",
+                values=(n_clusters, "loco"),
             )
         fold_of_cluster = _assign_clusters(clusters, int(settings.n_folds), rng)
     return fold_of_cluster[clusters[_nearest_deposit(rows, cols, pos_nodes)]], clusters
@@ -313,7 +370,9 @@ def spatial_folds(rows, cols, pos_nodes, settings: FoldSettings | None = None, s
     rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
     pos_nodes = np.unique(np.asarray(pos_nodes, dtype=np.int64))
     if len(pos_nodes) == 0:
-        raise DataError("spatial cross-validation needs at least one deposit inside the valid cells")
+        raise DataError(
+            "spatial cross-validation needs at least one deposit inside the valid cells", setting="deposits"
+        )
     fold_of_node, clusters = fold_regions(rows, cols, pos_nodes, settings, seed)
     folds = []
     for index in range(int(fold_of_node.max()) + 1):
@@ -326,13 +385,15 @@ def spatial_folds(rows, cols, pos_nodes, settings: FoldSettings | None = None, s
         if len(fold.test_neg) == 0:
             raise DataError(
                 f"fold {index} has no test negatives: every valid cell of its test region (data on the sample "
-                f"support) is within {settings.min_neg_distance:g} cells of a deposit; use fewer folds"
+                f"support) is within {settings.min_neg_distance:g} cells of a deposit; use fewer folds",
+                setting="n_folds",
             )
         if len(fold.train_pos) == 0 or len(fold.train_neg_pool) == 0:
             kind = "positives" if len(fold.train_pos) == 0 else "negatives"
             raise DataError(
                 f"fold {index} leaves no training {kind} outside its test region and its {settings.buffer:g}-cell "
-                "buffer: use a smaller --buffer or fewer folds"
+                "buffer: use a smaller buffer or fewer folds",
+                setting=("buffer", "n_folds"),
             )
         folds.append(fold)
     return folds

@@ -22,12 +22,14 @@ from scipy.stats import rankdata
 from ..data.preprocess import Normaliser, valid_mask
 from ..data.support import SUPPORT, support_mask, without_support
 from ..errors import Cancelled, DataError
-from ..graphs.graph import GridGraph, build_graph
+from ..graphs.graph import GridGraph
 from ..graphs.tiling import automatic_tile, count_tiles, halo_of, iter_tiles
 from ..model import MSTGAT, GridPrediction, ModelConfig
-from .finetune import FineTuneConfig, FineTuneResult, finetune
-from .pretrain import PretrainConfig, pretrain
-from .train import TrainConfig, TrainResult, train_model
+from .finetune import FineTuneConfig, FineTuneResult
+from .folds import FoldSettings
+from .pretrain import PretrainConfig
+from .procedure import Backbone, FitSettings, fit_network, pretrain_network
+from .train import TrainConfig, TrainResult
 
 PROBABILITY_ATTRS = {
     "long_name": "anomaly score (0-1, ranks cells; not a calibrated probability)",
@@ -135,9 +137,7 @@ class FittedModel:
 
     def check_elements(self, ds: xr.Dataset) -> None:
         """Raise :class:`DataError` naming the model's elements missing from ``ds``."""
-        missing = [e for e in self.elements if e not in ds.data_vars]
-        if missing:
-            raise DataError(f"the model needs element(s) missing from the data: {', '.join(missing)}")
+        check_elements(ds, self.elements)
 
     def prepare(self, ds: xr.Dataset) -> PreparedGrid:
         """Features and graph of ``ds`` with the model's elements and global statistics.
@@ -145,13 +145,7 @@ class FittedModel:
         Raises :class:`DataError` if an element is missing or no cell has data
         for all of them.
         """
-        self.check_elements(ds)
-        mask = valid_mask(ds, self.elements)
-        if not mask.any():
-            raise DataError("no cell has finite values for all of the model's elements")
-        x = torch.from_numpy(self.normaliser.transform(ds, mask))
-        graph = build_graph(mask, self.config.scales, self.config.graph_mode)
-        return PreparedGrid(x, graph, ds[self.elements[0]])
+        return prepare_grid(ds, self.normaliser, self.config)
 
     def predict_prepared(self, prepared: PreparedGrid, details: bool = False, **options) -> GridPrediction:
         """Per-cell prediction on a prepared grid; ``options`` (``spectral_batch``,
@@ -204,7 +198,7 @@ class FittedModel:
         if tile is not None:
             tile = int(tile)
             if tile < 1:
-                raise DataError(f"tile size must be at least 1 cell, got {tile}")
+                raise DataError(f"tile size must be at least 1 cell, got {tile}", setting="tile")
             return tile
         return automatic_tile((ds.sizes["y"], ds.sizes["x"]))
 
@@ -364,6 +358,7 @@ def fit(
     finetune_config: FineTuneConfig | None = None,
     pretrained: bool = True,
     backbone: FittedModel | None = None,
+    fold_settings: FoldSettings | None = None,
 ) -> FittedModel:
     """Fit MSTGAT (or a variant) on a grid with its deposit cells as positives.
 
@@ -373,7 +368,9 @@ def fit(
     is fine-tuned on the deposits with settings chosen by inner
     cross-validation (:mod:`~mstgat_core.finetune`). ``pretrained=False``
     trains the ``supervised`` readout end to end from scratch
-    (:mod:`~mstgat_core.train`; one member).
+    (:mod:`~mstgat_core.train`; one member). Both go through
+    :func:`~mstgat_core.training.procedure.fit_network`, the procedure the
+    cross-validation runs in every fold.
 
     Parameters
     ----------
@@ -385,9 +382,11 @@ def fit(
     model_config : dict, optional
         Fields of :class:`~mstgat_core.model.ModelConfig` (``variant``,
         ``scales``, ``d_model``, ...); ``n_elements``, ``readout`` and
-        ``members`` are set here.
+        ``members`` are set here. An unknown field raises
+        :class:`~mstgat_core.errors.DataError`.
     train_config : TrainConfig, optional
-        Protocol of the supervised readout (``pretrained=False``).
+        Protocol of the supervised readout (``pretrained=False``); its seed
+        seeds pretraining and fine-tuning unless their configs are given.
     transform : {"clr", "log", "none"}
         Compositional transform before robust scaling (see
         :data:`~mstgat_core.preprocess.TRANSFORMS`).
@@ -409,55 +408,92 @@ def fit(
     backbone : FittedModel, optional
         A pretrained model (``mstgat pretrain``) to fine-tune instead of
         pretraining anew; its normaliser, elements and architecture are kept.
+    fold_settings : FoldSettings, optional
+        Link distance, buffer and minimum negative distance of fine-tuning's
+        inner cross-validation (default: from the model's receptive field).
 
     Returns
     -------
     FittedModel
     """
-    if int(members) < 1:
-        raise DataError(f"an ensemble needs at least one member, got {members}")
-    train_config = train_config or TrainConfig()
-    if not pretrained and backbone is None:  # the ablation: the supervised readout from scratch
-        if int(members) != 1:
-            raise DataError("an ensemble needs pretraining: members share the pretrained backbone")
+    settings = FitSettings(
+        pretrained=pretrained or backbone is not None,
+        members=int(members),
+        train=train_config or TrainConfig(),
+        pretrain=pretrain_config,
+        finetune=finetune_config,
+        folds=fold_settings,
+    )
+    if backbone is not None:
+        if not backbone.model.fused:
+            raise DataError("the backbone is not a pretrained model (it has no label-free readout)", setting="backbone")
+        normaliser, config = backbone.normaliser, backbone.config
+    else:
         normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
-        n_elements = len(normaliser.elements)
-        config = ModelConfig(**{**(model_config or {}), "n_elements": n_elements, "readout": "supervised"})
-        torch.manual_seed(train_config.seed)
-        fitted = FittedModel(MSTGAT(config), normaliser, train_config)
-        prepared = fitted.prepare(ds)
-        positives = _positives(deposits, prepared.graph.mask)
-        fitted.train_result = train_model(
-            fitted.model, prepared.x, prepared.graph, positives, config=train_config, callback=callback, cancel=cancel
+        config = ModelConfig.from_dict(
+            model_config,
+            n_elements=len(normaliser.elements),
+            readout="fused" if settings.pretrained else "supervised",
+            members=1,
         )
-        return fitted
-    if backbone is None:
-        _positives(deposits, valid_mask(ds, Normaliser(transform=transform, elements=elements).fit(ds).elements))
-        pretrain_config = pretrain_config or PretrainConfig(seed=train_config.seed)
-        backbone = pretrain_backbone(ds, model_config, pretrain_config, transform, elements, callback, cancel)
-    elif not backbone.model.fused:
-        raise DataError("the backbone is not a pretrained model (it has no label-free readout)")
-    config = ModelConfig(**{**backbone.config.to_dict(), "members": int(members)})
-    fitted = FittedModel(MSTGAT(config), backbone.normaliser, metadata={"pretrain": backbone.metadata.get("pretrain")})
-    fitted.model.load_backbone(backbone.model.state_dict())
-    prepared = fitted.prepare(ds)
+    prepared = prepare_grid(ds, normaliser, config)
     positives = _positives(deposits, prepared.graph.mask)
-    finetune_config = finetune_config or FineTuneConfig(seed=train_config.seed)
-    stencil = prepared.graph.stencil if config.uses_spatial else None
-    rows, cols = prepared.rows_cols
-    fitted.train_result = finetune(fitted.model, prepared.x, stencil, rows, cols, positives, config=finetune_config)
-    fitted.metadata["finetune"] = {"config": finetune_config.to_dict(), "result": fitted.train_result.to_dict()}
-    return fitted
+    given = None if backbone is None else Backbone.of(backbone.model, prepared.x, prepared.graph.mask)
+    outcome = fit_network(
+        config,
+        prepared.x,
+        prepared.graph,
+        positives,
+        settings=settings,
+        backbone=given,
+        callback=callback,
+        cancel=cancel,
+    )
+    if not settings.pretrained:
+        return FittedModel(outcome.model, normaliser, settings.train, outcome.result)
+    if backbone is not None:
+        pretrain_record = backbone.metadata.get("pretrain")
+    else:
+        pretrain_record = {"config": settings.pretrain_config.to_dict(), "result": outcome.backbone.result.to_dict()}
+    finetune_record = {"config": settings.finetune_config.to_dict(), "result": outcome.result.to_dict()}
+    return FittedModel(
+        outcome.model,
+        normaliser,
+        None,
+        outcome.result,
+        metadata={"pretrain": pretrain_record, "finetune": finetune_record},
+    )
+
+
+def check_elements(ds: xr.Dataset, elements) -> None:
+    """Raise :class:`DataError` naming the ``elements`` missing from ``ds``."""
+    missing = [e for e in elements if e not in ds.data_vars]
+    if missing:
+        raise DataError(f"the model needs element(s) missing from the data: {', '.join(missing)}", setting="elements")
+
+
+def prepare_grid(ds: xr.Dataset, normaliser: Normaliser, config: ModelConfig) -> PreparedGrid:
+    """Features and graph of ``ds`` for a model of ``config`` with ``normaliser``'s elements and global statistics.
+
+    Raises :class:`DataError` if an element is missing or no cell has data
+    for all of them (:meth:`FittedModel.prepare` is this with the model's own).
+    """
+    check_elements(ds, normaliser.elements)
+    mask = valid_mask(ds, normaliser.elements)
+    if not mask.any():
+        raise DataError("no cell has finite values for all of the model's elements", setting="elements")
+    x = torch.from_numpy(normaliser.transform(ds, mask))
+    return PreparedGrid(x, config.graph(mask), ds[normaliser.elements[0]])
 
 
 def _positives(deposits: xr.DataArray, mask: np.ndarray) -> np.ndarray:
     """Node ids of the deposit cells among the valid cells of ``mask`` (DataError if the grids differ or none)."""
     labels = np.asarray(deposits.values, dtype=bool)
     if labels.shape != mask.shape:
-        raise DataError(f"deposit grid {labels.shape} does not match the data grid {mask.shape}")
+        raise DataError(f"deposit grid {labels.shape} does not match the data grid {mask.shape}", setting="deposits")
     positives = np.nonzero(labels[mask])[0]
     if len(positives) == 0:
-        raise DataError("no deposit falls on a valid cell of the grid: nothing to train on")
+        raise DataError("no deposit falls on a valid cell of the grid: nothing to train on", setting="deposits")
     return positives
 
 
@@ -473,16 +509,14 @@ def pretrain_backbone(
     """Pretrain MSTGAT on every cell of ``ds``, no deposits: a label-free model and a backbone for :func:`fit`.
 
     Its map is the standardised label-free score (see :mod:`~mstgat_core.model`);
-    arguments as in :func:`fit`.
+    arguments as in :func:`fit`. The network is built and pretrained by
+    :func:`~mstgat_core.training.procedure.pretrain_network`, as in :func:`fit`.
     """
     normaliser = Normaliser(transform=transform, elements=elements).fit(ds)
-    config = ModelConfig(
-        **{**(model_config or {}), "n_elements": len(normaliser.elements), "readout": "fused", "members": 1}
-    )
+    config = ModelConfig.from_dict(model_config, n_elements=len(normaliser.elements), readout="fused", members=1)
     pretrain_config = pretrain_config or PretrainConfig()
-    torch.manual_seed(pretrain_config.seed)
-    fitted = FittedModel(MSTGAT(config), normaliser)
-    prepared = fitted.prepare(ds)
-    result = pretrain(fitted.model, prepared.x, prepared.graph.mask, pretrain_config, callback, cancel)
-    fitted.metadata["pretrain"] = {"config": pretrain_config.to_dict(), "result": result.to_dict()}
-    return fitted
+    prepared = prepare_grid(ds, normaliser, config)
+    model, result = pretrain_network(config, prepared.x, prepared.graph.mask, pretrain_config, callback, cancel)
+    return FittedModel(
+        model, normaliser, metadata={"pretrain": {"config": pretrain_config.to_dict(), "result": result.to_dict()}}
+    )

@@ -34,7 +34,8 @@ from ..data.preprocess import Normaliser, fit_table
 from ..errors import DataError
 from ..graphs.point_graph import DEFAULT_NEIGHBOURS, PointGraph, build_point_graph
 from ..model import MSTGAT, ModelConfig
-from .pretrain import PretrainConfig, pretrain
+from .pretrain import PretrainConfig
+from .procedure import pretrain_network
 
 
 @dataclass
@@ -134,20 +135,16 @@ def pretrain_points(
     normaliser, x = fit_table(values, samples.elements, transform)
     xy = np.c_[samples.table.geometry.x, samples.table.geometry.y]
     graph = build_point_graph(xy, scales, kind=kind, metric=metric)
-    config = ModelConfig(
-        **{
-            **(model_config or {}),
-            "n_elements": len(samples.elements),
-            "readout": "fused",
-            "members": 1,
-            "scales": tuple(range(1, len(graph.scales) + 1)),
-        }
+    config = ModelConfig.from_dict(
+        model_config,
+        n_elements=len(samples.elements),
+        readout="fused",
+        members=1,
+        scales=tuple(range(1, len(graph.scales) + 1)),  # one GAT stack per point-graph scale
     )
     pretrain_config = pretrain_config or PretrainConfig()
-    torch.manual_seed(pretrain_config.seed)
-    model = MSTGAT(config)
     x = torch.from_numpy(x)
-    result = pretrain(model, x, graph, pretrain_config, callback)
+    model, result = pretrain_network(config, x, graph, pretrain_config, callback)  # as fit's backbones
     metadata = {
         "graph": {"kind": kind, "scales": list(graph.scales), "metric": metric, "reach": list(graph.reach)},
         "pretrain": {"config": pretrain_config.to_dict(), "result": result.to_dict()},

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import Cancelled, DataError
-from ..graphs.graph import GridStencil, receptive_radius
+from ..graphs.graph import GridStencil
 from ..model import MSTGAT
 
 SCHEDULES = ("cosine", "constant")
@@ -68,7 +68,9 @@ class PretrainConfig:
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
-            raise DataError(f"unknown schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}")
+            raise DataError(
+                f"unknown schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}", setting="schedule"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -227,7 +229,7 @@ def pretrain(
         node_image = np.full(mask.shape, -1, dtype=np.int64)
         node_image[mask] = np.arange(int(mask.sum()))
         cells = np.nonzero(mask)
-        radius = receptive_radius(c.scales, model.hops) if c.uses_spatial else 0
+        radius = c.receptive_radius
     result = PretrainResult()
     start = time.perf_counter()
     model.train()
@@ -245,7 +247,7 @@ def pretrain(
                 if not keep.any():
                     continue
                 xw = x[torch.from_numpy(nodes)]
-                stencil = GridStencil.of(window, c.scales, c.graph_mode) if c.uses_spatial else None
+                stencil = c.stencil(window)
             hidden = hidden_mask(len(xw), c.n_elements, config.mask_fraction, generator)
             optimiser.zero_grad()
             loss = reconstruction_loss(model, xw, hidden, stencil, keep)
@@ -279,7 +281,7 @@ def spatial_layout(model: MSTGAT, where):
         return None
     if _is_point_graph(where):
         return where
-    return GridStencil.of(np.asarray(where, dtype=bool), c.scales, c.graph_mode)
+    return c.stencil(np.asarray(where, dtype=bool))
 
 
 @torch.no_grad()

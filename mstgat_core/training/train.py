@@ -185,10 +185,12 @@ def train_model(
     rng = np.random.default_rng(config.seed)
     positives = np.asarray(positives, dtype=np.int64)
     if len(positives) == 0:
-        raise DataError("training needs at least one positive (deposit) cell")
+        raise DataError("training needs at least one positive (deposit) cell", setting="deposits")
     pool = negative_pool(rows, cols, positives, config.min_negative_distance, negative_candidates)
     if len(pool) == 0:
-        raise DataError("no cell is far enough from the deposits to serve as a negative")
+        raise DataError(
+            "no cell is far enough from the deposits to serve as a negative", setting="min_negative_distance"
+        )
     validate = config.validation_fraction > 0
     if validate:
         train_pos, train_neg, val_pos, val_neg = validation_split(
