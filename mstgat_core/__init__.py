@@ -14,6 +14,10 @@ The workflow a notebook needs, from the top-level package::
 
 Names are imported on first use, so ``import mstgat_core`` stays light
 (torch is loaded only when a name that needs it is used).
+
+The bundled South China demo (grid, deposits, checkpoint) ships with the package, in a checkout
+and in an installed wheel alike: :mod:`mstgat_core.paths` (``DEMO_GRID``, ``DEMO_DEPOSITS``,
+``DEMO_CHECKPOINT``) says where. Most public names have runnable examples in their docstrings.
 """
 
 from importlib import import_module

@@ -19,6 +19,7 @@ from .common import (
 
 
 def add_info_args(p):
+    """Arguments of ``mstgat info``."""
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip) or point file (.csv, .gpkg)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--crs", help="CRS of a point CSV, e.g. EPSG:3067 (default: from the file or its column names)")
@@ -28,6 +29,9 @@ def add_info_args(p):
 
 
 def cmd_info(args) -> int:
+    """``mstgat info``: print a grid's elements, shape, CRS, cell size, valid cells, support and NaN counts
+    (or a point file's samples, CRS, elements and censored values); ``--json`` prints one object.
+    """
     from ..data import io
 
     path = Path(args.data)
@@ -85,6 +89,7 @@ def cmd_info(args) -> int:
 
 
 def add_grid_args(p):
+    """Arguments of ``mstgat grid``."""
     p.add_argument("points", help="point samples (.csv, .gpkg)")
     p.add_argument("--cell-size", type=float, required=True, help="cell size in map units (metres)")
     p.add_argument("--out", required=True, help="output grid (.nc, .zarr, .tif)")
@@ -107,6 +112,7 @@ def add_grid_args(p):
 
 
 def cmd_grid(args) -> int:
+    """``mstgat grid``: interpolate point samples onto a grid of ``--cell-size`` and write it to ``--out``."""
     from ..data import io
 
     samples = io.load_points(
@@ -123,6 +129,7 @@ def cmd_grid(args) -> int:
 
 
 def add_synth_args(p):
+    """Arguments of ``mstgat synth``."""
     p.add_argument("out", help="output grid (.nc, .zarr, .tif)")
     p.add_argument("--shape", type=int, nargs=2, metavar=("NY", "NX"), default=[64, 64], help="grid rows and columns")
     p.add_argument("--seed", type=int, default=0, help="random seed of the scenario")
@@ -132,6 +139,7 @@ def add_synth_args(p):
 
 
 def cmd_synth(args) -> int:
+    """``mstgat synth``: write a synthetic scenario's grid, deposits CSV and truth JSON."""
     from ..data import io
     from ..data.synthetic import make_scenario
 

@@ -25,6 +25,7 @@ from .common import (
 
 
 def add_evaluate_args(p):
+    """Arguments of ``mstgat evaluate``."""
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip); with --protocol opengadbench a point file")
     p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
     p.add_argument("--out", required=True, help="report (.json)")
@@ -156,6 +157,9 @@ def _evaluate_points(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    """``mstgat evaluate``: spatially cross-validate methods on a grid and its deposits (or the point
+    protocol, ``--protocol opengadbench``); write the JSON report and print the markdown table.
+    """
     from tqdm import tqdm
 
     if args.protocol == "opengadbench":
@@ -216,6 +220,7 @@ def cmd_evaluate(args) -> int:
 
 
 def add_benchmark_args(p):
+    """Arguments of ``mstgat benchmark``."""
     p.add_argument(
         "--suite",
         default="default",
@@ -234,6 +239,9 @@ def add_benchmark_args(p):
 
 
 def cmd_benchmark(args) -> int:
+    """``mstgat benchmark``: run a suite (default, synthetic, quick, explain, stability), one JSON report per
+    dataset in ``--out``, and regenerate the ``--markdown`` tables.
+    """
     from tqdm import tqdm
 
     from ..experiments.benchmark import run_suite, select

@@ -45,6 +45,7 @@ def add_model_args(p, epochs: str, seed: str):
 
 
 def add_train_args(p):
+    """Arguments of ``mstgat train``."""
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
@@ -82,12 +83,14 @@ def add_train_args(p):
 
 
 def add_pretrain_args(p):
+    """Arguments of ``mstgat pretrain``."""
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument("--out", required=True, help="pretrained model to write (.safetensors)")
     add_model_args(p, epochs="pretraining epochs", seed="random seed (weights, windows, masks)")
 
 
 def cmd_pretrain(args) -> int:
+    """``mstgat pretrain``: pretrain MSTGAT on every cell of a grid, without deposits, and save the checkpoint."""
     from ..training.checkpoint import save_checkpoint
     from ..training.pipeline import pretrain_backbone
     from ..training.pretrain import PretrainConfig
@@ -116,6 +119,9 @@ def cmd_pretrain(args) -> int:
 
 
 def cmd_train(args) -> int:
+    """``mstgat train``: pretrain and fine-tune (default), fine-tune a ``--pretrained`` backbone, or train
+    from scratch (``--scratch``) on a grid and its deposits; save the checkpoint.
+    """
     from tqdm import tqdm
 
     from ..training.checkpoint import load_checkpoint, save_checkpoint
@@ -189,6 +195,7 @@ def cmd_train(args) -> int:
 
 
 def add_predict_args(p):
+    """Arguments of ``mstgat predict``."""
     p.add_argument("model", help="checkpoint (.safetensors)")
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument(
@@ -212,6 +219,7 @@ def add_predict_args(p):
 
 
 def cmd_predict(args) -> int:
+    """``mstgat predict``: apply a checkpoint to a grid (whole, in tiles or with dask) and write its layers."""
     from tqdm import tqdm
 
     from ..data import io
@@ -266,6 +274,7 @@ def cmd_predict(args) -> int:
 
 
 def add_score_args(p):
+    """Arguments of ``mstgat score``."""
     p.add_argument("data", help="point file (.csv, .gpkg, ...) or grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument(
         "--out",
@@ -344,6 +353,7 @@ def _score_grid(args, out: Path) -> int:
 
 
 def cmd_score(args) -> int:
+    """``mstgat score``: label-free anomaly scores of point samples or a grid (no deposits), written to ``--out``."""
     from ..training.scoring import GRID_OUTPUTS, POINT_OUTPUTS
 
     out = Path(args.out)
@@ -362,6 +372,7 @@ def cmd_score(args) -> int:
 
 
 def add_explain_args(p):
+    """Arguments of ``mstgat explain``."""
     p.add_argument("model", help="checkpoint (.safetensors)")
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
     where = p.add_mutually_exclusive_group(required=True)
@@ -377,6 +388,9 @@ def add_explain_args(p):
 
 
 def cmd_explain(args) -> int:
+    """``mstgat explain``: explain one cell (``--row/--col`` or ``--x/--y``) or summarise the deposit cells
+    with a checkpoint; prints text or, with ``--json``, one object.
+    """
     from ..data import io
     from ..interpret import explain_report
     from ..training.checkpoint import load_checkpoint

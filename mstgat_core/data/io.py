@@ -93,6 +93,18 @@ def load_grid(path, elements=None) -> xr.Dataset:
         GeoTIFF layers are not on one grid (shape, CRS, transform), a zip does
         not hold its layers in exactly one folder, an element is unknown, no
         layer is found, or a layer has no finite value.
+
+    Examples
+    --------
+    The bundled demo grid (:data:`~mstgat_core.paths.DEMO_GRID`), three of its 39 elements:
+
+    >>> from mstgat_core import load_grid
+    >>> from mstgat_core.paths import DEMO_GRID
+    >>> grid = load_grid(DEMO_GRID, elements=["Li", "Be", "Nb"])
+    >>> list(grid.data_vars), dict(grid.sizes)
+    (['Li', 'Be', 'Nb'], {'y': 163, 'x': 141})
+    >>> grid.rio.crs.to_string(), grid["Li"].dtype
+    ('EPSG:32650', dtype('float32'))
     """
     path = Path(path)
     if not path.exists():
@@ -339,6 +351,18 @@ def save_grid(ds: xr.Dataset, path) -> None:
     ------
     DataError
         If the suffix is none of these or the output folder does not exist.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from mstgat_core import load_grid, make_scenario, save_grid
+    >>> grid = make_scenario(n_elements=5, seed=0).grid
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_grid(grid, Path(folder) / "survey.nc")
+    ...     again = load_grid(Path(folder) / "survey.nc")
+    >>> list(again.data_vars), again.rio.crs == grid.rio.crs, bool(again.equals(grid))
+    (['Li', 'Be', 'Nb', 'Sn', 'W'], True, True)
     """
     path = Path(path)
     writers = {".nc": _write_netcdf, ".zarr": _write_zarr, ".tif": _write_tif, ".tiff": _write_tif}
@@ -414,6 +438,14 @@ def grid_info(ds: xr.Dataset) -> dict:
         ground: see :func:`~mstgat_core.preprocess.valid_mask`), ``nan_count``
         (element -> NaN cells) and ``support``
         (:func:`~mstgat_core.support.support_summary`).
+
+    Examples
+    --------
+    >>> from mstgat_core import grid_info, load_grid
+    >>> from mstgat_core.paths import DEMO_GRID
+    >>> info = grid_info(load_grid(DEMO_GRID))
+    >>> len(info["elements"]), info["shape"], info["crs"], info["valid_cells"]
+    (39, [163, 141], 'EPSG:32650', 7533)
     """
     transform = ds.rio.transform()
     crs = ds.rio.crs
@@ -460,6 +492,16 @@ def load_deposits(path, crs=None, x_col=None, y_col=None) -> gpd.GeoDataFrame:
     DataError
         If the file is missing, unreadable or of an unknown format, or its
         coordinates or CRS cannot be found.
+
+    Examples
+    --------
+    The demo's 23 known lithium deposits (:data:`~mstgat_core.paths.DEMO_DEPOSITS`, a CSV with a ``crs`` column):
+
+    >>> from mstgat_core import load_deposits
+    >>> from mstgat_core.paths import DEMO_DEPOSITS
+    >>> deposits = load_deposits(DEMO_DEPOSITS)
+    >>> len(deposits), deposits.crs.to_string(), deposits.geom_type.unique().tolist()
+    (23, 'EPSG:32650', ['Point'])
     """
     path = Path(path)
     if not path.exists():
@@ -524,6 +566,16 @@ def deposit_cells(grid: xr.Dataset, deposits: gpd.GeoDataFrame) -> xr.DataArray:
     ------
     DataError
         If no deposit falls on a valid cell.
+
+    Examples
+    --------
+    >>> from mstgat_core import deposit_cells, load_deposits, load_grid
+    >>> from mstgat_core.paths import DEMO_DEPOSITS, DEMO_GRID
+    >>> cells = deposit_cells(load_grid(DEMO_GRID), load_deposits(DEMO_DEPOSITS))
+    >>> cells.attrs["summary"]
+    '23 of 23 deposits in 21 cells; 0 outside the grid, 0 on invalid cells'
+    >>> cells.dims, cells.dtype, int(cells.sum())
+    (('y', 'x'), dtype('bool'), 21)
     """
     if grid.rio.crs is not None and deposits.crs is not None:
         deposits = deposits.to_crs(grid.rio.crs)

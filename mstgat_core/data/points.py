@@ -297,6 +297,26 @@ def load_points(
         number, a vector file holds non-point geometries, samples lack
         coordinates, lon/lat are out of range, or no element column is left
         after dropping mostly missing ones.
+
+    Examples
+    --------
+    Four samples with a below-detection zinc value (``<5``: half the limit by default):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from mstgat_core import load_points
+    >>> table = pd.DataFrame(
+    ...     {"x": [500000, 501000, 500000, 501000], "y": [7000000, 7000000, 7001000, 7001000],
+    ...      "Cu_ppm": [12, 30, 8, 15], "Zn_ppm": ["<5", "40", "35", "50"]}
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     table.to_csv(Path(folder) / "samples.csv", index=False)
+    ...     samples = load_points(Path(folder) / "samples.csv", crs="EPSG:32635")
+    >>> samples.elements, samples.units, samples.censored
+    (['Cu', 'Zn'], {'Cu': 'ppm', 'Zn': 'ppm'}, {'Cu': 0, 'Zn': 1})
+    >>> samples.table["Zn"].tolist()
+    [2.5, 40.0, 35.0, 50.0]
     """
     path = Path(path)
     if not path.exists():
@@ -504,6 +524,21 @@ def points_to_grid(
     ------
     DataError
         If ``method`` is unknown or ``cell_size`` is not positive.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from mstgat_core import load_points, points_to_grid
+    >>> table = pd.DataFrame({"x": [500000, 502000, 500000, 502000], "y": [7000000, 7000000, 7002000, 7002000],
+    ...                       "Cu_ppm": [12, 30, 8, 15]})
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     table.to_csv(Path(folder) / "samples.csv", index=False)
+    ...     samples = load_points(Path(folder) / "samples.csv", crs="EPSG:32635")
+    >>> grid = points_to_grid(samples, cell_size=500)
+    >>> list(grid.data_vars), dict(grid.sizes), grid.attrs["gridding"], grid.rio.crs.to_string()
+    (['Cu'], {'y': 4, 'x': 4}, 'idw', 'EPSG:32635')
     """
     if method not in GRIDDING_METHODS:
         raise DataError(f"unknown gridding method {method!r} (use {' or '.join(GRIDDING_METHODS)})")

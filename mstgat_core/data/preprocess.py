@@ -52,6 +52,14 @@ def valid_mask(ds: xr.Dataset, elements=None) -> np.ndarray:
     ------
     DataError
         If an element is not in ``ds``.
+
+    Examples
+    --------
+    >>> from mstgat_core import load_grid, valid_mask
+    >>> from mstgat_core.paths import DEMO_GRID
+    >>> mask = valid_mask(load_grid(DEMO_GRID))
+    >>> mask.shape, mask.dtype, int(mask.sum())
+    ((163, 141), dtype('bool'), 7533)
     """
     names = _elements(ds, elements)
     support = support_mask(ds)
@@ -101,6 +109,22 @@ class Normaliser:
     ------
     DataError
         If ``transform`` or ``scaling`` is unknown.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mstgat_core import Normaliser, make_scenario, valid_mask
+    >>> grid = make_scenario(n_elements=6, seed=0).grid
+    >>> normaliser = Normaliser(transform="clr").fit(grid)
+    >>> normaliser.fitted, normaliser.elements
+    (True, ['Li', 'Be', 'Nb', 'Sn', 'W', 'Cu'])
+    >>> x = normaliser.transform(grid)  # the valid cells, row-major
+    >>> x.shape == (valid_mask(grid).sum(), 6), x.dtype
+    (True, dtype('float32'))
+    >>> bool(np.allclose(np.median(x, axis=0), 0, atol=1e-6))  # robust scaling: median 0 per element
+    True
+    >>> Normaliser.from_dict(normaliser.to_dict()) == normaliser  # what checkpoints store
+    True
     """
 
     def __init__(self, transform="clr", scaling="robust", elements=None):

@@ -85,10 +85,14 @@ class Scenario:
 
 
 def element_names(n: int) -> list:
+    """The first ``n`` names of :data:`ELEMENT_NAMES`, then ``E31``, ``E32``, ... beyond its 30."""
     return ELEMENT_NAMES[:n] + [f"E{i + 1}" for i in range(len(ELEMENT_NAMES), n)]
 
 
 def default_anomalies(names: list) -> list:
+    """The default scenario: an ore anomaly on ``names[:3]`` (scale 3, six of them, hosting the
+    deposits) and a decoy on ``names[3:5]`` (scale 2, four of them, no deposits); DataError below 5 names.
+    """
     if len(names) < 5:
         raise DataError("the default scenario needs at least 5 elements (or pass anomalies=)")
     return [
@@ -190,6 +194,7 @@ def deposits_in(rng, centre, scale, count) -> list:
 
 
 def deposit_counts(rng, n_hosts: int, n_deposits) -> np.ndarray:
+    """Deposits per hosting anomaly: at least one each, ``n_deposits`` in all (default 1 to 3 each, drawn)."""
     if n_deposits is None:
         return rng.integers(1, 4, size=n_hosts)
     if n_deposits < n_hosts:
@@ -237,6 +242,17 @@ def make_scenario(
         If the default anomalies get fewer than 5 elements, an anomaly names an
         unknown element, anomalies do not fit in the surveyed area, or
         ``n_deposits`` is below the number of hosting anomalies.
+
+    Examples
+    --------
+    >>> from mstgat_core import make_scenario
+    >>> scenario = make_scenario(n_elements=6, n_deposits=8, seed=1)
+    >>> list(scenario.grid.data_vars), dict(scenario.grid.sizes)
+    (['Li', 'Be', 'Nb', 'Sn', 'W', 'Cu'], {'y': 64, 'x': 64})
+    >>> [(a["name"], a["elements"], a["hosts_deposits"]) for a in scenario.truth["anomalies"]]
+    [('ore', ['Li', 'Be', 'Nb'], True), ('decoy', ['Sn', 'W'], False)]
+    >>> len(scenario.deposits), scenario.anomaly_mask.shape
+    (8, (64, 64))
     """
     rng = np.random.default_rng(seed)
     shape = tuple(int(v) for v in shape)

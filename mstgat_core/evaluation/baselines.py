@@ -59,6 +59,7 @@ class BestSingleElement:
     uses_context = False
 
     def fit(self, X, train_pos, train_neg, seed=0):
+        """Fit on the labelled nodes ``train_pos`` (1) and ``train_neg`` (0) of ``X``; returns self."""
         features, targets = _labelled_rows(X, train_pos, train_neg)
         aucs = np.array([roc_auc_score(targets, features[:, e]) for e in range(features.shape[1])])
         oriented = np.maximum(aucs, 1.0 - aucs)
@@ -68,6 +69,7 @@ class BestSingleElement:
         return self
 
     def score(self, X):
+        """(n_nodes,) scores: the chosen element's values, sign-flipped when low values are prospective."""
         return self.sign_ * np.asarray(X[:, self.element_index_], dtype=np.float64)
 
 
@@ -87,6 +89,7 @@ class RobustMahalanobis:
         self.max_samples = max_samples
 
     def fit(self, X, train_pos=None, train_neg=None, seed=0):
+        """Fit on the features of every node of ``X`` (labels ignored); returns self."""
         rng = np.random.default_rng(seed)
         n_nodes = len(X)
         sample = rng.choice(n_nodes, size=min(n_nodes, self.max_samples), replace=False)
@@ -96,6 +99,7 @@ class RobustMahalanobis:
         return self
 
     def score(self, X):
+        """(n_nodes,) scores: the robust (MCD) Mahalanobis distance of each node to the fitted centre."""
         squared = self.mcd_.mahalanobis(np.asarray(X, dtype=np.float64))
         return np.sqrt(np.maximum(squared, 0.0))
 
@@ -110,10 +114,12 @@ class IsolationForestBaseline:
         self.n_estimators = n_estimators
 
     def fit(self, X, train_pos=None, train_neg=None, seed=0):
+        """Fit on the features of every node of ``X`` (labels ignored); returns self."""
         self.forest_ = IsolationForest(n_estimators=self.n_estimators, random_state=seed).fit(X)
         return self
 
     def score(self, X):
+        """(n_nodes,) scores: the negated isolation-forest score (higher: more isolated, more anomalous)."""
         return -self.forest_.score_samples(X)
 
 
@@ -129,6 +135,7 @@ class RandomForestBaseline:
         self.n_jobs = n_jobs
 
     def fit(self, X, train_pos, train_neg, seed=0):
+        """Fit on the labelled nodes ``train_pos`` (1) and ``train_neg`` (0) of ``X``; returns self."""
         features, targets = _labelled_rows(X, train_pos, train_neg)
         self.forest_ = RandomForestClassifier(
             n_estimators=self.n_estimators,
@@ -140,6 +147,7 @@ class RandomForestBaseline:
         return self
 
     def score(self, X):
+        """(n_nodes,) scores, higher more prospective: predicted probability of the positive class."""
         return self.forest_.predict_proba(X)[:, 1]
 
 
@@ -165,6 +173,7 @@ class GradientBoostingBaseline:
         self.learning_rate = learning_rate
 
     def fit(self, X, train_pos, train_neg, seed=0):
+        """Fit on the labelled nodes ``train_pos`` (1) and ``train_neg`` (0) of ``X``; returns self."""
         features, targets = _labelled_rows(X, train_pos, train_neg)
         self.model_ = HistGradientBoostingClassifier(
             max_iter=self.max_iter,
@@ -176,6 +185,7 @@ class GradientBoostingBaseline:
         return self
 
     def score(self, X):
+        """(n_nodes,) scores, higher more prospective: decision function (log-odds) of the positive class."""
         return self.model_.decision_function(X)
 
 
@@ -199,6 +209,7 @@ class LogisticBaseline:
         self.max_iter = max_iter
 
     def fit(self, X, train_pos, train_neg, seed=0):
+        """Fit on the labelled nodes ``train_pos`` (1) and ``train_neg`` (0) of ``X``; returns self."""
         features, targets = _labelled_rows(X, train_pos, train_neg)
         self.model_ = make_pipeline(
             StandardScaler(),
@@ -207,6 +218,7 @@ class LogisticBaseline:
         return self
 
     def score(self, X):
+        """(n_nodes,) scores, higher more prospective: decision function (log-odds) of the positive class."""
         return self.model_.decision_function(X)
 
 
@@ -233,6 +245,7 @@ class MLPBaseline:
         self.max_iter = max_iter
 
     def fit(self, X, train_pos, train_neg, seed=0):
+        """Fit on the labelled nodes ``train_pos`` (1) and ``train_neg`` (0) of ``X``; returns self."""
         train_pos = np.asarray(train_pos, dtype=np.int64)
         train_neg = np.asarray(train_neg, dtype=np.int64)
         if 0 < len(train_pos) < len(train_neg):
@@ -255,6 +268,7 @@ class MLPBaseline:
         return self
 
     def score(self, X):
+        """(n_nodes,) scores, higher more prospective: predicted probability of the positive class."""
         return self.model_.predict_proba(X)[:, 1]
 
 

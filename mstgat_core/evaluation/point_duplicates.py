@@ -107,6 +107,7 @@ class MergedDuplicates:
 
     @property
     def n_rows(self) -> int:
+        """Number of input rows."""
         return int(len(self.group))
 
     def summary(self) -> dict:

@@ -64,6 +64,7 @@ class PointGraph:
 
     @property
     def num_nodes(self) -> int:
+        """Number of samples (the graph's nodes)."""
         return len(self.xy)
 
     def describe(self, unit: str = "m") -> str:

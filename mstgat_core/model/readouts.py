@@ -15,6 +15,7 @@ class Reconstruction(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, n_elements))
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(cells, width) embeddings -> (cells, E) predicted normalised element values."""
         return self.mlp(embedding)
 
 
@@ -46,6 +47,7 @@ class FusedHead(nn.Module):
         self.register_buffer("calibration", torch.full((2,), float("nan")))
 
     def standardise(self, embedding: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+        """[embedding, label-free score] standardised with the training grid's ``center`` and ``scale``."""
         return (torch.cat([embedding, score.unsqueeze(1)], dim=1) - self.center) / self.scale
 
     def forward(self, embedding: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
@@ -70,5 +72,6 @@ class FusedHead(nn.Module):
         return torch.maximum(self.distance(embedding) / self.novelty_limit, torch.exp(score - self.score_limit))
 
     def calibrate(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """Calibrated probabilities ``sigmoid(a * logits + b)``, or None when fine-tuning set no calibration."""
         a, b = self.calibration
         return None if torch.isnan(a) else torch.sigmoid(a * logits + b)

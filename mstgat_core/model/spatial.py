@@ -23,6 +23,11 @@ class ScaleStack(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, need_weights: bool = False):
+        """Node features through the scale's GATv2 layers on ``edge_index``.
+
+        Returns the (nodes, hidden) features and, with ``need_weights``, one ``(edges, alpha)`` pair per
+        layer (an empty list otherwise).
+        """
         attention = []
         for conv, norm in zip(self.convs, self.norms):
             if need_weights:
@@ -85,6 +90,11 @@ class MSGAT(nn.Module):
         self.dropped_scale: int | None = None  # index of a scale left out of the fusion (see MSTGAT.without_scale)
 
     def forward(self, x: torch.Tensor, edge_indices: list[torch.Tensor], need_weights: bool = False):
+        """Cells through every scale's stack on its edge list, fused per cell.
+
+        Returns ``(embedding, scale_weights, attention)``: see :meth:`fuse` for the first two; ``attention``
+        holds, per scale, the per-layer ``(edges, alpha)`` pairs of :meth:`ScaleStack.forward`.
+        """
         h0 = self.input(x)
         per_scale, attention = [], []
         for stack, edge_index in zip(self.stacks, edge_indices):

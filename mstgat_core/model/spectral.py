@@ -82,6 +82,9 @@ class SpectralTransformer(nn.Module):
         return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), elements], dim=1)
 
     def forward(self, x: torch.Tensor, need_weights: bool = False, hidden=None, mask_token=None):
+        """(cells, E) values -> (cells, d_model) [CLS] embeddings and, with ``need_weights``, the
+        attention (cells, layers, heads, 1 + E, 1 + E) (else None); ``hidden``/``mask_token`` as in :meth:`tokens`.
+        """
         h = self.tokens(x, hidden, mask_token)
         attention = []
         last = len(self.layers) - 1
