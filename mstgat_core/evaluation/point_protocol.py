@@ -237,6 +237,7 @@ class StratifiedDesign:
 
     @property
     def n_sites(self) -> int:
+        """Number of known sites (``len(site_sample)``; several may share a nearest sample)."""
         return int(len(self.site_sample))
 
 
@@ -601,7 +602,7 @@ def protocol_markdown(report: dict) -> str:
         "",
         f"| method | kind | published ROC-AUC (rows as read, mean ± sd, {protocol['draws']} draws) "
         f"| v2 ROC-AUC (merged, stratified) [95 % bootstrap over positives] | v2 mean ± sd over draws "
-        "| SR@5% published / v2 | beats every reference (v2) |",
+        "| SR@5% published / v2 | above every reference (v2, point estimate) |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, m in sorted(methods.items(), key=lambda kv: -kv[1]["v2"]["auc"]):
@@ -621,7 +622,8 @@ def protocol_markdown(report: dict) -> str:
         winners = report["beats_references"][column]
         lines.append(
             f"Chemistry scores above the best non-chemical reference on the {label} "
-            f"({best[column]}, {figure(best[column]):.3f}): {', '.join(winners) if winners else 'none'}."
+            f"({best[column]}, {figure(best[column]):.3f}): {', '.join(winners) if winners else 'none'}"
+            + (" (point estimates: the paired test below says whether it is more than noise)." if winners else ".")
         )
     lines += [
         "",
