@@ -22,7 +22,21 @@ def small_scenario():
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
-    """Tests run two at a time on two cores; more threads per worker only thrash."""
+    """Tests run two at a time on two cores; more threads per worker only thrash (torch's, and the
+    random forests' processes: MSTGAT_JOBS)."""
+    import os
+
     import torch
 
+    os.environ["MSTGAT_JOBS"] = "1"
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _threads_restored():
+    """A test that changes torch's threads (a CLI command does, through the library) hands back one thread."""
+    import torch
+
+    yield
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)

@@ -25,7 +25,6 @@ own path: ``summarise`` over the deposit cells, as ``mstgat explain
 
 import numpy as np
 import pytest
-import torch
 
 from mstgat_core.data.io import deposit_cells
 from mstgat_core.experiments import explain_benchmark as eb
@@ -46,7 +45,6 @@ def read(spec, model_config=None):
 @pytest.mark.slow
 @pytest.mark.xdist_group("explain_recovery_elements")  # the two tests fit 10 models: one worker each
 def test_indicator_ranking_recovers_the_ore_elements():
-    torch.set_num_threads(2)
     records = []
     for spec in eb.specs(len(SEEDS)):
         summary, truth, elements = read(spec)
@@ -69,7 +67,6 @@ def test_indicator_ranking_recovers_the_ore_elements():
 @pytest.mark.slow
 @pytest.mark.xdist_group("explain_recovery_scales")
 def test_scale_contributions_rank_the_planted_scale_first():
-    torch.set_num_threads(2)
     first = []
     for spec in eb.specs(4):
         summary, truth, _ = read(spec, {"scale_readout": True})

@@ -383,10 +383,35 @@ def test_new_data_with_other_elements_redraw_the_linked_views_without_error(sess
     assert session.selection.brush_x in renamed and session.selection.brush_y in renamed and not session.activity.error
 
 
+def assert_same_layers_across_machines(kept, fresh):
+    """The cached layers were computed on another CPU: float32 sums differ in the last bits there (and with the
+    thread count), so each layer is compared with a tolerance that fits its meaning, not bit for bit.
+
+    * values (score, label-free score, calibrated probability, spread): relative 1e-3;
+    * novelty is divided by a 99.5th percentile of the grid, which moves with those bits: relative 1e-2;
+    * ranks (percentile; top agreement is a share of members ranking a cell in their top 5 %): near-ties
+      swap, so a cell's percentile may move by a few ranks (0.1 percentage point = 7 of 7,533 cells) and
+      at most 1 % of the cells may change their top-5 % agreement;
+    * the support is exact (no arithmetic).
+    """
+    import numpy as np
+
+    for name in kept.data_vars:
+        a, b = kept[name].values, fresh[name].values
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=name)
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if name == "percentile":
+            assert np.abs(a - b).max() <= 0.1, name
+        elif name == "top_agreement":
+            assert np.mean(a != b) <= 0.01, name
+        elif name == "support":
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-2 if name == "novelty" else 1e-3, atol=1e-4, err_msg=name)
+
+
 def test_the_kept_demo_layers_are_the_bundled_checkpoints_prediction(tmp_path):
     import shutil
-
-    import xarray as xr
 
     from mstgat_core.paths import DEMO_CHECKPOINT, DEMO_DEPOSITS, DEMO_GRID
     from mstgat_core.training.checkpoint import load_checkpoint
@@ -396,8 +421,8 @@ def test_the_kept_demo_layers_are_the_bundled_checkpoints_prediction(tmp_path):
     assert kept is not None, "assets/mstgat_south_china_layers.nc is missing or stale: run scripts/build_checkpoint.py"
     ds, _ = load_demo_cached(str(DEMO_GRID), str(DEMO_DEPOSITS))
     fresh = load_checkpoint(DEMO_CHECKPOINT).predict_layers(ds)
-    xr.testing.assert_allclose(kept, fresh, rtol=1e-4, atol=1e-4)  # float32 sums differ by thread count
-    assert kept.rio.crs == ds.rio.crs
+    assert set(kept.data_vars) == set(fresh.data_vars) and kept.rio.crs == ds.rio.crs
+    assert_same_layers_across_machines(kept, fresh)
     other = tmp_path / "other.safetensors"  # another checkpoint: the kept layers are not its prediction
     shutil.copy(DEMO_CHECKPOINT, other)
     other.write_bytes(other.read_bytes() + b" ")

@@ -22,6 +22,7 @@ whose graph attention looks at those windows.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -123,16 +124,22 @@ class IsolationForestBaseline:
         return -self.forest_.score_samples(X)
 
 
+def baseline_jobs() -> int:
+    """Processes a random forest uses: ``MSTGAT_JOBS`` if set (the tests set 1: two workers on two cores
+    would otherwise run four), else 2."""
+    return max(int(os.environ.get("MSTGAT_JOBS", "2")), 1)
+
+
 class RandomForestBaseline:
     """Random forest on per-cell features, training positives vs negatives."""
 
     uses_labels = True
     uses_context = False
 
-    def __init__(self, n_estimators=300, min_samples_leaf=1, n_jobs=2):
+    def __init__(self, n_estimators=300, min_samples_leaf=1, n_jobs=None):
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
-        self.n_jobs = n_jobs
+        self.n_jobs = n_jobs if n_jobs is not None else baseline_jobs()
 
     def fit(self, X, train_pos, train_neg, seed=0):
         """Fit on the labelled nodes ``train_pos`` (1) and ``train_neg`` (0) of ``X``; returns self."""

@@ -21,7 +21,8 @@ from mstgat_core.testing import (
 
 from .conftest import TIMINGS
 
-pytestmark = pytest.mark.ui
+# one worker runs every browser test against one server and one chromium (two would compete for 2 cores)
+pytestmark = [pytest.mark.ui, pytest.mark.xdist_group("browser")]
 
 
 def load_synthetic(page, epochs=None):
