@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from mstgat_core.paths import SHARED_DATA  # ../shared/data, or MSTGAT_SHARED_DATA
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,20 @@ def _points(path, x, y, columns=("X", "Y")):
     )
 
 
+def _polygons(path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    cells = [box(4e5 + i * 100, 7e6, 4e5 + i * 100 + 50, 7e6 + 50) for i in range(3)]
+    gpd.GeoDataFrame({"Au_ppb": [1.0, 2, 3], "As_ppm": [3.0, 2, 1]}, geometry=cells, crs="EPSG:32650").to_file(path)
+
+
+def _sites(path):
+    pd.DataFrame({"lon": [117.0, 117.1], "lat": [-33.0, -33.1], "comm_main": ["Cu, Zn", "Pb"]}).to_csv(
+        path, index=False
+    )
+
+
 CASES = {
     "zip_escaping_member": (
         lambda d: _zip(d / "in.zip", {"g/Au.tif": b"x", "../../evil.tif": b"x"}),
@@ -70,6 +84,41 @@ CASES = {
         lambda d: _points(d / "in.csv", [400_000.0] * 12, [7_000_000.0] * 12),
         ["score", "in.csv", "--out", "out.csv", "--crs", "EPSG:32650", "--neighbours", "3", "--epochs", "1"],
         "all 12 samples lie at one point",
+    ),
+    "duplicate_column_names": (
+        lambda d: (d / "in.csv").write_text("X,Y,Au_ppb,Cu_ppm,Cu_ppm\n0,0,1,2,3\n1,1,2,3,4\n"),
+        ["info", "in.csv", "--crs", "EPSG:32650"],
+        "in.csv: column 'Cu_ppm' appears more than once",
+    ),
+    "element_column_is_text": (
+        lambda d: (d / "in.csv").write_text("X,Y,Au_ppb,Cu_ppm\n0,0,1,high\n1,1,2,low\n"),
+        ["info", "in.csv", "--crs", "EPSG:32650"],
+        "column Cu_ppm holds text, not numbers",
+    ),
+    "unknown_unit": (
+        lambda d: (d / "in.csv").write_text("X,Y,Au_furlong,Cu_ppm\n0,0,1,2\n1,1,2,3\n"),
+        ["info", "in.csv", "--crs", "EPSG:32650"],
+        "column Au_furlong: unknown unit 'furlong'",
+    ),
+    "samples_not_points": (
+        lambda d: _polygons(d / "in.geojson"),
+        ["info", "in.geojson"],
+        "in.geojson: expected point geometries, found Polygon",
+    ),
+    "parquet_without_coordinates": (
+        lambda d: pd.DataFrame({"Au_ppb": [1.0, 2.0], "Cu_ppm": [3.0, 4.0]}).to_parquet(d / "in.parquet"),
+        ["info", "in.parquet"],
+        "in.parquet: no coordinate columns found",
+    ),
+    "where_with_a_function_call": (
+        lambda d: _points(d / "in.csv", [117.0, 117.1, 117.2], [-33.0, -33.1, -33.2], columns=("lon", "lat")),
+        ["info", "in.csv", "--where", "__import__('os').getcwd() == 1"],
+        "a function call is not allowed",
+    ),
+    "no_site_matches_the_commodity": (
+        lambda d: _sites(d / "in.csv"),
+        ["info", "in.csv", "--sites", "--commodity", "Au"],
+        "in.csv: no site matches --commodity Au in comm_main (values there: Cu, Zn, Pb)",
     ),
     "survey_smaller_than_its_scales": (
         lambda d: _points(d / "in.csv", np.arange(6) * 100.0 + 4e5, np.arange(6) * 50.0 + 7e6),
@@ -136,6 +185,11 @@ UPLOADS = {
     "nan_only_layer": ("nan_only_layer", "has no valid values"),
     "lonlat_out_of_range": ("lonlat_out_of_range", "out of range"),
     "giant_declared_grid": (None, "declares 200,000 x 200,000 cells"),
+    "duplicate_column_names": ("duplicate_column_names", "column 'Cu_ppm' appears more than once"),
+    "element_column_is_text": ("element_column_is_text", "column Cu_ppm holds text"),
+    "unknown_unit": ("unknown_unit", "unknown unit 'furlong'"),
+    "samples_not_points": ("samples_not_points", "expected point geometries, found Polygon"),
+    "parquet_without_coordinates": ("parquet_without_coordinates", "no coordinate columns found"),
 }
 
 

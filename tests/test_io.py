@@ -217,12 +217,12 @@ def test_every_censored_form(tmp_path, rule, cu, pb, zn):
     path.write_text(CENSOR_CSV)
     s = io.load_points(path, crs="EPSG:32650", censor=rule)
     assert s.elements == ["Cu", "Pb", "Zn", "As"]
-    assert s.units == {"Cu": "ppm", "Pb": "ppm", "Zn": "ppm", "As": "ppb"}
+    assert s.units == {"Cu": "ppm", "Pb": "ppm", "Zn": "ppm", "As": "ppm"}  # As_ppb_icp converted to ppm
     # flag "<" with a value (2 -> DL 2); flag with 0 -> DL = smallest positive uncensored value (4)
     np.testing.assert_allclose(s.table["Cu"], cu)
     np.testing.assert_allclose(s.table["Pb"], pb)  # "<0.5" strings
     np.testing.assert_allclose(s.table["Zn"], zn)  # negative = below |v|
-    np.testing.assert_allclose(s.table["As"], [np.nan, 3, 4, np.nan])  # sentinels are missing
+    np.testing.assert_allclose(s.table["As"], [np.nan, 0.003, 0.004, np.nan])  # sentinels are missing; ppb -> ppm
     assert s.censored == {"Cu": 2, "Pb": 2, "Zn": 1, "As": 0}
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import DataError, one_line
 
-POINT_SUFFIXES = (".csv", ".gpkg", ".geojson", ".shp", ".fgb")
+POINT_SUFFIXES = (".csv", ".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet", ".geoparquet", ".pq")
 
 
 # the library's setting names (DataError.settings) -> the flag that sets each: the one table the CLI's error
@@ -135,8 +135,9 @@ def load_labelled_grid(args):
     from ..data import io
 
     grid = load_survey_grid(args, elements=getattr(args, "elements", None))
-    deposits = io.deposit_cells(grid, io.load_deposits(args.deposits, crs=getattr(args, "crs", None)))
-    print(deposits.attrs.get("summary", ""), file=sys.stderr)
+    sites = load_site_file(args, default_crs=grid.rio.crs)
+    deposits = io.deposit_cells(grid, sites)
+    print_site_report(sites, deposits)
     return grid, deposits
 
 
@@ -146,21 +147,78 @@ def check_output_folder(path) -> None:
         raise DataError(f"output folder does not exist: {folder}")
 
 
+def add_where_arg(p):
+    """``--where``: the sample filter of point files."""
+    p.add_argument(
+        "--where",
+        metavar="FILTER",
+        help="points: keep only the rows this filter selects, in pandas query syntax on the file's columns, "
+        "e.g. \"sample_type == 'Stream Sediment'\" (comparisons of a column with a value, in/not in lists, "
+        "joined by and/or; `quoted name` for names with blanks)",
+    )
+
+
+def add_site_args(p):
+    """``--commodity``, ``--commodity-columns``, ``--site-type`` and ``--status``: which sites of the
+    ``--deposits`` file count (rules: :mod:`mstgat_core.data.sites`)."""
+    p.add_argument(
+        "--commodity",
+        help="keep the sites with this commodity, by symbol or name (Au, Gold, Cu, REE, PGE; several: Au,Cu) in "
+        "list-valued or worded commodity columns ('Ag, Au, Cu', 'Au?', 'Copper; Gold')",
+    )
+    p.add_argument(
+        "--commodity-columns",
+        type=lambda t: [c.strip() for c in t.split(",") if c.strip()],
+        help="the commodity columns to search (default: the main ones found by name, e.g. comm_main, "
+        "major_commodity, Commodity; not minor/other/trace ones)",
+    )
+    p.add_argument("--site-type", help="keep these site types, comma-separated (e.g. Mine,Prospect)")
+    p.add_argument("--status", help="keep these statuses, comma-separated (e.g. Active,Inactive)")
+
+
+def site_options(args) -> dict:
+    """The site filters of ``args`` as keywords of :func:`~mstgat_core.data.io.load_deposits`."""
+    return {
+        "commodity": getattr(args, "commodity", None),
+        "commodity_columns": getattr(args, "commodity_columns", None),
+        "site_type": getattr(args, "site_type", None),
+        "status": getattr(args, "status", None),
+    }
+
+
+def load_site_file(args, default_crs=None):
+    """The sites of ``args.deposits`` chosen by the site options; ``default_crs`` (the grid's or the samples')
+    where the file gives none."""
+    from ..data import io
+
+    crs = getattr(args, "crs", None)
+    return io.load_deposits(args.deposits, crs=crs, default_crs=default_crs, **site_options(args))
+
+
+def print_site_report(sites, cells=None) -> None:
+    """The sites' import report on stderr (with where they fell on the grid, given ``cells``)."""
+    from ..data.sites import place_report
+
+    report = sites.attrs.get("import_report") if hasattr(sites, "attrs") else None
+    if cells is not None:
+        report = place_report(sites, cells) or report
+        if report is None:
+            print(cells.attrs.get("summary", ""), file=sys.stderr)
+    if report is not None:
+        print(report.text(), file=sys.stderr)
+
+
 def load_point_samples(args, elements=None):
-    """Point samples for ``score`` and ``evaluate``: the target checked, one line on what was inferred
-    and one on the columns kept (missing values are filled by the median later)."""
+    """Point samples for ``score`` and ``evaluate``: the target checked, the import report on stderr
+    (missing values are filled by the median later)."""
     from ..data.points import load_points
 
-    samples = load_points(args.data, crs=args.crs, elements=elements, max_missing=args.max_missing)
+    samples = load_points(
+        args.data, crs=args.crs, elements=elements, max_missing=args.max_missing, where=getattr(args, "where", None)
+    )
     if args.target is not None and args.target not in samples.elements:
         raise DataError(f"target element {args.target!r} is not among the elements used")
-    if samples.note:
-        print(samples.note, file=sys.stderr)
-    print(
-        f"{len(samples.table)} samples, {len(samples.elements)} elements kept, {len(samples.dropped)} dropped "
-        f"(more than {args.max_missing:.0%} missing, or oxide duplicates); missing values filled by the median",
-        file=sys.stderr,
-    )
+    print(samples.report.text(), file=sys.stderr)
     return samples
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ..data.points import CENSOR_RULES, GRIDDING_METHODS
@@ -10,9 +11,12 @@ from ..errors import DataError
 from ..files import write_text_atomically
 from .common import (
     POINT_SUFFIXES,
+    add_site_args,
     add_support_arg,
+    add_where_arg,
     crs_text,
     load_survey_grid,
+    site_options,
 )
 
 # ---------------------------------------------------------------------------- info
@@ -20,39 +24,61 @@ from .common import (
 
 def add_info_args(p):
     """Arguments of ``mstgat info``."""
-    p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip) or point file (.csv, .gpkg)")
+    p.add_argument(
+        "data",
+        help="grid (.nc, .zarr, .tif, folder, .zip) or point file (.csv, .parquet, .gpkg, .geojson, .shp, .fgb)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--crs", help="CRS of a point CSV, e.g. EPSG:3067 (default: from the file or its column names)")
-    p.add_argument("--x-col", help="x (easting) column of a point CSV (default: detected)")
-    p.add_argument("--y-col", help="y (northing) column of a point CSV (default: detected)")
+    p.add_argument("--crs", help="CRS of a point table, e.g. EPSG:3067 (default: from the file or its column names)")
+    p.add_argument("--x-col", help="x (easting) column of a point table (default: detected)")
+    p.add_argument("--y-col", help="y (northing) column of a point table (default: detected)")
+    p.add_argument(
+        "--max-missing",
+        type=float,
+        default=0.5,
+        help="points: drop element columns with a larger share of missing values",
+    )
+    add_where_arg(p)
+    p.add_argument(
+        "--sites",
+        action="store_true",
+        help="read the point file as sites (deposits, occurrences) and report which --commodity, --site-type and "
+        "--status choose",
+    )
+    add_site_args(p)
     add_support_arg(p)
 
 
 def cmd_info(args) -> int:
     """``mstgat info``: print a grid's elements, shape, CRS, cell size, valid cells, support and NaN counts
-    (or a point file's samples, CRS, elements and censored values); ``--json`` prints one object.
+    (or a point file's import report: rows, CRS, elements, units, censored and missing values; with
+    ``--sites``, the sites chosen); ``--json`` prints one object.
     """
     from ..data import io
 
     path = Path(args.data)
     if not path.exists():
         raise DataError(f"file not found: {path}")
-    if path.suffix.lower() in POINT_SUFFIXES:
-        samples = io.load_points(path, x_col=args.x_col, y_col=args.y_col, crs=args.crs)
+    if args.sites:
+        sites = io.load_deposits(path, crs=args.crs, x_col=args.x_col, y_col=args.y_col, where=args.where,
+                                 **site_options(args))  # fmt: skip
+        report = sites.attrs.get("import_report")  # none for a raster mask
+        info = {"n_sites": int(len(sites)), "crs": crs_text(sites.crs), "report": report and report.as_dict()}
+        lines = report.lines() if report else [f"sites: {info['n_sites']}", f"crs: {info['crs']}"]
+    elif path.suffix.lower() in POINT_SUFFIXES:
+        samples = io.load_points(
+            path, x_col=args.x_col, y_col=args.y_col, crs=args.crs, max_missing=args.max_missing, where=args.where
+        )
         info = {
             "n_samples": int(len(samples.table)),
             "crs": crs_text(samples.crs),
             "elements": samples.elements,
+            "units": samples.units,
             "censored": samples.censored,
             "censor_rule": samples.censor_rule,
+            "report": samples.report.as_dict(),
         }
-        lines = [
-            f"samples: {info['n_samples']}",
-            f"crs: {info['crs']}",
-            f"elements ({len(info['elements'])}): {' '.join(info['elements'])}",
-            f"below detection ({samples.censor_rule}):",
-        ]
-        lines += [f"  {e}: {n}" for e, n in samples.censored.items() if n]
+        lines = samples.report.lines()
     else:
         from ..data.support import describe, estimate_support
 
@@ -90,12 +116,13 @@ def cmd_info(args) -> int:
 
 def add_grid_args(p):
     """Arguments of ``mstgat grid``."""
-    p.add_argument("points", help="point samples (.csv, .gpkg)")
+    p.add_argument("points", help="point samples (.csv, .parquet, .gpkg, .geojson, .shp, .fgb)")
     p.add_argument("--cell-size", type=float, required=True, help="cell size in map units (metres)")
     p.add_argument("--out", required=True, help="output grid (.nc, .zarr, .tif)")
-    p.add_argument("--x-col", help="x (easting) column of a point CSV (default: detected)")
-    p.add_argument("--y-col", help="y (northing) column of a point CSV (default: detected)")
-    p.add_argument("--crs", help="CRS of a point CSV, e.g. EPSG:3067 (default: from the file or its column names)")
+    p.add_argument("--x-col", help="x (easting) column of a point table (default: detected)")
+    p.add_argument("--y-col", help="y (northing) column of a point table (default: detected)")
+    p.add_argument("--crs", help="CRS of a point table, e.g. EPSG:3067 (default: from the file or its column names)")
+    add_where_arg(p)
     p.add_argument("--method", choices=GRIDDING_METHODS, default="idw", help="interpolation method")
     p.add_argument(
         "--max-distance",
@@ -116,8 +143,15 @@ def cmd_grid(args) -> int:
     from ..data import io
 
     samples = io.load_points(
-        args.points, x_col=args.x_col, y_col=args.y_col, crs=args.crs, elements=args.elements, censor=args.censor
+        args.points,
+        x_col=args.x_col,
+        y_col=args.y_col,
+        crs=args.crs,
+        elements=args.elements,
+        censor=args.censor,
+        where=args.where,
     )
+    print(samples.report.text(), file=sys.stderr)
     grid = io.points_to_grid(samples, args.cell_size, method=args.method, max_distance=args.max_distance)
     io.save_grid(grid, args.out)
     info = io.grid_info(grid)

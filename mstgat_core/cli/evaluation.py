@@ -13,12 +13,16 @@ from ..files import write_text_atomically
 from ..graphs.graph import parse_scales
 from ..training.folds import FOLD_METHODS
 from .common import (
+    add_site_args,
     add_support_arg,
+    add_where_arg,
     check_output_folder,
     load_labelled_grid,
     load_point_samples,
+    load_site_file,
     parse_folds,
     parse_seeds,
+    print_site_report,
 )
 
 # ------------------------------------------------------------------------ evaluate
@@ -27,7 +31,10 @@ from .common import (
 def add_evaluate_args(p):
     """Arguments of ``mstgat evaluate``."""
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip); with --protocol opengadbench a point file")
-    p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
+    p.add_argument(
+        "--deposits", required=True, help="deposits (.csv, .parquet, .gpkg, .geojson, .shp, or a raster mask)"
+    )
+    add_site_args(p)
     p.add_argument("--out", required=True, help="report (.json)")
     p.add_argument("--markdown", help="also write the table as markdown to this file")
     p.add_argument(
@@ -51,6 +58,7 @@ def add_evaluate_args(p):
         default=0.5,
         help="opengadbench: drop element columns with a larger share of missing values",
     )
+    add_where_arg(p)
     p.add_argument(
         "--batch",
         metavar="COLUMN|none",
@@ -102,7 +110,10 @@ def add_evaluate_args(p):
         "--transform", choices=TRANSFORMS, default="clr", help="compositional transform before robust scaling"
     )
     p.add_argument("--elements", nargs="+", help="use only these elements (default: every layer of the grid)")
-    p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
+    p.add_argument(
+        "--crs",
+        help="CRS of the deposits' coordinates when the file and its column names give none (default: the grid's)",
+    )
     add_support_arg(p)
     p.add_argument(
         "--pretrained",
@@ -113,8 +124,7 @@ def add_evaluate_args(p):
 
 
 def _evaluate_points(args) -> int:
-    from ..data import io
-    from ..evaluation.point_duplicates import merge_point_samples, read_batch
+    from ..evaluation.point_duplicates import merge_point_samples
     from ..evaluation.point_protocol import evaluate_points, protocol_markdown
     from ..training.point_model import pretrain_points
     from ..training.pretrain import PretrainConfig
@@ -124,8 +134,9 @@ def _evaluate_points(args) -> int:
     if args.pretrain_epochs < 1:
         raise DataError(f"--pretrain-epochs must be at least 1, got {args.pretrain_epochs}")
     samples = load_point_samples(args)
-    sites = io.load_deposits(args.deposits, crs=args.crs)
-    batch = read_batch(args.data, args.batch)
+    sites = load_site_file(args, default_crs=samples.source_crs)
+    print_site_report(sites)
+    batch = _batch_of(args, samples)
     if batch.labels is not None and len(batch.labels) != len(samples.table):
         raise DataError(f"{len(batch.labels)} batch labels for {len(samples.table)} samples")
     merged, duplicates = merge_point_samples(samples, batch.labels, merge=not args.no_merge_duplicates)
@@ -154,6 +165,22 @@ def _evaluate_points(args) -> int:
         write_text_atomically(args.markdown, table)
     print(table)
     return 0
+
+
+def _batch_of(args, samples):
+    """The batch labels of the samples' kept rows (read from the file; a Parquet table from the rows read)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ..data.tables import PARQUET_SUFFIXES
+    from ..evaluation.point_duplicates import choose_batch_column, read_batch
+
+    if Path(args.data).suffix.lower() in PARQUET_SUFFIXES:
+        return choose_batch_column(samples.raw, args.batch)
+    batch = read_batch(args.data, args.batch)
+    if batch.labels is not None and samples.rows is not None and len(samples.rows) != len(batch.labels):
+        batch = replace(batch, labels=batch.labels[samples.rows])
+    return batch
 
 
 def cmd_evaluate(args) -> int:

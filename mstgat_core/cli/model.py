@@ -13,12 +13,17 @@ from ..graphs.tiling import AUTO_TILE_CELLS, DEFAULT_TILE
 from ..model import VARIANTS
 from .common import (
     LABEL_FREE_NOTE,
+    POINT_SUFFIXES,
+    add_site_args,
     add_support_arg,
+    add_where_arg,
     check_output_folder,
     epoch_progress,
     load_labelled_grid,
     load_point_samples,
+    load_site_file,
     load_survey_grid,
+    print_site_report,
 )
 
 # --------------------------------------------------------------------------- train
@@ -47,14 +52,20 @@ def add_model_args(p, epochs: str, seed: str):
 def add_train_args(p):
     """Arguments of ``mstgat train``."""
     p.add_argument("data", help="grid (.nc, .zarr, .tif, folder, .zip)")
-    p.add_argument("--deposits", required=True, help="deposits (.csv, .gpkg, .geojson, .shp, or a raster mask)")
+    p.add_argument(
+        "--deposits", required=True, help="deposits (.csv, .parquet, .gpkg, .geojson, .shp, or a raster mask)"
+    )
+    add_site_args(p)
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     add_model_args(
         p,
         epochs="pretraining epochs (with --scratch: most training epochs)",
         seed="random seed (weights, masks, negatives, inner folds)",
     )
-    p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
+    p.add_argument(
+        "--crs",
+        help="CRS of the deposits' coordinates when the file and its column names give none (default: the grid's)",
+    )
     p.add_argument(
         "--members",
         type=int,
@@ -275,7 +286,7 @@ def cmd_predict(args) -> int:
 
 def add_score_args(p):
     """Arguments of ``mstgat score``."""
-    p.add_argument("data", help="point file (.csv, .gpkg, ...) or grid (.nc, .zarr, .tif, folder, .zip)")
+    p.add_argument("data", help="point file (.csv, .parquet, .gpkg, ...) or grid (.nc, .zarr, .tif, folder, .zip)")
     p.add_argument(
         "--out",
         required=True,
@@ -303,6 +314,7 @@ def add_score_args(p):
         help="points: drop element columns with a larger share of missing values (the rest: median fill)",
     )
     p.add_argument("--elements", type=lambda t: [e.strip() for e in t.split(",") if e.strip()], help="elements to use")
+    add_where_arg(p)
     add_support_arg(p)
 
 
@@ -310,7 +322,7 @@ def _score_points(args, out: Path) -> int:
     from ..graphs.point_graph import parse_point_scales
     from ..training.point_model import pretrain_points
     from ..training.pretrain import PretrainConfig
-    from ..training.scoring import point_score_table, read_raw_points, write_point_scores
+    from ..training.scoring import point_score_table, write_point_scores
 
     kind = "radius" if args.radius else "knn"
     scales = parse_point_scales(args.radius or args.neighbours, kind)
@@ -325,7 +337,7 @@ def _score_points(args, out: Path) -> int:
         )
     print(fitted.graph.describe(), file=sys.stderr)
     scores = fitted.scores()
-    table = point_score_table(read_raw_points(args.data), scores, scales, target=args.target)
+    table = point_score_table(samples.raw, scores, scales, target=args.target)  # the kept rows, as read
     write_point_scores(table, out, samples)
     rank_by = "target_residual" if args.target else "anomaly_score"
     top = table.sort_values(rank_by, ascending=False).head(3)["top_elements"].tolist()
@@ -360,7 +372,7 @@ def cmd_score(args) -> int:
     check_output_folder(out)
     if args.epochs < 1:
         raise DataError(f"--epochs must be at least 1, got {args.epochs}")
-    is_points = Path(args.data).suffix.lower() in (".csv", ".gpkg", ".geojson", ".json", ".shp")
+    is_points = Path(args.data).suffix.lower() in POINT_SUFFIXES
     allowed = POINT_OUTPUTS if is_points else GRID_OUTPUTS
     if out.suffix.lower() not in allowed:
         what = "point files" if is_points else "grids"
@@ -379,9 +391,13 @@ def add_explain_args(p):
     where.add_argument("--x", type=float, help="map x of the cell to explain (with --y)")
     where.add_argument("--row", type=int, help="row of the cell to explain (with --col)")
     where.add_argument("--deposits", help="summarise over the cells holding these deposits")
+    add_site_args(p)
     p.add_argument("--y", type=float, help="map y of the cell to explain")
     p.add_argument("--col", type=int, help="column of the cell to explain")
-    p.add_argument("--crs", help="CRS of a deposits CSV without one (default: the grid's)")
+    p.add_argument(
+        "--crs",
+        help="CRS of the deposits' coordinates when the file and its column names give none (default: the grid's)",
+    )
     p.add_argument("--top", type=int, default=5, help="elements to list")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_support_arg(p)
@@ -399,7 +415,9 @@ def cmd_explain(args) -> int:
     grid = load_survey_grid(args)
     region = None
     if args.deposits:
-        region = io.deposit_cells(grid, io.load_deposits(args.deposits, crs=args.crs))
+        sites = load_site_file(args, default_crs=grid.rio.crs)
+        region = io.deposit_cells(grid, sites)
+        print_site_report(sites, region)
     report, text = explain_report(
         fitted, grid, row=args.row, col=args.col, x=args.x, y=args.y, region=region, top=args.top
     )

@@ -12,7 +12,9 @@ import xarray as xr
 
 from ..data import io as mio
 from ..data import points as mpoints
+from ..data import tables as mtables
 from ..data.preprocess import TRANSFORMS
+from ..data.sites import place_report, site_report
 from ..data.support import apply_support, describe, support_mask, support_summary
 from ..errors import DataError, one_line
 from .activity import Activity
@@ -39,6 +41,11 @@ class DataState(param.Parameterized):
         label="Sample support of an uploaded grid (auto: its own layer; estimate: from its texture)",
     )
     transform = param.Selector(default="clr", objects=list(TRANSFORMS), label="Transform")
+    site_commodity = param.String(
+        default="", label="Sites: commodity to keep (Au, Gold, Cu, REE; several: Au,Cu; empty: every site)"
+    )
+    site_type = param.String(default="", label="Sites: site types to keep (e.g. Mine,Prospect; empty: all)")
+    site_status = param.String(default="", label="Sites: statuses to keep (e.g. Active; empty: all)")
     elements = param.ListSelector(default=[], objects=[], label="Elements used by the model")
 
     # ---- the data
@@ -48,7 +55,16 @@ class DataState(param.Parameterized):
     support = param.Parameter(default=None, precedence=-1)  # distance to the nearest sample, for gridded points
     truth = param.Parameter(default=None, precedence=-1)  # a synthetic scenario's planted anomalies
     samples = param.Parameter(default=None, precedence=-1)  # PointSamples of an uploaded point survey
+    import_report = param.Parameter(default=None, precedence=-1)  # the uploaded samples' report, plain data
+    site_report = param.Parameter(default=None, precedence=-1)  # the uploaded sites' report, plain data
     label = param.String(default="", precedence=-1)
+
+    def reports_markdown(self) -> str:
+        """The last imports' reports (samples, then sites) as preformatted lines, or "" when there are none."""
+        from ..data.tables import ImportReport
+
+        blocks = ["\n".join(ImportReport(**r).lines()) for r in (self.import_report, self.site_report) if r]
+        return "".join(f"```\n{block}\n```\n" for block in blocks)
 
     def __init__(self, activity: Activity, **params):
         super().__init__(**params)
@@ -72,10 +88,12 @@ class DataState(param.Parameterized):
         self.ds = ds
         self.deposits = deposits
         self.deposit_mask = deposit_mask
+        self.site_report = site_report(deposits) if deposits is not None else None
         self.param.elements.objects = list(ds.data_vars)
         self.elements = list(ds.data_vars)
         self.label = label
         self.samples = samples
+        self.import_report = samples.report.as_dict() if getattr(samples, "report", None) is not None else None
         self.support = mpoints.sample_support(ds, samples) if samples is not None else None
         self.truth = None
 
@@ -83,7 +101,7 @@ class DataState(param.Parameterized):
         """An uploaded file as a grid (blocking): point files (CSV, GeoPackage, GeoJSON) gridded at
         ``cell_size``, grids given the chosen sample support. Returns ``(grid, samples or None)``."""
         suffix = path.suffix.lower()
-        if suffix in (".csv", ".gpkg", ".geojson", ".json"):
+        if suffix in mtables.POINT_TABLE_SUFFIXES and suffix != ".shp":
             samples = mio.load_points(path)
             if not self.cell_size or self.cell_size <= 0:
                 raise DataError("give a positive cell size to grid point data")
@@ -115,12 +133,31 @@ class DataState(param.Parameterized):
         return status
 
     def load_deposits(self, path: Path) -> str:
-        """Read the deposits of ``path`` onto the grid's cells (blocking); returns their summary."""
-        gdf = mio.load_deposits(path, crs=self.ds.rio.crs)
+        """Read the sites of ``path`` onto the grid's cells (blocking): their coordinates and CRS found as for
+        samples (lon/lat included, reprojected to the grid's CRS; the grid's CRS only where the file gives none),
+        chosen by ``site_commodity``, ``site_type`` and ``site_status``. Keeps their import report as plain
+        data (:attr:`site_report`) and returns its one-line summary."""
+        gdf = mio.load_deposits(path, default_crs=self.ds.rio.crs, **self.site_options())
         mask = mio.deposit_cells(self.ds, gdf)
+        report = place_report(gdf, mask)
         self.deposits = gdf
         self.deposit_mask = mask
-        return mask.attrs.get("summary", "")
+        self.site_report = report.as_dict() if report is not None else None
+        summary = mask.attrs.get("summary", "")
+        if report is not None and report.selection:
+            chosen = "; ".join(
+                f"{s['kept']} of {s['kept'] + s['dropped']} kept by {s['filter']}" for s in report.selection
+            )
+            summary = f"{chosen}; {summary}"
+        return summary
+
+    def site_options(self) -> dict:
+        """The site filters chosen in the page, as keywords of :func:`~mstgat_core.data.io.load_deposits`."""
+        return {
+            "commodity": self.site_commodity.strip() or None,
+            "site_type": self.site_type.strip() or None,
+            "status": self.site_status.strip() or None,
+        }
 
     def synthetic(self):
         """The synthetic scenario of the chosen size and seed (see :func:`synthetic_scenario`)."""

@@ -34,9 +34,11 @@ from affine import Affine
 
 from ..errors import DataError, one_line
 from ..files import atomic_output
-from .points import PointSamples, load_points, points_to_grid, read_csv_points, read_vector
+from .points import PointSamples, load_points, points_to_grid
 from .preprocess import valid_mask
+from .sites import load_sites
 from .support import SUPPORT, support_summary, with_support, without_support
+from .tables import PARQUET_SUFFIXES
 
 __all__ = [
     "load_grid",
@@ -55,6 +57,7 @@ LABEL_WORDS = ("deposit", "mask", "label")
 COORD_NAMES = {"x", "y", "xx", "yy", "lon", "lat", "longitude", "latitude"}
 TIF_SUFFIXES = (".tif", ".tiff")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb")
+SITE_SUFFIXES = (".csv", *VECTOR_SUFFIXES, *PARQUET_SUFFIXES)
 
 
 # --------------------------------------------------------------------------- grids
@@ -463,35 +466,54 @@ def grid_info(ds: xr.Dataset) -> dict:
 # ------------------------------------------------------------------------ deposits
 
 
-def load_deposits(path, crs=None, x_col=None, y_col=None) -> gpd.GeoDataFrame:
-    """Read known deposits as points from a CSV, a vector file or a raster mask.
+def load_deposits(
+    path,
+    crs=None,
+    x_col=None,
+    y_col=None,
+    *,
+    default_crs=None,
+    commodity=None,
+    commodity_columns=None,
+    site_type=None,
+    status=None,
+    where=None,
+) -> gpd.GeoDataFrame:
+    """Read known deposits (sites) as points from a table, a vector file or a raster mask.
+
+    Tables and vector files are read like samples (:mod:`~mstgat_core.data.tables`: formats,
+    coordinate columns, CRS, lon/lat) and chosen by commodity, site type and status
+    (:mod:`~mstgat_core.data.sites`).
 
     Parameters
     ----------
     path : str or path-like
-        ``.csv`` (coordinate columns and CRS found as for
-        :func:`~mstgat_core.points.load_points`; other columns kept), a vector
-        file (``.gpkg``, ``.geojson``, ``.json``, ``.shp``, ``.fgb``; non-point
-        geometries become one representative point each) or a ``.tif``/``.tiff``
-        mask (one point at the centre of each cell of band 1 equal to 1,
-        nodata counting as 0; columns ``row``, ``col``; the raster's CRS).
+        ``.csv`` or ``.parquet`` (coordinate columns or a geometry; other columns kept), a vector
+        file (``.gpkg``, ``.geojson``, ``.json``, ``.shp``, ``.fgb``; non-point geometries become one
+        representative point each) or a ``.tif``/``.tiff`` mask (one point at the centre of each
+        cell of band 1 equal to 1, nodata counting as 0; columns ``row``, ``col``; the raster's CRS).
     crs : str, optional
-        CSV: the CRS of the coordinates (else a ``crs`` column, the column-name
-        suffix or lon/lat). Vector file: used only when the file has none.
+        The CRS of the coordinates (``--crs``); for a vector file used only where it has none.
         Ignored for a raster.
     x_col, y_col : str, optional
-        CSV coordinate columns (default: detected).
+        Coordinate columns (default: detected).
+    default_crs : optional
+        The CRS taken when the file and its column names give none (the grid's).
+    commodity, commodity_columns, site_type, status : optional
+        Choose sites (:func:`~mstgat_core.data.sites.select_sites`).
+    where : str, optional
+        A row filter (:func:`~mstgat_core.data.tables.where_mask`).
 
     Returns
     -------
     gpd.GeoDataFrame
-        Point geometries with their CRS.
+        Point geometries with their CRS; ``attrs["import_report"]`` says how they were read and chosen.
 
     Raises
     ------
     DataError
-        If the file is missing, unreadable or of an unknown format, or its
-        coordinates or CRS cannot be found.
+        If the file is missing, unreadable or of an unknown format, its coordinates or CRS cannot
+        be found, or a filter chooses no site.
 
     Examples
     --------
@@ -507,24 +529,24 @@ def load_deposits(path, crs=None, x_col=None, y_col=None) -> gpd.GeoDataFrame:
     if not path.exists():
         raise DataError(f"file not found: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _deposits_from_csv(path, crs, x_col, y_col)
-    if suffix in VECTOR_SUFFIXES:
-        return _deposits_from_vector(path, crs)
+    if suffix in SITE_SUFFIXES:
+        return load_sites(
+            path,
+            crs=crs,
+            x_col=x_col,
+            y_col=y_col,
+            default_crs=default_crs,
+            commodity=commodity,
+            commodity_columns=commodity_columns,
+            site_type=site_type,
+            status=status,
+            where=where,
+        )
     if suffix in TIF_SUFFIXES:
+        if commodity or site_type or status or where:
+            raise DataError(f"{path.name} is a raster mask: it has no columns to choose sites by")
         return _deposits_from_raster(path)
-    raise DataError(f"unknown deposits format: {path.name} (use .csv, .gpkg, .geojson, .shp or a .tif mask)")
-
-
-def _deposits_from_csv(path, crs, x_col, y_col) -> gpd.GeoDataFrame:
-    return read_csv_points(path, x_col, y_col, crs, kind="deposits")
-
-
-def _deposits_from_vector(path, crs) -> gpd.GeoDataFrame:
-    gdf = read_vector(path, crs, kind="deposits")
-    if not (gdf.geom_type == "Point").all():
-        gdf = gdf.set_geometry(gdf.geometry.representative_point())  # polygons -> one point each
-    return gdf
+    raise DataError(f"unknown deposits format: {path.name} (use .csv, .parquet, .gpkg, .geojson, .shp or a .tif mask)")
 
 
 def _deposits_from_raster(path) -> gpd.GeoDataFrame:

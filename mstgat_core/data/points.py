@@ -1,25 +1,23 @@
-"""Point samples: reading CSV/vector files, below-detection values, gridding.
+"""Point samples: reading them, below-detection values, gridding.
 
 Rules (documented here because they change numbers):
 
-* **Coordinates** are found in this order (case-insensitive): ``x``/``y``,
-  ``x_<s>``/``y_<s>`` (e.g. ``x_tm35fin``), ``easting``/``northing``,
-  ``lon``/``lat``, ``longitude``/``latitude``. The CRS of a vector file is its
-  own (``crs=`` only where it has none). For a CSV it is, first found: the
-  ``crs=`` argument, a ``crs`` column, the coordinate suffix
-  (:data:`KNOWN_SUFFIX_CRS`, e.g. ``tm35fin`` -> EPSG:3067), EPSG:4326 for
-  columns named lon/lat, or EPSG:4326 for columns named ``x``/``y`` whose
-  values all lie in [-180, 180] x [-90, 90] (a projected survey that small
-  would span less than 400 m); otherwise a :class:`DataError` asks for
-  ``--crs``. Lon/lat out of range is an error.
+* **Formats, coordinates, CRS and the row filter** (``where=``, ``--where``) are read as
+  :mod:`mstgat_core.data.tables` describes, the same for samples and sites: CSV, GeoPackage, GeoJSON,
+  shapefile, FlatGeobuf, Parquet and GeoParquet; coordinate columns ``x``/``y``, ``x_<s>``/``y_<s>``,
+  ``<p>_x``/``<p>_y``, ``easting``/``northing``, ``lon``/``lat``, ``longitude``/``latitude``; the
+  CRS from the file, ``--crs``, a ``crs`` column, the suffix (``tm35fin`` -> EPSG:3067), lon/lat
+  names, or lon/lat-range values (not for easting/northing); else an error asking for ``--crs``.
+  Lon/lat out of range is an error.
 * **Geographic coordinates are projected** (``project=True``) to the local
   UTM zone of the samples (pyproj's zone for the survey's centre, via
   GeoPandas ``estimate_utm_crs``), so that distances and grids are in
   metres; :attr:`PointSamples.note` says so in one line, and
   :attr:`PointSamples.source_crs` keeps the CRS as read.
-* **Elements** are columns named ``<El>_<unit>`` or ``<El>_<unit>_<anything>``
-  with a unit in :data:`UNITS` (``Zr_ppm_511`` -> element ``Zr``, unit ``ppm``),
-  or the names given in ``elements=``.
+* **Elements** are recognised by symbol, with or without unit and method parts, and converted to
+  one unit per analyte (ppm for elements, % for oxides and totals); several columns of one element
+  keep the better filled: :mod:`mstgat_core.data.columns` states the rules (bare names such as
+  ``As``, ``In``, ``S`` included). ``elements=`` names the elements or columns to read instead.
 * **Below detection** (censored) values take any of these forms:
   a flag column ``<El>_..._T`` / ``<El>_..._flag`` holding ``<``; strings such
   as ``<0.5``; negative numbers (``-0.5`` means below 0.5). The detection limit
@@ -27,7 +25,7 @@ Rules (documented here because they change numbers):
   data) it is the smallest positive uncensored value of that element. The
   value is then replaced by half the limit (``censor="half"``), the limit
   (``"dl"``) or NaN (``"nan"``). Sentinels in :data:`SENTINELS` (-9999, ...)
-  mean *missing*, not censored.
+  mean *missing*, not censored. A value above an upper limit (``>10000``) is read as the limit.
 * **Mostly missing elements** (``max_missing``, default 0.5: more than half
   the samples missing after the rules above; an all-missing column always)
   are dropped and reported in :attr:`PointSamples.dropped`. The remaining
@@ -35,16 +33,17 @@ Rules (documented here because they change numbers):
   :func:`complete_features` fills them for methods that need every value,
   with the element's median over the samples that have it (below-detection
   values were already replaced, so a missing value is never read as low).
-* **Oxides beside their element** (``Al2O3_pct`` or ``Fe2O3T_pct`` beside
-  ``Al_ppm`` or ``Fe_ppm``): only the
-  column with fewer missing values is kept (the element on a tie); the other
-  is reported in :attr:`PointSamples.dropped`. Units do not matter to the
-  model (CLR and per-element robust scaling remove a constant factor).
+* **Oxides beside their element, or one element by several methods** (``Al2O3_pct`` beside
+  ``Al_ppm``, ``Cr_ppm_xrf`` beside ``Cr_ppm_icp``): only the column with fewer missing values is
+  kept (the element on a tie); the other is reported in :attr:`PointSamples.dropped`.
+* **The import report** (:attr:`PointSamples.report`, an
+  :class:`~mstgat_core.data.tables.ImportReport`) says all of the above for one file: rows kept and
+  dropped, CRS and projection, element -> column and unit, conversions, censored and missing values,
+  dropped elements and the columns not read.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,20 +54,36 @@ import pandas as pd
 import xarray as xr
 from scipy.spatial import cKDTree
 
-from ..errors import DataError, one_line
+from ..errors import DataError
+from .columns import ColumnName, choose_per_analyte, conversion_factor, parse_column, recognise_columns
 from .support import support_from_samples, typical_spacing, with_support
+from .tables import (  # noqa: F401  (re-exported: the names points.py always had)
+    KNOWN_SUFFIX_CRS,
+    LONLAT,
+    MAX_COLUMNS,
+    SENTINELS,
+    ImportReport,
+    check_lonlat,
+    find_coordinate_columns,
+    looks_like_lonlat,
+    project_to_utm,
+    read_csv_points,
+    read_point_table,
+    read_raw_table,
+    read_vector,
+    resolve_crs,
+    row_limit,
+)
 
 UNITS = ("ppm", "ppb", "ppt", "pct", "percent", "wt")
-SENTINELS = (-9999.0, -999.0, -99999.0, -9999.99)
-KNOWN_SUFFIX_CRS = {"tm35fin": "EPSG:3067", "ykj": "EPSG:2393"}
 GRIDDING_METHODS = ("idw", "nearest")
 CENSOR_RULES = {
     "half": "below-detection values replaced by half the detection limit",
     "dl": "below-detection values replaced by the detection limit",
     "nan": "below-detection values set to NaN",
 }
-_ELEMENT_COLUMN = re.compile(rf"^(?P<el>[A-Za-z][A-Za-z0-9]*?)_(?P<unit>{'|'.join(UNITS)})(?:_.*)?$", re.IGNORECASE)
 _MISSING_TOKENS = {"", "nan", "na", "n/a", "n.a.", "none", "-", "null"}
+OXIDE = re.compile(r"^(?P<el>[A-Z][a-z]?)\d*O\d*T?$")  # Al2O3, CaO, Fe2O3T (total iron)
 
 
 @dataclass
@@ -88,15 +103,22 @@ class PointSamples:
     censor_rule : str
         The rule applied, as its description in :data:`CENSOR_RULES` (not its key).
     units : dict
-        Element -> unit, for columns named ``<El>_<unit>``.
+        Element -> unit of its values in ``table`` (ppm for elements, % for oxides and totals), for
+        columns whose name states a unit.
     missing : dict
         Element -> number of missing values left (NaN in ``table``).
     dropped : dict
-        Element -> why it was dropped (mostly missing, or an oxide duplicate).
+        Element (or column) -> why it was dropped (mostly missing, or a duplicate).
     note : str
         One line on what was inferred or changed (lon/lat, projection), or "".
     source_crs : object
         The coordinates' CRS as read, before any projection.
+    report : ImportReport or None
+        The import report (plain data: ``report.as_dict()``; lines: ``report.lines()``).
+    raw : pd.DataFrame or None
+        The kept rows exactly as read, every column (for outputs that repeat the input).
+    rows : np.ndarray or None
+        The kept rows' positions in the file (``where=`` drops some).
     """
 
     table: gpd.GeoDataFrame
@@ -109,91 +131,23 @@ class PointSamples:
     dropped: dict = field(default_factory=dict)
     note: str = ""
     source_crs: object = None
-
-
-# ---------------------------------------------------------------- coordinates, CRS
-
-
-def find_coordinate_columns(columns, x_col=None, y_col=None, source="table"):
-    """Return the (x, y) column names, autodetected unless given."""
-    columns = list(columns)
-    if x_col or y_col:
-        missing = [c for c in (x_col, y_col) if c and c not in columns]
-        if missing or not (x_col and y_col):
-            raise DataError(f"{source}: coordinate columns not found: {x_col!r}, {y_col!r}")
-        return x_col, y_col
-    lower = {c.lower(): c for c in columns}
-    for xname, yname in (("x", "y"), ("easting", "northing"), ("lon", "lat"), ("longitude", "latitude")):
-        if xname in lower and yname in lower:
-            return lower[xname], lower[yname]
-        if xname == "x":
-            for low, col in lower.items():
-                if low.startswith("x_") and "y_" + low[2:] in lower:
-                    return col, lower["y_" + low[2:]]
-    raise DataError(
-        f"{source}: no coordinate columns found "
-        "(expected x/y, x_*/y_*, easting/northing or lon/lat; use --x-col/--y-col)"
-    )
-
-
-LONLAT = "EPSG:4326"
-
-
-def looks_like_lonlat(xy: np.ndarray) -> bool:
-    """Whether every (x, y) pair lies in [-180, 180] x [-90, 90]."""
-    xy = np.asarray(xy, dtype=float)
-    return bool(len(xy)) and bool(np.all(np.abs(xy[:, 0]) <= 180) and np.all(np.abs(xy[:, 1]) <= 90))
-
-
-def resolve_crs(crs, x_col, y_col, source="table", xy=None):
-    """CRS given, or inferred from the coordinate column names, or from lon/lat-range values ``xy``."""
-    if crs:
-        return crs
-    low = x_col.lower()
-    if low in ("lon", "longitude"):
-        return LONLAT
-    suffix = low.split("_", 1)[1] if "_" in low else ""
-    if suffix in KNOWN_SUFFIX_CRS:
-        return KNOWN_SUFFIX_CRS[suffix]
-    if low == "x" and xy is not None and looks_like_lonlat(xy):  # not easting/northing: those are projected
-        return LONLAT
-    raise DataError(f"{source}: coordinate reference system unknown; give it with --crs (e.g. EPSG:32650)")
-
-
-def check_lonlat(xy: np.ndarray, source="table") -> None:
-    """DataError unless every longitude is in [-180, 180] and every latitude in [-90, 90]."""
-    xy = np.asarray(xy, dtype=float)
-    bad = (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{source}: {int(bad.sum())} sample(s) with longitude/latitude out of range "
-            f"(first: {xy[i, 0]:g}, {xy[i, 1]:g}); are the coordinates projected? give --crs"
-        )
-
-
-def project_to_utm(frame: gpd.GeoDataFrame, source="table") -> tuple[gpd.GeoDataFrame, str]:
-    """A geographic frame in the UTM zone of its centre, and the one-line note; others unchanged."""
-    if frame.crs is None or not frame.crs.is_geographic:
-        return frame, ""
-    xy = np.c_[frame.geometry.x, frame.geometry.y]
-    check_lonlat(xy, source)
-    utm = frame.estimate_utm_crs()
-    projected = frame.to_crs(utm)
-    name = utm.name if utm.name else utm.to_string()
-    return projected, f"coordinates in {frame.crs.to_string()} (lon/lat) projected to {utm.to_string()} ({name})"
+    report: ImportReport | None = field(default=None, repr=False)
+    raw: pd.DataFrame | None = field(default=None, repr=False)
+    rows: np.ndarray | None = field(default=None, repr=False)
 
 
 # ------------------------------------------------------------------------ elements
 
 
 def find_element_columns(columns, elements=None) -> dict:
-    """Map element -> (value column, unit or None)."""
+    """Map element -> (value column, unit or None), from the column names alone (the first column
+    of each element; bare names are not read here: :func:`~mstgat_core.data.columns.recognise_columns`
+    reads them from the values)."""
     recognised = {}
     for col in columns:
-        m = _ELEMENT_COLUMN.match(str(col))
-        if m and m["el"] not in recognised:
-            recognised[m["el"]] = (col, m["unit"].lower())
+        p = parse_column(col)
+        if p is not None and p.role == "value" and p.analyte not in recognised:
+            recognised[p.analyte] = (col, p.unit)
     if elements is None:
         if not recognised:
             raise DataError("no element columns found (expected names like Cu_ppm or Au_ppb; or pass --elements)")
@@ -210,12 +164,15 @@ def find_element_columns(columns, elements=None) -> dict:
 
 
 def find_flag_column(columns, element: str, value_col: str):
-    """The qualifier column of an element (``Zr_511P_T``, ``Zr_flag``), or None."""
+    """The qualifier column of an element (``Zr_511P_T``, ``Zr_flag``), or None. ``element`` is the
+    analyte as the value column writes it; with several, the one sharing a method part is taken."""
     pattern = re.compile(rf"^{re.escape(element)}_(?:.*_)?(t|flag|flags|qualifier|q|lt)$", re.IGNORECASE)
-    for col in columns:
-        if col != value_col and pattern.match(str(col)):
-            return col
-    return None
+    found = [col for col in columns if col != value_col and pattern.match(str(col))]
+    if len(found) > 1:
+        parts = {p.lower() for p in str(value_col).split("_")[1:]}
+        sharing = [col for col in found if parts & {p.lower() for p in str(col).split("_")[1:-1]}]
+        found = sharing or found
+    return found[0] if found else None
 
 
 # ------------------------------------------------------------------------ censoring
@@ -226,10 +183,12 @@ def parse_censored(values: pd.Series, flags: pd.Series | None, column: str):
     text = values.astype("string").str.strip()
     missing = values.isna() | text.str.lower().isin(_MISSING_TOKENS).fillna(True)
     less_than = text.str.startswith("<").fillna(False)
-    numbers = pd.to_numeric(text.str.lstrip("<").str.strip().where(~missing), errors="coerce")
+    numbers = pd.to_numeric(text.str.lstrip("<>").str.strip().where(~missing), errors="coerce")
     bad = numbers.isna() & ~missing
     if bad.any():
         example = values[bad].iloc[0]
+        if bad.sum() == (~missing).sum():
+            raise DataError(f"column {column} holds text, not numbers (e.g. {example!r})")
         raise DataError(f"column {column}: cannot read value {example!r} as a number")
     numbers = numbers.astype(float)
     sentinel = numbers.isin(SENTINELS)
@@ -255,48 +214,57 @@ def replace_censored(numbers, censored, limits, rule: str) -> pd.Series:
 # ---------------------------------------------------------------------- load points
 
 
-OXIDE = re.compile(r"^(?P<el>[A-Z][a-z]?)\d*O\d*T?$")  # Al2O3, CaO, Fe2O3T (total iron)
-
-
 def load_points(
-    path, x_col=None, y_col=None, crs=None, elements=None, censor="half", max_missing=0.5, project=True
+    path,
+    x_col=None,
+    y_col=None,
+    crs=None,
+    elements=None,
+    censor="half",
+    max_missing=0.5,
+    project=True,
+    where=None,
 ) -> PointSamples:
-    """Read point samples from a CSV or any OGR point file (GPKG, GeoJSON, ...).
+    """Read point samples from a CSV, Parquet/GeoParquet or any OGR point file (GPKG, GeoJSON, ...).
 
-    Coordinates, CRS, element columns and below-detection values follow the
+    Coordinates, CRS, element columns, units and below-detection values follow the
     rules in the module docstring. Sentinels (:data:`SENTINELS`) and empty or
-    ``NA``-like entries become NaN; rows are kept.
+    ``NA``-like entries become NaN; rows are kept unless ``where`` drops them.
 
     Parameters
     ----------
     path : str or path-like
-        ``.csv``, or a vector file holding point geometries only.
+        ``.csv``, ``.parquet``, or a vector file holding point geometries only.
     x_col, y_col : str, optional
-        CSV coordinate columns (default: detected; give both or neither).
+        Coordinate columns of a table without geometry (default: detected; give both or neither).
     crs : str, optional
-        CRS of a CSV's coordinates, or of a vector file that has none.
+        CRS of a table's coordinate columns, or of a file that has none.
     elements : list of str, optional
-        Element names or column names to read (default: every ``<El>_<unit>``
-        column).
+        Element names or column names to read (default: every element column,
+        :mod:`~mstgat_core.data.columns`).
     censor : {"half", "dl", "nan"}
         Replacement of below-detection values (see :data:`CENSOR_RULES`).
     max_missing : float
         Drop element columns with a larger share of missing values.
     project : bool
         Project geographic coordinates to the local UTM zone.
+    where : str, optional
+        Keep only the rows this filter selects, e.g. ``"sample_type == 'Stream Sediment'"``
+        (:func:`~mstgat_core.data.tables.where_mask`).
 
     Returns
     -------
     PointSamples
+        With its :attr:`~PointSamples.report`.
 
     Raises
     ------
     DataError
-        If the file is missing or unreadable, the censor rule is unknown,
-        coordinates, CRS or element columns cannot be found, a value is not a
-        number, a vector file holds non-point geometries, samples lack
-        coordinates, lon/lat are out of range, or no element column is left
-        after dropping mostly missing ones.
+        If the file is missing or unreadable, a column name appears twice, the censor rule is
+        unknown, coordinates, CRS or element columns cannot be found, a column has an unknown unit,
+        a value is not a number, a vector file holds non-point geometries, samples lack
+        coordinates, lon/lat are out of range, ``where`` is refused or keeps no row, or no element
+        column is left after dropping mostly missing ones.
 
     Examples
     --------
@@ -325,49 +293,117 @@ def load_points(
         raise DataError(f"unknown censor rule {censor!r} (use {', '.join(CENSOR_RULES)})")
     if not 0 <= max_missing <= 1:
         raise DataError(f"max_missing must be a share in [0, 1], got {max_missing}")
-    frame = _read_point_table(path, x_col, y_col, crs)
+    read = read_point_table(path, x_col, y_col, crs, kind="points", where=where)
+    frame = read.frame
     source_crs = frame.crs
     if source_crs is not None and source_crs.is_geographic:
         check_lonlat(np.c_[frame.geometry.x, frame.geometry.y], path.name)
     note = ""
     if project:
         frame, note = project_to_utm(frame, path.name)
-    columns = [c for c in frame.columns if c != frame.geometry.name]
-    chosen = find_element_columns(columns, elements)
-    data, counts, dropped = {}, {}, {}
-    for element, (col, _unit) in chosen.items():
-        flag_col = find_flag_column(columns, element, col)
-        numbers, censored, limits = parse_censored(frame[col], frame[flag_col] if flag_col else None, col)
-        values = replace_censored(numbers, censored, limits, censor).astype("float64")
-        share = float(values.isna().mean())
+    attributes = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    try:  # a file with a geometry may still hold its coordinates as columns: never elements (Y is not yttrium)
+        coordinates = find_coordinate_columns(attributes.columns, source=path.name)
+    except DataError:
+        coordinates = ()
+    recognised = recognise_columns(attributes, exclude=coordinates, elements=elements)
+    columns = list(attributes.columns)
+    candidates, censored_counts, dropped = {}, {}, {}
+    for p in recognised.chosen:
+        values, n_censored = _element_values(attributes, columns, p, censor)
+        share = float(np.isnan(values).mean())
         if share > max_missing or share == 1.0:
-            dropped[element] = f"{share:.0%} missing"
+            dropped[p.column] = f"{share:.0%} missing"
             continue
-        data[element] = values.values
-        counts[element] = int(censored.sum())
-    for element in list(data):
-        match = OXIDE.match(element)
-        if match and match["el"] in data:
-            base = match["el"]
-            oxide_missing, base_missing = np.isnan(data[element]).sum(), np.isnan(data[base]).sum()
-            loser, winner = (element, base) if oxide_missing >= base_missing else (base, element)
-            dropped[loser] = f"duplicate of {winner} (more missing values)"
-            del data[loser], counts[loser]
+        candidates[p.column] = (p, values, n_censored)
+    kept, duplicates = choose_per_analyte(candidates)
+    kept_names = set(kept.values())
+    dropped = {_dropped_key(recognised, col, kept_names, dropped): why for col, why in dropped.items()}
+    dropped.update(duplicates)
+    data, units, report_columns = {}, {}, []
+    for col, (p, values, n_censored) in candidates.items():
+        if col not in kept:
+            continue
+        data[p.analyte] = values
+        censored_counts[p.analyte] = n_censored
+        if p.unit is not None:
+            units[p.analyte] = p.target_unit
+        report_columns.append(_column_entry(p))
     if not data:
         raise DataError(f"{path.name}: no element column left after dropping those more than {max_missing:.0%} missing")
     table = gpd.GeoDataFrame(data, geometry=frame.geometry.values, crs=frame.crs)
+    missing = {e: int(np.isnan(v).sum()) for e, v in data.items()}
+    report = ImportReport(
+        source=path.name,
+        kind="samples",
+        format=read.format,
+        rows_read=read.n_read,
+        rows_kept=len(table),
+        where=read.where,
+        where_dropped=read.where_dropped,
+        coordinates=read.coordinates,
+        crs=_crs_text(source_crs),
+        crs_how=read.crs_how,
+        projection=note[note.index("projected to") :] if note else "",
+        columns=report_columns,
+        censor_rule=CENSOR_RULES[censor],
+        censored=dict(censored_counts),
+        missing=missing,
+        dropped=dropped,
+        ignored=recognised.ignored,
+    )
     return PointSamples(
         table=table,
         elements=list(data),
         crs=frame.crs,
-        censored=counts,
+        censored=censored_counts,
         censor_rule=CENSOR_RULES[censor],
-        units={e: u for e, (_, u) in chosen.items() if u and e in data},
-        missing={e: int(np.isnan(v).sum()) for e, v in data.items()},
+        units=units,
+        missing=missing,
         dropped=dropped,
         note=note,
         source_crs=source_crs,
+        report=report,
+        raw=read.raw.reset_index(drop=True),
+        rows=read.rows,
     )
+
+
+def _element_values(attributes: pd.DataFrame, columns, p: ColumnName, censor: str):
+    """(values in the analyte's unit as float64 numpy, number censored) of one column."""
+    prefix = re.split(r"[_\s(]", str(p.column).strip(), maxsplit=1)[0]
+    flag_col = find_flag_column(columns, prefix, p.column)
+    flags = attributes[flag_col] if flag_col else None
+    numbers, censored, limits = parse_censored(attributes[p.column], flags, p.column)
+    values = replace_censored(numbers, censored, limits, censor).astype("float64")
+    factor = conversion_factor(p.unit, p.kind)
+    return (values * factor if factor != 1.0 else values).to_numpy(), int(censored.sum())
+
+
+def _dropped_key(recognised, col, kept_names, dropped) -> str:
+    """The analyte's name for a dropped column, unless another column of it is kept (then the column)."""
+    analyte = next((p.analyte for p in recognised.chosen if p.column == col), col)
+    same = [p for p in recognised.chosen if p.analyte == analyte]
+    return analyte if analyte not in kept_names and len(same) == 1 else col
+
+
+def _column_entry(p: ColumnName) -> dict:
+    return {
+        "element": p.analyte,
+        "column": str(p.column),
+        "unit_read": p.unit_word and p.unit,
+        "unit": p.target_unit if p.unit else None,
+        "factor": conversion_factor(p.unit, p.kind),
+        "method": p.method,
+    }
+
+
+def _crs_text(crs) -> str | None:
+    if crs is None:
+        return None
+    from pyproj import CRS
+
+    return CRS.from_user_input(crs).to_string()
 
 
 def complete_features(samples: PointSamples) -> tuple[pd.DataFrame, dict]:
@@ -375,77 +411,6 @@ def complete_features(samples: PointSamples) -> tuple[pd.DataFrame, dict]:
     values = pd.DataFrame({e: samples.table[e].to_numpy() for e in samples.elements})
     filled = {e: int(values[e].isna().sum()) for e in samples.elements}
     return values.fillna(values.median()), filled
-
-
-def row_limit(kind: str = "points") -> int:
-    """Most rows read from a point table: ``MSTGAT_MAX_ROWS`` (default 2,000,000) for samples,
-    ``MSTGAT_MAX_DEPOSITS`` (default 100,000) for a deposits file."""
-    name, default = ("MSTGAT_MAX_DEPOSITS", 100_000) if kind == "deposits" else ("MSTGAT_MAX_ROWS", 2_000_000)
-    try:
-        return int(float(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
-MAX_COLUMNS = 5_000
-
-
-def _check_table_size(frame, path: Path, limit: int, kind: str) -> None:
-    if len(frame) > limit:
-        variable = "MSTGAT_MAX_DEPOSITS" if kind == "deposits" else "MSTGAT_MAX_ROWS"
-        raise DataError(f"{path.name} has more than {limit:,} rows; the limit for {kind} is {limit:,} ({variable})")
-    if frame.shape[1] > MAX_COLUMNS:
-        raise DataError(f"{path.name} has {frame.shape[1]:,} columns; the limit is {MAX_COLUMNS:,}")
-
-
-def read_vector(path: Path, crs=None, kind: str = "points") -> gpd.GeoDataFrame:
-    """A GPKG/GeoJSON/shapefile layer with its CRS (``crs`` only where the file has none); at most
-    :func:`row_limit` rows are read before the file is refused."""
-    limit = row_limit(kind)
-    try:
-        frame = gpd.read_file(path, rows=limit + 1)
-    except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise DataError(f"cannot read {path.name}: {one_line(exc)}") from None
-    _check_table_size(frame, path, limit, kind)
-    if frame.crs is None:
-        if crs is None:
-            raise DataError(f"{path.name} has no CRS; give one with --crs")
-        frame = frame.set_crs(crs)
-    return frame
-
-
-def _read_point_table(path: Path, x_col, y_col, crs) -> gpd.GeoDataFrame:
-    if path.suffix.lower() == ".csv":
-        return read_csv_points(path, x_col, y_col, crs)
-    frame = read_vector(path, crs)
-    if not (frame.geom_type == "Point").all():
-        raise DataError(f"{path.name}: expected point geometries, found {frame.geom_type.iloc[0]}")
-    return frame
-
-
-def read_csv_points(path: Path, x_col=None, y_col=None, crs=None, kind: str = "points") -> gpd.GeoDataFrame:
-    """A CSV as point GeoDataFrame; the coordinate columns become the geometry. At most
-    :func:`row_limit` rows are read before the file is refused (bounded memory)."""
-    limit = row_limit(kind)
-    try:
-        table = pd.read_csv(path, low_memory=False, nrows=limit + 1)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read CSV {path.name}: {one_line(exc)}") from None
-    _check_table_size(table, path, limit, kind)
-    xc, yc = find_coordinate_columns(table.columns, x_col, y_col, path.name)
-    if crs is None and "crs" in table.columns and table["crs"].notna().any():
-        crs = str(table["crs"].dropna().iloc[0])
-    xy = table[[xc, yc]].apply(pd.to_numeric, errors="coerce").mask(lambda v: v.isin(SENTINELS))
-    if xy.isna().all().all():
-        raise DataError(f"{path.name}: no sample has coordinates in {xc}/{yc}")
-    if xy.isna().any().any():
-        raise DataError(
-            f"{path.name}: {int(xy.isna().any(axis=1).sum())} sample(s) with missing or non-numeric "
-            f"coordinates in {xc}/{yc}"
-        )
-    crs = resolve_crs(crs, xc, yc, path.name, xy=xy.to_numpy())
-    table = table.drop(columns=[xc, yc])
-    return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(xy[xc], xy[yc]), crs=crs)
 
 
 # --------------------------------------------------------------------------- gridding
