@@ -44,7 +44,7 @@ notebooks-full: notebooks-sync
 # Unit, integration, browser (tests/ui) and notebook (nbmake, quick mode) tests.
 test: setup
 	bash scripts/ensure_chromium.sh
-	MSTGAT_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --nbmake tests notebooks
+	MSTGAT_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --nbmake --durations=15 tests notebooks
 
 assets: setup
 	$(BIN)/python scripts/build_assets.py
