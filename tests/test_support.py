@@ -321,3 +321,8 @@ def test_cli_reports_and_writes_the_support(poisoned, tmp_path, capsys):
         == 2
     )
     assert "support mask not found" in capsys.readouterr().err
+    args = ["score", str(tmp_path / "g.nc"), "--out", str(tmp_path / "s.nc"), "--epochs", "1", "--support", "estimate"]
+    assert main(args) == 0
+    scores = xr.open_dataset(tmp_path / "s.nc")
+    on = scores[SUPPORT].values == 1
+    assert np.isfinite(scores["anomaly_score"].values[on]).all() and np.isnan(scores["anomaly_score"].values[~on]).all()

@@ -31,8 +31,10 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import rankdata
 
+from ..data.support import SUPPORT
 from ..errors import DataError
 from ..files import atomic_output
+from .pipeline import SUPPORT_ATTRS, grid_array
 
 POINT_OUTPUTS = (".csv", ".gpkg")
 GRID_OUTPUTS = (".nc",)
@@ -86,7 +88,8 @@ def write_point_scores(table: pd.DataFrame, out, samples) -> None:
 
 
 def grid_scores(fitted, ds: xr.Dataset) -> xr.Dataset:
-    """``anomaly_score`` and ``contrib_<El>`` layers of a label-free (fused) model on a whole grid."""
+    """``anomaly_score`` and ``contrib_<El>`` layers of a label-free (fused) model on a whole grid (NaN off the
+    grid's sample support), with the ``support`` layer (1 measured, 0 interpolated far from any sample)."""
     import torch
 
     if not fitted.model.fused:
@@ -109,4 +112,5 @@ def grid_scores(fitted, ds: xr.Dataset) -> xr.Dataset:
         layers[f"contrib_{e}"] = prepared.to_grid(
             contributions[:, i], f"contrib_{e}", long_name=f"{e}'s share of exp(anomaly_score)"
         )
+    layers[SUPPORT] = grid_array(fitted.support_layer(ds), prepared.template, SUPPORT, **SUPPORT_ATTRS)
     return xr.Dataset(layers)
