@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PORT ?= 5006
 
-.PHONY: setup serve test lint format notebooks-sync notebooks-full assets checkpoint results explain-results benchmark screenshots clean
+.PHONY: setup serve test lint format notebooks-sync notebooks-full assets checkpoint results explain-results surveys benchmark screenshots clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ results: setup
 explain-results: setup
 	$(BIN)/mstgat benchmark --suite explain --out docs/results --markdown docs/results.md
 	$(BIN)/mstgat benchmark --suite stability --out docs/results --markdown docs/results.md
+
+# Every survey under its protocol, then pooled (docs/results.md, "Across surveys"; docs/results/surveys/*.json).
+# Alaska runs last; skip it with: mstgat benchmark --suite surveys --datasets ... (see --help).
+surveys: setup
+	$(BIN)/mstgat benchmark --suite surveys --out docs/results/surveys --markdown docs/results.md
 
 benchmark: setup
 	$(BIN)/python benchmarks/run.py

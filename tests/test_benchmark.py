@@ -62,3 +62,13 @@ def test_real_datasets_load(shared_data):
     assert int(cells.values.sum()) == 13 and grid.rio.crs.to_epsg() == 3067
     grid, cells, _ = benchmark._south_china()
     assert int(cells.values.sum()) == 21 and len(grid.data_vars) == 39
+
+
+def test_survey_suites_are_registered_and_run_elsewhere(tmp_path, capsys):
+    assert cli.main(["benchmark", "--suite", "huge", "--out", str(tmp_path)]) == 2
+    assert "choose from default, synthetic, quick, surveys, surveys-quick" in capsys.readouterr().err
+    with pytest.raises(DataError, match="run by experiments.surveys"):
+        benchmark.select("surveys")
+    from mstgat_core.experiments import surveys
+
+    assert surveys.SUITES == benchmark.SURVEY_SUITES

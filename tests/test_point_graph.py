@@ -116,3 +116,159 @@ def test_label_free_point_score_finds_a_planted_sample_and_names_its_element():
         assert sum(scale["weight"]) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(DataError, match="not among the 400 samples"):
         fitted.explain(400)
+
+
+# ------------------------------------------------------------------ mini-batches of receptive subgraphs (issue 26)
+
+
+def _hand_graph():
+    """Seven samples and two scales of hand-written edges (neighbour -> sample), a chain and a star."""
+    from mstgat_core.graphs.point_graph import PointGraph
+
+    chain = [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4), (0, 6), (6, 5)]
+    star = [(0, 3), (1, 3), (2, 3), (4, 3), (3, 5), (6, 5), (5, 0)]
+    edges = tuple(torch.tensor(sorted(e, key=lambda st: (st[1], st[0]))).T for e in (chain, star))
+    xy = np.c_[np.arange(7.0), np.zeros(7)]
+    return PointGraph(xy=xy, kind="knn", scales=(1, 2), metric="euclidean", edge_index=edges, reach=(1.0, 1.0))
+
+
+def _receptive_by_brute_force(edges, seeds, hops):
+    """Per scale: the nodes within ``hops`` in-hops of a seed, and the edges into nodes within ``hops - 1``."""
+    within = [set(seeds)]
+    for _ in range(hops):
+        within.append(within[-1] | {s for s, t in edges if t in within[-1]})
+    inner = within[hops - 1] if hops else set()
+    return within[hops], {(s, t) for s, t in edges if t in inner}
+
+
+@pytest.mark.parametrize("hops", [0, 1, 2, 3])
+@pytest.mark.parametrize("seeds", [[0], [3], [5, 1], [6, 2, 4]])
+def test_a_subgraph_holds_its_seeds_receptive_neighbourhood_at_every_scale(seeds, hops):
+    graph = _hand_graph()
+    sub = graph.subgraph(seeds, hops)
+    assert sub.nodes[: len(seeds)].tolist() == seeds and sub.n_seeds == len(seeds)  # seeds first, in order
+    assert len(set(sub.nodes.tolist())) == sub.num_nodes  # no node twice
+    nodes, expected_edges = set(seeds), []
+    for edges in graph.edge_index:
+        reached, kept = _receptive_by_brute_force(_edge_set(edges), seeds, hops)
+        nodes |= reached
+        expected_edges.append(kept)
+    assert set(sub.nodes.tolist()) == nodes
+    for local, expected in zip(sub.edge_index, expected_edges):
+        assert {(int(sub.nodes[s]), int(sub.nodes[t])) for s, t in local.T.tolist()} == expected
+
+
+def test_a_subgraph_refuses_repeated_or_unknown_seeds_and_the_spatial_order_is_a_permutation():
+    from mstgat_core.graphs.point_graph import spatial_order
+
+    graph = _hand_graph()
+    with pytest.raises(DataError, match="distinct"):
+        graph.subgraph([1, 1], 1)
+    with pytest.raises(DataError, match="0..6"):
+        graph.subgraph([7], 1)
+    xy = np.random.default_rng(0).uniform(0, 1000, (500, 2))
+    order = spatial_order(xy)
+    assert sorted(order.tolist()) == list(range(500))
+    runs = [xy[order[i : i + 50]] for i in range(0, 500, 50)]  # consecutive runs are compact
+    assert np.mean([np.ptp(r, axis=0).prod() for r in runs]) < 0.25 * np.ptp(xy, axis=0).prod()
+
+
+def _tiny_points_model(gat_layers, seed=0):
+    from mstgat_core.training.point_model import pretrain_points
+    from mstgat_core.training.pretrain import PretrainConfig
+
+    samples, odd = _point_survey()
+    config = PretrainConfig(epochs=2, steps_per_epoch=2, seed=seed)
+    model_config = {"gat_layers": gat_layers, "d_model": 16, "gat_hidden": 16}
+    return pretrain_points(samples, scales=(4, 8), model_config=model_config, pretrain_config=config), odd
+
+
+@pytest.mark.parametrize("gat_layers", [1, 2])
+def test_scores_in_batches_of_subgraphs_equal_the_whole_graph(gat_layers):
+    from mstgat_core.training.pretrain import fit_statistics
+
+    fitted, _ = _tiny_points_model(gat_layers)
+    whole = fitted.scores()  # 400 samples: the whole graph
+    calls = []
+    batched = fitted.scores(batch=37, progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (11, 11)  # 400 samples in batches of 37
+    np.testing.assert_allclose(batched.anomaly_score, whole.anomaly_score, atol=1e-5, rtol=0)
+    for name in ("contributions", "residuals"):
+        np.testing.assert_allclose(getattr(batched, name).to_numpy(), getattr(whole, name).to_numpy(), atol=1e-5)
+    for name in ("scale_weights", "neighbour_entropy"):
+        np.testing.assert_allclose(getattr(batched, name), getattr(whole, name), atol=1e-5)
+    # the head's statistics over all samples, in batches, equal those of the whole graph
+    head = fitted.model.head
+    names = ("center", "scale", "precision", "novelty_limit", "score_limit")
+    before = {name: getattr(head, name).clone() for name in names}
+    fit_statistics(fitted.model, fitted.x, fitted.graph, batch=50)
+    for name in names:
+        torch.testing.assert_close(getattr(head, name), before[name], atol=1e-5, rtol=1e-4)
+
+
+def test_a_mini_batch_step_is_the_whole_graph_step_restricted_to_its_seeds():
+    """With the same hidden entries, the seeds' loss and its gradient on their subgraph equal those of the
+    whole-graph reconstruction restricted to the seeds (two GAT layers: the frontier matters)."""
+    from mstgat_core.training.pretrain import hidden_mask, masked_reconstruction, seed_loss
+
+    fitted, _ = _tiny_points_model(gat_layers=2)
+    model, x, graph = fitted.model.eval(), fitted.x, fitted.graph  # eval: no dropout, the same function twice
+    hidden = hidden_mask(len(x), x.shape[1], 0.3, torch.Generator().manual_seed(1))
+    seeds = np.random.default_rng(2).choice(len(x), 40, replace=False)
+    error = (masked_reconstruction(model, x, hidden, graph) - x)[seeds].square()
+    weights = hidden[seeds]
+    whole = (error * weights).sum() / weights.sum()
+    whole_grad = torch.autograd.grad(whole, [p for p in model.parameters() if p.requires_grad], allow_unused=True)
+    sub = graph.subgraph(seeds, model.config.hops)
+    assert sub.num_nodes < len(x)
+    rows = torch.from_numpy(sub.nodes)
+    batch = seed_loss(model, x[rows], hidden[rows], sub)
+    batch_grad = torch.autograd.grad(batch, [p for p in model.parameters() if p.requires_grad], allow_unused=True)
+    torch.testing.assert_close(batch, whole, atol=1e-6, rtol=1e-5)
+    for a, b in zip(batch_grad, whole_grad):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_a_large_survey_pretrains_on_mini_batches_and_a_small_one_on_the_whole_graph(monkeypatch):
+    from mstgat_core.graphs.point_graph import PointGraph
+    from mstgat_core.training.point_model import pretrain_points
+    from mstgat_core.training.pretrain import PretrainConfig
+
+    samples, _ = _point_survey()
+    seen = []
+    subgraph = PointGraph.subgraph
+    monkeypatch.setattr(
+        PointGraph, "subgraph", lambda self, seeds, hops: seen.append(len(seeds)) or subgraph(self, seeds, hops)
+    )
+    small = PretrainConfig(epochs=1, steps_per_epoch=3)  # 400 samples < point_whole_graph: as before
+    pretrain_points(samples, scales=(4, 8), pretrain_config=small)
+    assert seen == []
+    large = PretrainConfig(epochs=1, steps_per_epoch=3, point_whole_graph=300, point_batch=64)
+    fitted = pretrain_points(samples, scales=(4, 8), pretrain_config=large)
+    # three training steps of 64 seeds, then the statistics over all 400 samples in batches of 64
+    assert seen == [64, 64, 64] + [64] * 6 + [16]
+    assert np.isfinite(fitted.metadata["pretrain"]["result"]["final_loss"])
+    seen.clear()
+    scores = fitted.scores()  # 400 samples >= its point_whole_graph: scored in batches too
+    assert seen and np.isfinite(scores.anomaly_score).all()
+
+
+@pytest.mark.parametrize("gat_layers", [1, 2])
+def test_one_sample_is_explained_on_its_subgraph_as_on_the_whole_graph(gat_layers):
+    fitted, odd = _tiny_points_model(gat_layers)
+    explanation = fitted.explain(odd)
+    # the nodes touched: the sample and its neighbours within gat_layers hops at the largest scale (8), of 400
+    assert explanation["subgraph_nodes"] <= sum(8**h for h in range(gat_layers + 1))
+    with torch.no_grad():
+        _, details = fitted.model(fitted.x, list(fitted.graph.edge_index), nodes=[odd], return_details=True)
+    attention = details.element_attention[0, -1, :, 0, 1:].mean(dim=0).numpy()
+    np.testing.assert_allclose(list(explanation["element_attention"].values()), attention, atol=1e-6)
+    np.testing.assert_allclose(explanation["scale_weights"], details.scale_weights[0].numpy(), atol=1e-6)
+    for scale, layers in zip(explanation["neighbours"], details.neighbour_attention):
+        edges, alpha = layers[-1]
+        into = edges[1] == odd
+        whole = dict(zip(edges[0][into].tolist(), alpha[into].mean(dim=1).tolist()))
+        assert scale["sample"][0] == odd and set(scale["sample"]) == set(whole)
+        np.testing.assert_allclose(scale["weight"], [whole[s] for s in scale["sample"]], atol=1e-6)

@@ -46,6 +46,30 @@ def test_score_points_to_csv_keeps_every_column_and_adds_the_scores(tmp_path, ca
     np.testing.assert_allclose(scores[["scale_weight_4", "scale_weight_8"]].sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_a_large_survey_is_scored_in_mini_batches_with_progress(tmp_path, capsys, monkeypatch):
+    """Above point_whole_graph samples (lowered here to 100): pretraining on mini-batches of seed samples,
+    scoring in batches, a progress bar for each on stderr; the output is as complete as the whole graph's."""
+    import functools
+
+    from mstgat_core.training import pretrain
+
+    monkeypatch.setattr(
+        pretrain, "PretrainConfig", functools.partial(pretrain.PretrainConfig, point_whole_graph=100, point_batch=32)
+    )
+    monkeypatch.setattr("mstgat_core.training.point_model.SCORE_BATCH", 50)
+    _survey(tmp_path / "points.csv")
+    out = tmp_path / "scores.csv"
+    argv = ["score", str(tmp_path / "points.csv"), "--out", str(out), "--neighbours", "4,8", "--epochs", "2"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "120 samples: pretraining on mini-batches of 32 samples" in err and "whole graph below 100" in err
+    assert "pretraining on the samples: 100%" in err and "scoring the samples: 100%" in err and "3/3" in err
+    scores = pd.read_csv(out)
+    contributions = scores[[f"contrib_{e}" for e in ("Au", "As", "Cu", "Zn")]]
+    np.testing.assert_allclose(np.log(contributions.sum(axis=1) + 1e-6), scores["anomaly_score"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(scores[["scale_weight_4", "scale_weight_8"]].sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_score_points_to_geopackage_keeps_the_input_crs(tmp_path):
     _survey(tmp_path / "points.csv")
     out = tmp_path / "scores.gpkg"

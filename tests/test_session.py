@@ -497,3 +497,65 @@ def test_errors_name_the_control_in_the_page_not_the_cli_flag():
     message = activity.fail(DataError("fold 2 leaves no training positives: use fewer folds", setting="n_folds"))
     assert message.endswith("(in the page: Folds)") and "--" not in message and activity.error == message
     assert activity.fail(DataError("buffer too wide", setting="buffer")) == "buffer too wide"  # no control for it
+
+
+def test_a_click_on_a_survey_of_30000_samples_is_answered_on_the_samples_subgraph(monkeypatch):
+    """Issue 26: a large point survey scored in the session (a tiny model, one step); the click finds the
+    nearest sample and explains it on its receptive subgraph (a few samples, not 30,000) with the values of
+    the whole graph; the map rasterises the samples and draws dots with hover once few are in view."""
+    import geopandas as gpd
+    import holoviews as hv
+    import numpy as np
+    import torch
+
+    from mstgat_core.dashboard import plots_map
+    from mstgat_core.dashboard.state import Session
+    from mstgat_core.data.points import PointSamples
+    from mstgat_core.training import point_model
+    from mstgat_core.training.pretrain import PretrainConfig
+
+    rng = np.random.default_rng(0)
+    n = 30_000
+    xy = rng.uniform(0, 100_000, (n, 2))
+    table = gpd.GeoDataFrame(
+        {e: rng.lognormal(i, 0.5, n) for i, e in enumerate("ABCD")},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs="EPSG:32633",
+    )
+    pretrain_points = point_model.pretrain_points
+
+    def tiny(samples, **options):  # the session's own call, with a tiny model and one step
+        options.update(scales=(4, 8), model_config={"d_model": 8, "heads": 2, "layers": 1, "gat_hidden": 8})
+        options["pretrain_config"] = PretrainConfig(epochs=1, steps_per_epoch=1)
+        return pretrain_points(samples, **options)
+
+    monkeypatch.setattr(point_model, "pretrain_points", tiny)
+    session = Session()
+    try:
+        session.data.samples = PointSamples(table, list("ABCD"), table.crs, {}, "")
+        scores = session.score_samples()
+        assert len(scores) == n and "scored 30000 samples" in session.activity.status
+        fitted = session.model.point_model
+        x, y = xy[1234] + 3.0
+        sample = session.explanation.explain_sample_at(x, y)
+        assert sample["sample"] == int(np.argmin(np.hypot(*(xy - (x, y)).T))) == 1234
+        assert sample["subgraph_nodes"] <= 1 + 8  # the sample and its 8 nearest (one GAT layer), of 30,000
+        with torch.no_grad():  # the whole graph's explanation of that sample
+            _, whole = fitted.model(fitted.x, list(fitted.graph.edge_index), nodes=[1234], return_details=True)
+        np.testing.assert_allclose(sample["scale_weights"], whole.scale_weights[0].numpy(), atol=1e-6)
+        for scale, layers in zip(sample["neighbours"], whole.neighbour_attention):
+            edges, alpha = layers[-1]
+            into = edges[1] == 1234
+            weights = dict(zip(edges[0][into].tolist(), alpha[into].mean(dim=1).tolist()))
+            np.testing.assert_allclose(scale["weight"], [weights[s] for s in scale["sample"]], atol=1e-6)
+        assert sample["anomaly_score"] == scores["anomaly_score"][1234]
+    finally:
+        session.cleanup()
+    # the map: 30,000 samples rasterised (no dots); zoomed in to a few hundred, dots with hover
+    hv.extension("bokeh")
+    raster = plots_map.sample_raster(None, scores, width=200, height=200)
+    assert np.isfinite(raster.dimension_values(2)).sum() > 1000 and len(plots_map.sample_points(None, scores)) == 0
+    view = {"x_range": (0, 10_000), "y_range": (0, 10_000)}
+    dots = plots_map.sample_points(None, scores, **view)
+    assert 0 < len(dots) < plots_map.SAMPLE_GLYPHS and len(dots) == ((xy < 10_000).all(axis=1)).sum()
+    assert not np.isfinite(plots_map.sample_raster(None, scores, **view).dimension_values(2)).any()

@@ -251,12 +251,17 @@ def add_benchmark_args(p):
     p.add_argument(
         "--suite",
         default="default",
-        help="default (South China, Lapland), synthetic, quick (CI), explain (planted-truth explanations) "
-        "or stability (the indicator ranking across seeds, folds and members on the default datasets)",
+        help="default (South China, Lapland), synthetic, quick (CI), explain (planted-truth explanations), "
+        "stability (the indicator ranking across seeds, folds and members on the default datasets), surveys "
+        "(every real survey under its protocol, then pooled; Alaska last) or surveys-quick (CI)",
     )
     p.add_argument("--out", required=True, help="folder for one JSON report per dataset")
     p.add_argument("--markdown", help="regenerate the tables between the benchmark markers of this markdown file")
-    p.add_argument("--datasets", help="comma-separated datasets of the suite to run (default: all)")
+    p.add_argument(
+        "--datasets",
+        help="comma-separated datasets of the suite to run (default: all; surveys: e.g. south_china_li, "
+        "lapland_points, sed1, gm46c_au, gm46c_cu, alaska_au, alaska_cu, synthetic)",
+    )
     p.add_argument(
         "--tables-only",
         action="store_true",
@@ -271,7 +276,7 @@ def cmd_benchmark(args) -> int:
     """
     from tqdm import tqdm
 
-    from ..experiments.benchmark import run_suite, select
+    from ..experiments.benchmark import SURVEY_SUITES, run_suite, select
 
     if args.markdown:
         check_output_folder(args.markdown)
@@ -280,6 +285,8 @@ def cmd_benchmark(args) -> int:
         return _explain_suite(args)
     if args.suite == "stability":
         return _stability_suite(args, datasets)
+    if args.suite in SURVEY_SUITES:
+        return _surveys_suite(args, datasets)
     select(args.suite, datasets)  # an unknown suite or dataset fails here, before any work
     with tqdm(desc="benchmark", unit="fit", file=sys.stderr) as bar:
 
@@ -352,5 +359,34 @@ def _stability_suite(args, datasets) -> int:
 
         run_stability_suite(
             args.out, args.markdown, datasets, progress=progress, log=lambda line: tqdm.write(line, file=sys.stderr)
+        )
+    return 0
+
+
+def _surveys_suite(args, datasets) -> int:
+    from tqdm import tqdm
+
+    from ..experiments.surveys import run_surveys, select_surveys
+
+    select_surveys(args.suite, datasets)  # an unknown survey fails here, before any work
+    if args.tables_only and not args.markdown:
+        raise DataError("--tables-only needs --markdown")
+    with tqdm(desc="surveys", unit="fit", file=sys.stderr) as bar:
+
+        def progress(name, done, total, message):
+            bar.set_description(name)
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(message)
+            bar.refresh()
+
+        run_surveys(
+            args.suite,
+            args.out,
+            markdown=args.markdown,
+            datasets=datasets,
+            progress=progress,
+            log=lambda line: tqdm.write(line, file=sys.stderr),
+            tables_only=args.tables_only,
         )
     return 0

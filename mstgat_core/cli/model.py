@@ -326,17 +326,29 @@ def _score_points(args, out: Path) -> int:
 
     kind = "radius" if args.radius else "knn"
     scales = parse_point_scales(args.radius or args.neighbours, kind)
+    from tqdm import tqdm
+
     samples = load_point_samples(args, elements=args.elements)
-    with epoch_progress(args.epochs, "pretraining on the samples") as progress:
-        fitted = pretrain_points(
-            samples,
-            scales,
-            kind=kind,
-            pretrain_config=PretrainConfig(epochs=args.epochs, seed=args.seed),
-            callback=progress,
+    config = PretrainConfig(epochs=args.epochs, seed=args.seed)
+    n = len(samples.table)
+    if n >= config.point_whole_graph:
+        print(
+            f"{n:,} samples: pretraining on mini-batches of {config.point_batch:,} samples with their "
+            f"neighbourhoods ({config.steps_per_epoch} per epoch), scoring in batches (whole graph below "
+            f"{config.point_whole_graph:,} samples)",
+            file=sys.stderr,
         )
+    with epoch_progress(args.epochs, "pretraining on the samples") as progress:
+        fitted = pretrain_points(samples, scales, kind=kind, pretrain_config=config, callback=progress)
     print(fitted.graph.describe(), file=sys.stderr)
-    scores = fitted.scores()
+    with tqdm(desc="scoring the samples", unit="batch", file=sys.stderr) as bar:
+
+        def advance(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        scores = fitted.scores(progress=advance)
     table = point_score_table(samples.raw, scores, scales, target=args.target)  # the kept rows, as read
     write_point_scores(table, out, samples)
     rank_by = "target_residual" if args.target else "anomaly_score"

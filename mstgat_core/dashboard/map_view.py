@@ -84,12 +84,24 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     def render_deposits(show_deposits, version):
         return place(plots_map.deposit_points(session.data.deposits if show_deposits else None, crs()))
 
-    def render_samples(show_samples, version):
+    def sample_tables(show_samples):
+        """(locations, scores) of the samples to draw: (None, None) when hidden or absent."""
         if not show_samples or session.data.samples is None:
-            return place(plots_map.sample_points(None, None))
+            return None, None
+        if session.model.point_scores is not None:
+            return None, session.model.point_scores
         geometry = session.data.samples.table.geometry
-        xy = None if session.model.point_scores is not None else pd.DataFrame({"x": geometry.x, "y": geometry.y})
-        return place(plots_map.sample_points(xy, session.model.point_scores))
+        return pd.DataFrame({"x": geometry.x, "y": geometry.y}), None
+
+    def render_samples(show_samples, version, x_range=None, y_range=None):
+        # few samples in view: dots with hover; many: none here, the raster below draws them
+        limit = None if basemap else plots_map.SAMPLE_GLYPHS
+        return place(plots_map.sample_points(*sample_tables(show_samples), x_range, y_range, max_glyphs=limit))
+
+    def render_sample_raster(show_samples, version, x_range=None, y_range=None):
+        if basemap:  # no datashader on projected tiles: the dots layer draws every sample (no hover when many)
+            return place(plots_map.sample_raster(None, None))
+        return plots_map.sample_raster(*sample_tables(show_samples), x_range, y_range, MAP_PIXELS, MAP_PIXELS)
 
     def render_fold(fold, version):
         if session.data.ds is None:
@@ -158,10 +170,22 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     neighbours = hv.DynamicMap(
         pn.bind(render_neighbours, session.explanation.param.cell, session.explanation.param.gat_head)
     )
+    # a survey of tens of thousands of samples is rasterised for the view (datashader) and drawn as dots with
+    # hover once few enough of them are in view: both layers follow the map's view range
+    sample_streams = [view] if not basemap else []
     samples = hv.DynamicMap(
         pn.bind(
             render_samples, show_samples=session.selection.param.show_samples, version=session.selection.param.version
-        )
+        ),
+        streams=list(sample_streams),  # a copy each: DynamicMap appends its own streams to the list
+    )
+    sample_raster = hv.DynamicMap(
+        pn.bind(
+            render_sample_raster,
+            show_samples=session.selection.param.show_samples,
+            version=session.selection.param.version,
+        ),
+        streams=list(sample_streams),  # a copy each: DynamicMap appends its own streams to the list
     )
     truth = hv.DynamicMap(
         pn.bind(render_truth, show_truth=session.selection.param.show_truth, version=session.selection.param.version)
@@ -226,7 +250,9 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     box.param.watch(box_watch, ["bounds"])
     brushed = hv.DynamicMap(pn.bind(render_brushed, session.selection.param.brushed))
     fold = hv.DynamicMap(pn.bind(render_fold, session.evaluation.param.fold, session.selection.param.version))
-    overlay = img * unsupported * zones * truth * samples * brushed * deposits * fold * neighbours * selected
+    overlay = (
+        img * unsupported * zones * truth * sample_raster * samples * brushed * deposits * fold * neighbours * selected
+    )
     overlay = overlay * box_outline
     if basemap and crs() is not None:
         overlay = plots_map.tiles(tile_url()) * overlay

@@ -255,15 +255,107 @@ def truth_overlay(table: pd.DataFrame | None):
     return parts[0] * parts[1] * text
 
 
-def sample_points(samples_xy: pd.DataFrame | None, scores: pd.DataFrame | None) -> hv.Points:
-    """Sample locations (small dark dots), or the scored samples coloured by their label-free score."""
-    if scores is not None:
-        return hv.Points(
-            scores, kdims=["x", "y"], vdims=["anomaly_score", "percentile", "top_elements"], label="samples"
-        ).opts(color="anomaly_score", cmap="inferno", size=6, line_color="white", line_width=0.3, tools=["hover"])
-    if samples_xy is None or len(samples_xy) == 0:
+SAMPLE_GLYPHS = 5000  # above this many samples in view, the samples are rasterised (datashader), below drawn as dots
+
+
+def _in_view(table: pd.DataFrame, x_range=None, y_range=None) -> pd.DataFrame:
+    """The rows of ``table`` (columns x, y) inside the view's ranges (all of them without a range)."""
+    keep = np.ones(len(table), dtype=bool)
+    for column, bounds in (("x", x_range), ("y", y_range)):
+        if bounds is not None and None not in bounds and np.isfinite(bounds).all():
+            low, high = sorted(bounds)
+            keep &= table[column].between(low, high).to_numpy()
+    return table[keep] if not keep.all() else table
+
+
+def sample_points(
+    samples_xy: pd.DataFrame | None,
+    scores: pd.DataFrame | None,
+    x_range=None,
+    y_range=None,
+    max_glyphs: int | None = SAMPLE_GLYPHS,
+) -> hv.Points:
+    """Sample locations (small dark dots), or the scored samples coloured by their label-free score, with
+    hover. Only the samples in the view (``x_range``, ``y_range``); none when more than ``max_glyphs``
+    are in it (:func:`sample_raster` draws them then; None: always every sample, without hover above
+    :data:`SAMPLE_GLYPHS`)."""
+    table = scores if scores is not None else samples_xy
+    if table is None or len(table) == 0:
         return hv.Points([], kdims=["x", "y"])
-    return hv.Points(samples_xy, kdims=["x", "y"], label="samples").opts(color="black", size=2, alpha=0.6)
+    shown = _in_view(table, x_range, y_range)
+    many = max_glyphs is not None and len(shown) > max_glyphs
+    if many:
+        shown = shown.iloc[:0]
+    tools = [] if max_glyphs is None and len(shown) > SAMPLE_GLYPHS else ["hover"]
+    if scores is not None:
+        clim = _score_range(scores)
+        return hv.Points(
+            shown, kdims=["x", "y"], vdims=["anomaly_score", "percentile", "top_elements"], label="samples"
+        ).opts(
+            color="anomaly_score",
+            cmap="inferno",
+            clim=clim,
+            size=6,
+            line_color="white",
+            line_width=0.3,
+            tools=tools,
+        )
+    return hv.Points(shown[["x", "y"]], kdims=["x", "y"], label="samples").opts(
+        color="black", size=2, alpha=0.6, tools=tools
+    )
+
+
+def _score_range(scores: pd.DataFrame) -> tuple:
+    values = scores["anomaly_score"].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return (0.0, 1.0)
+    low, high = float(values.min()), float(values.max())
+    return (low, high if high > low else low + 1e-9)
+
+
+def sample_raster(
+    samples_xy: pd.DataFrame | None,
+    scores: pd.DataFrame | None,
+    x_range=None,
+    y_range=None,
+    width: int = 600,
+    height: int = 600,
+    min_points: int = SAMPLE_GLYPHS,
+) -> hv.Image:
+    """The samples in the view rasterised by datashader when more than ``min_points`` are in it (else an
+    empty, transparent image, :func:`sample_points` draws them): scored samples as the highest label-free
+    score per pixel (a lone anomaly stays visible), unscored ones as a dark mask. No hover, no tools."""
+    import datashader as ds
+
+    table = scores if scores is not None else samples_xy
+    empty = hv.Image(np.full((2, 2), np.nan), kdims=["x", "y"], vdims=["samples"]).opts(
+        colorbar=False, tools=[], alpha=0
+    )
+    if table is None or len(table) == 0:
+        return empty
+    shown = _in_view(table, x_range, y_range)
+    if len(shown) <= min_points:
+        return empty
+    x0, x1 = sorted(x_range) if x_range is not None and None not in x_range else (shown.x.min(), shown.x.max())
+    y0, y1 = sorted(y_range) if y_range is not None and None not in y_range else (shown.y.min(), shown.y.max())
+    if not (x1 > x0 and y1 > y0):
+        return empty
+    canvas = ds.Canvas(plot_width=int(width), plot_height=int(height), x_range=(x0, x1), y_range=(y0, y1))
+    if scores is not None:
+        grid = canvas.points(shown, "x", "y", agg=ds.max("anomaly_score"))
+        style = {
+            "cmap": "inferno",
+            "clim": _score_range(scores),
+            "colorbar": True,
+            "clabel": "samples: label-free score (max per pixel)",
+        }
+    else:
+        grid = canvas.points(shown, "x", "y", agg=ds.any()).astype(np.float32).where(lambda g: g > 0)
+        style = {"cmap": ["#000000"], "clim": (0, 1), "colorbar": False}
+    values = np.asarray(grid.values, dtype=np.float32)
+    image = hv.Image((grid["x"].values, grid["y"].values, values), kdims=["x", "y"], vdims=[hv.Dimension("samples")])
+    return image.opts(tools=[], alpha=1.0, clipping_colors={"NaN": (0, 0, 0, 0)}, **style)
 
 
 def neighbour_segments(exp: xr.Dataset | None, head: str, x: np.ndarray, y: np.ndarray) -> hv.Segments:

@@ -97,12 +97,15 @@ class ExplanationState(param.Parameterized):
 
     def explain_sample_at(self, x: float, y: float) -> dict:
         """The scored sample nearest to (x, y): score, percentile, contributions and residuals, element
-        attention and neighbour weights per scale (blocking, changes no param)."""
+        attention and neighbour weights per scale (blocking, changes no param). The sample is found by the
+        scored model's KD-tree and explained on its receptive subgraph only (``subgraph_nodes`` samples),
+        so a click costs the same on a survey of 30,000 samples as on one of 1,000."""
         model = self.model
         if model.point_scores is None:
             raise DataError("no scored samples: press 'Score the samples' first")
+        set_threads()
         table, scores = model.point_scores, model.point_outputs
-        sample = int(np.argmin(np.hypot(table["x"] - x, table["y"] - y)))
+        sample = model.point_model.nearest(x, y)
         out = model.point_model.explain(sample)
         out.update(
             x=float(table["x"][sample]),

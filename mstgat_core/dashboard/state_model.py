@@ -248,6 +248,7 @@ class ModelState(param.Parameterized):
                 "top_elements": scores.top_elements(3),
             }
         )
+        model.nearest(float(table["x"].iloc[0]), float(table["y"].iloc[0]))  # the clicks' KD-tree, built once here
         self.point_model, self.point_scores, self.point_outputs = model, table, scores
         return (
             f"scored {len(table)} samples without deposits (MSTGAT on the samples: "

@@ -17,6 +17,8 @@ Suites:
 * ``synthetic``: a scenario with planted anomalies (about 1.5 hours: the
   neural fits there train to their epoch cap).
 * ``quick``: one small synthetic scenario, few methods and epochs (CI).
+* ``surveys`` and ``surveys-quick`` (:data:`SURVEY_SUITES`): every real survey, grids and point
+  surveys, each under its own protocol, then pooled (module :mod:`.surveys`).
 
 Surveys with fewer than :data:`LOCO_BELOW` deposit clusters are evaluated
 leave-one-cluster-out, the others with 5 folds: a rule fixed before any run.
@@ -40,6 +42,8 @@ from ..files import write_text_atomically
 from ..paths import DEMO_DEPOSITS, DEMO_GRID, SHARED_DATA
 
 LOCO_BELOW = 10  # clusters; fewer -> leave-one-cluster-out
+# every survey under its own protocol, then pooled: run by experiments.surveys (grids and point surveys)
+SURVEY_SUITES = ("surveys", "surveys-quick")
 BEGIN, END = "<!-- benchmark:begin -->", "<!-- benchmark:end -->"
 
 
@@ -184,8 +188,11 @@ def run_dataset(dataset: Dataset, progress=None) -> dict:
 def select(suite: str, datasets=None) -> list[Dataset]:
     """The datasets of ``suite`` (only those named in ``datasets`` if given); DataError if unknown."""
     all_suites = suites()
+    if suite in SURVEY_SUITES:
+        raise DataError(f"the {suite} suite is run by experiments.surveys.run_surveys", setting="suite")
     if suite not in all_suites:
-        raise DataError(f"unknown suite {suite!r}; choose from {', '.join(all_suites)}", setting="suite")
+        names = [*all_suites, *SURVEY_SUITES]
+        raise DataError(f"unknown suite {suite!r}; choose from {', '.join(names)}", setting="suite")
     chosen = all_suites[suite]
     if datasets:
         unknown = sorted(set(datasets) - {d.name for d in chosen})

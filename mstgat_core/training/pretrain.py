@@ -15,6 +15,21 @@ over square windows centred on random valid cells, no edge lists; cells within t
 receptive radius of a window's cut edge see a truncated neighbourhood and are
 left out of the loss. No deposit is used, so in cross-validation pretraining
 may see the whole grid.
+
+On a point survey (:class:`~mstgat_core.graphs.point_graph.PointGraph`) a
+survey of fewer than ``point_whole_graph`` samples (default 5,000) trains on
+the whole graph every step, as before. A larger one trains on mini-batches:
+each step draws ``point_batch`` seed samples (default 2,048; a shuffled pass
+over the samples, reshuffled when used up), takes their receptive subgraph
+(:meth:`~mstgat_core.graphs.point_graph.PointGraph.subgraph`: the seeds and
+their neighbours within ``gat_layers`` hops at every scale, with every edge
+into the nodes whose outputs reach a seed), hides elements of every node of
+it, and takes the loss on the seeds only. The Transformer runs on the seeds
+alone; the GAT layers on the subgraph. A seed's reconstruction on its
+subgraph equals its reconstruction on the whole graph (the test), so a step
+is the whole-graph step restricted to a random subset of its samples.
+:func:`point_features` evaluates the samples in the same way, in spatially
+compact batches, exactly.
 """
 
 from __future__ import annotations
@@ -55,6 +70,12 @@ class PretrainConfig:
         constant (the last weights are then a noisier sample).
     seed : int
         Seeds the weights of the head, the windows and the masks.
+    point_batch : int
+        Point surveys with at least ``point_whole_graph`` samples: seed samples
+        per step (their receptive subgraph is the step's graph, the loss is on
+        the seeds), and per evaluation batch of the statistics.
+    point_whole_graph : int
+        Point surveys with fewer samples train on the whole graph every step.
     """
 
     epochs: int = 30
@@ -65,8 +86,12 @@ class PretrainConfig:
     weight_decay: float = 1e-3
     schedule: str = "cosine"
     seed: int = 0
+    point_batch: int = 2048
+    point_whole_graph: int = 5000
 
     def __post_init__(self):
+        if int(self.point_batch) < 1:
+            raise DataError(f"point_batch must be at least 1, got {self.point_batch}", setting="point_batch")
         if self.schedule not in SCHEDULES:
             raise DataError(
                 f"unknown schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}", setting="schedule"
@@ -113,6 +138,63 @@ def masked_reconstruction(model: MSTGAT, x: torch.Tensor, hidden: torch.Tensor, 
     if c.uses_spatial:
         parts.append(model.spatial.forward_layout(x.masked_fill(hidden, 0.0), stencil)[0])
     return model.reconstruction(torch.cat(parts, dim=1))
+
+
+def seed_embedding(model: MSTGAT, x: torch.Tensor, sub, hidden: torch.Tensor | None = None, details=False):
+    """Branch embeddings of the seeds of a point subgraph (``sub``, :class:`~mstgat_core.graphs.point_graph.Subgraph`;
+    ``x`` and ``hidden`` cover its nodes, seeds first): the Transformer on the seeds alone, the GAT layers
+    on the subgraph. With ``details`` also the seeds' scale weights and neighbour entropy (spatial branch)."""
+    c = model.config
+    k = sub.n_seeds
+    parts, out = [], {}
+    if c.uses_spectral:
+        batch = model.spectral_batch()
+        rows = torch.split(x[:k], batch)
+        masks = torch.split(hidden[:k], batch) if hidden is not None else [None] * len(rows)
+        parts.append(torch.cat([model._spectral(v, h)[0] for v, h in zip(rows, masks)]))
+    if c.uses_spatial:
+        visible = x if hidden is None else x.masked_fill(hidden, 0.0)
+        spatial, scale_weights, entropy = model.spatial.forward_layout(visible, sub, entropy=details)
+        parts.append(spatial[:k])
+        if details:
+            out.update(scale_weights=scale_weights[:k], neighbour_entropy=entropy[:k])
+    return torch.cat(parts, dim=1), out
+
+
+def seed_reconstruction(model: MSTGAT, x: torch.Tensor, hidden: torch.Tensor, sub) -> torch.Tensor:
+    """(seeds, E) reconstruction of the seeds of a point subgraph with ``hidden`` (its nodes, E) masked: the
+    rows of :func:`masked_reconstruction` on the whole graph for those samples (float rounding aside)."""
+    return model.reconstruction(seed_embedding(model, x, sub, hidden)[0])
+
+
+def seed_loss(model: MSTGAT, x: torch.Tensor, hidden: torch.Tensor, sub) -> torch.Tensor:
+    """Mean squared error over the seeds' hidden entries (``x``, ``hidden``: the subgraph's nodes, seeds first)."""
+    k = sub.n_seeds
+    error = (seed_reconstruction(model, x, hidden, sub) - x[:k]).square()
+    weights = hidden[:k]
+    return (error * weights).sum() / weights.sum().clamp(min=1)
+
+
+class SeedSampler:
+    """Seed samples of the mini-batch steps: a shuffled pass over all samples, ``batch`` at a time,
+    reshuffled when used up (a batch never holds a sample twice)."""
+
+    def __init__(self, n: int, batch: int, rng: np.random.Generator):
+        self.n, self.batch, self.rng = int(n), min(int(batch), int(n)), rng
+        self.order, self.at = rng.permutation(self.n), 0
+
+    def __call__(self) -> np.ndarray:
+        if self.at + self.batch > self.n:
+            self.order, self.at = self.rng.permutation(self.n), 0
+        seeds = self.order[self.at : self.at + self.batch]
+        self.at += self.batch
+        return seeds
+
+
+def uses_point_batches(graph, config: PretrainConfig) -> bool:
+    """Whether pretraining on ``graph`` (a point graph) runs in mini-batches: at least ``point_whole_graph``
+    samples."""
+    return graph.num_nodes >= int(config.point_whole_graph)
 
 
 def _window(mask: np.ndarray, node_image: np.ndarray, size: int, rng, cells) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -187,7 +269,10 @@ def pretrain(
     mask : ndarray of bool or PointGraph
         (ny, nx) valid cells; or the multiscale graph of point samples
         (:func:`~mstgat_core.point_graph.build_point_graph`), whose every
-        step then covers all samples (no windows, no cut edges).
+        step then covers all samples (no windows, no cut edges) below
+        ``config.point_whole_graph`` samples, and a mini-batch of seed
+        samples with their receptive subgraph from there on (see the module
+        docstring).
     config : PretrainConfig, optional
     callback : callable, optional
         Called with a :class:`PretrainLog` after every epoch.
@@ -225,6 +310,9 @@ def pretrain(
         if config.schedule == "cosine"
         else None
     )
+    batched = points and uses_point_batches(mask, config)
+    if batched:
+        draw_seeds = SeedSampler(mask.num_nodes, config.point_batch, rng)
     if not points:
         node_image = np.full(mask.shape, -1, dtype=np.int64)
         node_image[mask] = np.arange(int(mask.sum()))
@@ -239,6 +327,18 @@ def pretrain(
         t0 = time.perf_counter()
         losses = []
         for _ in range(config.steps_per_epoch):
+            if batched:
+                sub = mask.subgraph(draw_seeds(), c.hops)
+                xs = x[torch.from_numpy(sub.nodes)]
+                hidden = hidden_mask(len(xs), c.n_elements, config.mask_fraction, generator)
+                optimiser.zero_grad()
+                loss = seed_loss(model, xs, hidden, sub)
+                loss.backward()
+                optimiser.step()
+                if scheduler is not None:
+                    scheduler.step()
+                losses.append(loss.item())
+                continue
             if points:
                 xw, keep, stencil = x, None, mask if c.uses_spatial else None
             else:
@@ -261,7 +361,7 @@ def pretrain(
         if callback is not None:
             callback(log)
     model.eval()
-    fit_statistics(model, x, mask)
+    fit_statistics(model, x, mask, batch=config.point_batch if batched else None)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -285,11 +385,58 @@ def spatial_layout(model: MSTGAT, where):
 
 
 @torch.no_grad()
-def fit_statistics(model: MSTGAT, x: torch.Tensor, mask) -> None:
+def point_features(
+    model: MSTGAT, x: torch.Tensor, graph, batch: int, details: bool = False, progress: Callable | None = None
+) -> dict:
+    """Every sample of a point graph evaluated in batches of ``batch`` seed samples on their receptive
+    subgraphs (eval mode): the same values as the whole graph (float rounding aside) in bounded memory.
+
+    Batches are consecutive runs of :func:`~mstgat_core.graphs.point_graph.spatial_order`, so that a
+    batch's neighbours are mostly its own samples. Returns ``embedding`` (samples, width), ``score``
+    (the label-free score) and ``predicted`` (each element's reconstruction with its mask group hidden);
+    with ``details`` also ``scale_weights`` and ``neighbour_entropy`` (samples, scales) for a model with
+    a spatial branch. ``progress(done, total)`` is called after each batch (it may raise to stop).
+    """
+    from ..graphs.point_graph import spatial_order
+
+    model.eval()
+    n, hops = graph.num_nodes, model.config.hops
+    order = spatial_order(graph.xy)
+    chunks = [order[i : i + int(batch)] for i in range(0, n, int(batch))]
+    out = {"embedding": torch.empty(n, model.width), "predicted": torch.empty_like(x)}
+    if details and model.config.uses_spatial:
+        scales = len(model.config.scales)
+        out.update(scale_weights=torch.empty(n, scales), neighbour_entropy=torch.empty(n, scales))
+    for done, seeds in enumerate(chunks, start=1):
+        sub = graph.subgraph(seeds, hops)
+        xs = x[torch.from_numpy(sub.nodes)]
+        rows = torch.from_numpy(seeds)
+        embedding, extra = seed_embedding(model, xs, sub, details=details)
+        out["embedding"][rows] = embedding
+        for name, value in extra.items():
+            out[name][rows] = value
+
+        def masked(hidden, xs=xs, sub=sub):  # one group's mask, the same on every node of the subgraph
+            return seed_embedding(model, xs, sub, hidden[:1].expand(xs.shape[0], -1))[0]
+
+        out["predicted"][rows] = model.masked_predictions(masked, xs[: sub.n_seeds])
+        if progress is not None:
+            progress(done, len(chunks))
+    out["score"] = model.score_of(out["predicted"], x)
+    return out
+
+
+@torch.no_grad()
+def fit_statistics(model: MSTGAT, x: torch.Tensor, mask, batch: int | None = None) -> None:
     """Set the fused head's statistics over the grid's cells or the samples (mean and deviation of the
     embedding and the label-free score; the embeddings' inverse covariance; the 99.5th percentiles of
-    their Mahalanobis distance and of the score, for novelty) and make it read the score alone."""
-    embedding, score = model.grid_features(x, spatial_layout(model, mask))
+    their Mahalanobis distance and of the score, for novelty) and make it read the score alone.
+    ``batch``: evaluate a point graph in batches of that many samples (:func:`point_features`)."""
+    if batch is not None and _is_point_graph(mask):
+        features = point_features(model, x, mask, batch)
+        embedding, score = features["embedding"], features["score"]
+    else:
+        embedding, score = model.grid_features(x, spatial_layout(model, mask))
     features = torch.cat([embedding, score.unsqueeze(1)], dim=1).double()
     head = model.head
     head.center.copy_(features.mean(dim=0))
