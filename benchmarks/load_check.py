@@ -281,7 +281,9 @@ async def train(page, epochs: int, timeout_s: float) -> dict:
     await set_epochs(page, epochs)
     t0 = time.perf_counter()
     await page.locator(".mstgat-train button").first.click()
-    await wait_text(page, STATUS, r"pretrained mstgat, \d+ member\(s\): head share", timeout_s, probe, queue)
+    await wait_text(
+        page, STATUS, r"pretrained mstgat, \d+ member\(s\): [a-z-]+ route, head share", timeout_s, probe, queue
+    )
     return {
         "epochs": epochs,
         "train_s": round(time.perf_counter() - t0, 2),

@@ -361,7 +361,7 @@ def test_inner_choices_and_calibration_reach_the_fold_rows():
     from mstgat_core.data.io import deposit_cells
     from mstgat_core.data.synthetic import make_scenario
     from mstgat_core.evaluation.crossval import cross_validate_grid
-    from mstgat_core.training.finetune import FineTuneConfig, one_standard_error
+    from mstgat_core.training.finetune import FineTuneConfig, paired_one_standard_error, route_of
     from mstgat_core.training.pretrain import PretrainConfig
 
     scenario = make_scenario(shape=(48, 48), n_elements=6, seed=3)  # (32, 32) has no room for its anomalies
@@ -384,14 +384,19 @@ def test_inner_choices_and_calibration_reach_the_fold_rows():
         assert inner["chosen_by"] == "inner-cv" and inner["inner_folds"] >= 2
         assert inner["share"] in config.shares and inner["C"] in config.strengths
         assert set(inner["inner_scores"]) == candidates
-        for key, figures in inner["inner_scores"].items():
-            assert len(figures["aucs"]) == inner["inner_folds"]
-            assert figures["mean"] == pytest.approx(np.mean(figures["aucs"])) == inner["inner_auc"][key]
-            assert figures["se"] == pytest.approx(np.std(figures["aucs"]) / np.sqrt(len(figures["aucs"])))
-        per_fold = {tuple(map(float, k.split(","))): v["aucs"] for k, v in inner["inner_scores"].items()}
-        assert one_standard_error(per_fold) == (inner["share"], inner["C"])  # the stored figures give the choice
         best = inner["inner_scores"][inner["inner_best"]]
-        assert inner["inner_threshold"] == pytest.approx(best["mean"] - best["se"])
+        for key, figures in inner["inner_scores"].items():
+            assert len(figures["aucs"]) == len(figures["figures"]) == inner["inner_folds"]
+            assert np.mean(figures["aucs"]) == pytest.approx(inner["inner_auc"][key])
+            assert figures["mean"] == pytest.approx(np.mean(figures["figures"])) and figures["mean"] <= best["mean"]
+            gaps = np.subtract(best["figures"], figures["figures"])
+            assert figures["gap"] == pytest.approx(gaps.mean())
+            assert figures["gap_se"] == pytest.approx(np.std(gaps, ddof=1) / np.sqrt(len(gaps)))
+            assert figures["within"] == (figures["gap"] <= figures["gap_se"])
+        per_fold = {tuple(map(float, k.split(","))): v["figures"] for k, v in inner["inner_scores"].items()}
+        chosen = paired_one_standard_error(per_fold)
+        assert chosen == (inner["share"], inner["C"])  # the stored figures give the choice
+        assert inner["route"] == route_of(inner["share"])
         assert inner["calibrated"] and len(inner["calibration"]) == 2
         calibration = row["calibration"]
         assert calibration["n"] == row["n_test_pos"] + row["n_test_neg"]

@@ -198,3 +198,20 @@ def test_one_cluster_is_refused_with_the_way_out():
             spatial_folds(rows, cols, pos, FoldSettings(method=method, n_folds=3, link_distance=60.0))
         assert err.value.settings == ("link_distance", "scales") and "--" not in str(err.value)
         assert error_line(err.value).endswith("(--link-distance; --scales)")
+
+
+def test_distance_to_a_region_is_the_same_through_the_raster_and_the_kd_tree():
+    """Dense grids take the distance transform, sparse lattices (point samples) the KD-tree: both exact."""
+    from scipy.spatial.distance import cdist
+
+    from mstgat_core.training import folds
+
+    rng = np.random.default_rng(4)
+    for shape, n in (((30, 40), 900), ((3000, 2000), 400)):  # dense raster, then about 15,000 cells per node
+        flat = rng.choice(shape[0] * shape[1], size=n, replace=False)
+        rows, cols = np.unravel_index(flat, shape)
+        in_region = (rows < shape[0] // 3) & (cols > shape[1] // 2)
+        brute = cdist(np.c_[rows, cols], np.c_[rows, cols][in_region]).min(axis=1)
+        np.testing.assert_allclose(folds.distance_to_region(rows, cols, in_region), brute, rtol=0, atol=1e-9)
+    dense_area = 30 * 40
+    assert dense_area <= folds.SPARSE_LATTICE * 900 < 3000 * 2000  # each case takes its own branch

@@ -194,8 +194,8 @@ def cmd_train(args) -> int:
         else "defaults: the deposits form one cluster, no inner CV"
     )
     print(
-        f"wrote {args.out}: pretrained {args.variant}, {args.members} member(s); head share {r.share:g}, "
-        f"C {r.C:g} ({how}); {'calibrated' if r.calibrated else 'not calibrated'}"
+        f"wrote {args.out}: pretrained {args.variant}, {args.members} member(s); {r.route} route, "
+        f"head share {r.share:g}, C {r.C:g} ({how}); {'calibrated' if r.calibrated else 'not calibrated'}"
     )
     if r.share == 0:
         print(LABEL_FREE_NOTE, file=sys.stderr)

@@ -205,7 +205,7 @@ class ModelState(param.Parameterized):
         if self.pretraining:
             label = f"pretrained {self.variant}, {self.members} member(s)"
             how = f"inner CV over {res.inner_folds} folds" if res.chosen_by == "inner-cv" else "defaults (one cluster)"
-            status = f"{label}: head share {res.share:g}, C {res.C:g} ({how})"
+            status = f"{label}: {res.route} route, head share {res.share:g}, C {res.C:g} ({how})"
             if res.share == 0:
                 status += "; the deposits did not improve on the label-free score, so the map is that score"
         else:

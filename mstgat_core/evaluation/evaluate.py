@@ -350,7 +350,8 @@ def inner_summary(fold_rows) -> dict | None:
     Returns ``folds`` (rows with a record), ``by_inner_cv`` (chosen by inner
     CV, not the single-cluster default), ``share`` and ``C`` (value -> folds
     that chose it), ``inner_folds`` (median inner folds) and ``calibrated``
-    (folds whose head got a Platt calibration).
+    (folds whose head got a Platt calibration), ``routes`` (route -> folds; empty in reports before the
+    paired rule) and ``paired`` (every record chosen by the paired rule on the inner partial ROC-AUC).
     """
     records = [row["inner"] for row in fold_rows if row.get("inner")]
     if not records:
@@ -362,7 +363,13 @@ def inner_summary(fold_rows) -> dict | None:
         "C": dict(sorted(Counter(float(r["C"]) for r in records if r.get("C") is not None).items())),
         "inner_folds": float(np.median([r.get("inner_folds", 0) for r in records])),
         "calibrated": sum(1 for r in records if r.get("calibrated")),
+        "routes": dict(sorted(Counter(r["route"] for r in records if r.get("route")).items())),
+        "paired": all("route" in r for r in records),  # chosen by the paired rule on the partial ROC-AUC
     }
+
+
+def _routes(counter: dict) -> str:
+    return ", ".join(f"{route} {n}" for route, n in counter.items())
 
 
 def _counts(counter: dict) -> str:
@@ -391,7 +398,13 @@ def _inner_and_calibration_markdown(report) -> list[str]:
     }
     if not inner and not calibration and "mstgat" not in results:
         return []
-    lines = ["", "Inner-CV choices per fold (on each fold's training deposits only; one-standard-error rule):", ""]
+    paired = bool(inner) and all(s["paired"] for s in inner.values())
+    rule = (
+        "paired one-standard-error rule on the partial ROC-AUC to 5 % false positives"
+        if paired
+        else "one-standard-error rule, unpaired, on the inner ROC-AUC (reports before the paired rule)"
+    )
+    lines = ["", f"Inner-CV choices per fold (on each fold's training deposits only; {rule}):", ""]
     if inner:
         lines += [
             "| method | chosen by inner CV | share of the supervised head (folds) | C (folds) | inner folds (median) "
@@ -403,6 +416,9 @@ def _inner_and_calibration_markdown(report) -> list[str]:
                 f"| {name} | {s['by_inner_cv']}/{s['folds']} | {_counts(s['share'])} | {_counts(s['C'])} "
                 f"| {s['inner_folds']:g} | {s['calibrated']}/{s['folds']} |"
             )
+        routes = {name: s["routes"] for name, s in inner.items() if s["routes"]}
+        if routes:
+            lines += ["", "Routes chosen (folds): " + "; ".join(f"{n}: {_routes(r)}" for n, r in routes.items()) + "."]
     else:
         lines.append("— (not recorded in this report)")
     lines += ["", "Calibration of the `calibrated` layer on test folds:", ""]

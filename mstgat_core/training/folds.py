@@ -266,8 +266,19 @@ def distance_to_nodes(rows, cols, nodes) -> np.ndarray:
     return distance
 
 
+SPARSE_LATTICE = 4  # lattice cells per node above which distances go through a KD-tree, not a raster
+
+
 def distance_to_region(rows, cols, in_region) -> np.ndarray:
-    """Euclidean distance (cells) from every node to the nearest cell of the region (0 inside)."""
+    """Euclidean distance (cells) from every node to the nearest node of the region (0 inside).
+
+    A dense grid goes through a distance transform of its raster; sparse nodes (point samples on a fine
+    lattice, :mod:`~mstgat_core.evaluation.point_crossval`, where the raster would hold millions of empty
+    cells) through a KD-tree. Both give the exact Euclidean distance to the nearest region node.
+    """
+    area = (int(rows.max()) + 1) * (int(cols.max()) + 1)
+    if area > SPARSE_LATTICE * len(rows):
+        return distance_to_nodes(rows, cols, np.flatnonzero(in_region))
     outside = np.ones((rows.max() + 1, cols.max() + 1), dtype=bool)
     outside[rows[in_region], cols[in_region]] = False
     return distance_transform_edt(outside)[rows, cols]
