@@ -145,7 +145,9 @@ def pretrained_method(
 
     Returns a :class:`~mstgat_core.evaluate.MethodScores`: the score of every node, with the extras
     ``inner`` (the :class:`~mstgat_core.finetune.FineTuneResult` as a dict: share and C chosen, how, every
-    inner figure and the inner fold settings) and ``calibrated`` (every node's calibrated probability, the
+    inner figure and the inner fold settings), ``spread`` (with several members: their standard deviation,
+    the ``uncertainty`` layer; the fold row keeps :func:`~mstgat_core.evaluation.uncertainty.uncertainty_figures`)
+    and ``calibrated`` (every node's calibrated probability, the
     transformation of the ``calibrated`` layer of :meth:`~mstgat_core.model.MSTGAT.predict_grid`; None when
     the head has no calibration). Neither reads a test label; the cross-validation scores the probabilities
     on the fold's test cells."""
@@ -165,7 +167,10 @@ def pretrained_method(
             backbone=backbone,
         )
         scores, calibrated = outcome.node_scores()
-        return MethodScores(scores, inner=outcome.result.to_dict(), calibrated=calibrated)
+        extras = {"inner": outcome.result.to_dict(), "calibrated": calibrated}
+        if base.members > 1:
+            extras["spread"] = outcome.member_spread()
+        return MethodScores(scores, **extras)
 
     fit_predict.__name__ = name or variant
     return fit_predict

@@ -28,6 +28,7 @@ from ..training.folds import FoldSettings, deposit_clusters, fold_report, spatia
 from .baselines import BASELINES
 from .calibration import calibration_figures, calibration_markdown, pool_calibration
 from .stats import capture_rates, compare_methods, comparison_markdown
+from .uncertainty import uncertainty_figures, uncertainty_markdown, uncertainty_summary
 
 CURVE_POINTS = 101
 METRICS = ("roc_auc", "pr_auc", "success_rate_auc")
@@ -165,14 +166,17 @@ def method_output(output) -> tuple[np.ndarray, dict]:
     return np.asarray(scores, dtype=np.float64), dict(extras or {})
 
 
-def _extra_fields(extras: dict, fold) -> dict:
-    """Fold-row fields from a method's extras (probabilities become calibration figures on the test cells)."""
+def _extra_fields(extras: dict, fold, scores) -> dict:
+    """Fold-row fields from a method's extras (probabilities become calibration figures on the test cells, the
+    members' spread :func:`~mstgat_core.evaluation.uncertainty.uncertainty_figures` against ``scores``)."""
     fields = {}
     for key, value in extras.items():
         if key == "calibrated":
             fields["calibration"] = (
                 None if value is None else calibration_figures(np.asarray(value), fold.test_pos, fold.test_neg)
             )
+        elif key == "spread":
+            fields["uncertainty"] = uncertainty_figures(value, scores, fold)
         else:
             fields[key] = value
     return fields
@@ -307,7 +311,7 @@ def cross_validate_arrays(
                     "seed": int(seed),
                     "fold": fold_index,
                     **fold_metrics(scores, fold),
-                    **_extra_fields(extras, fold),
+                    **_extra_fields(extras, fold, scores),
                 }
                 row["seconds"] = float(time.perf_counter() - started)
                 fold_rows[name].append(row)
@@ -436,6 +440,7 @@ def _inner_and_calibration_markdown(report) -> list[str]:
             ]
     else:
         lines.append("— (not recorded in this report)")
+    lines += uncertainty_markdown({name: uncertainty_summary(r["folds"]) for name, r in results.items()})
     return lines
 
 

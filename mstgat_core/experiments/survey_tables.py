@@ -230,8 +230,24 @@ def survey_markdown(report: dict, json_path: str) -> str:
         lines.append("Cross-validation on the samples (sites held out by cluster, the buffer in km):")
     else:
         lines.append("Cross-validation (its label-free rows are the grid's label-free protocol):")
-    lines += [""] + crossval_table(report)
+    lines += [""] + crossval_table(report) + route_lines(report)
     return "\n".join(lines) + "\n"
+
+
+def route_lines(report: dict) -> list[str]:
+    """What ``mstgat``'s inner CV chose per fold (route, share) and whether its members' spread marks misses."""
+    from ..evaluation.evaluate import inner_summary
+    from ..evaluation.uncertainty import uncertainty_markdown, uncertainty_summary
+
+    rows = report["crossval"]["results"].get(REFERENCE, {}).get("folds", [])
+    inner = inner_summary(rows)
+    if not inner:
+        return []
+    rule = "paired rule on the partial ROC-AUC" if inner["paired"] else "unpaired rule on the ROC-AUC"
+    routes = ", ".join(f"{route} {n}" for route, n in inner["routes"].items()) or "not recorded"
+    shares = ", ".join(f"{share:g}: {n}" for share, n in inner["share"].items())
+    lines = ["", f"`{REFERENCE}`'s inner CV ({rule}) over {inner['folds']} fold rows: routes {routes}; share {shares}."]
+    return lines + uncertainty_markdown({REFERENCE: uncertainty_summary(rows)})
 
 
 def pooled_markdown(reports: dict) -> str:

@@ -215,6 +215,15 @@ class FitOutcome:
         calibrated = self.model.head.calibrate(mean)
         return torch.sigmoid(mean).numpy(), None if calibrated is None else calibrated.double().numpy()
 
+    @torch.no_grad()
+    def member_spread(self) -> np.ndarray:
+        """Every valid cell's standard deviation of the members' probabilities (float64, exactly 0 where they
+        agree): the ``uncertainty`` layer of :meth:`~mstgat_core.training.pipeline.FittedModel.predict_layers`."""
+        if self.backbone is None:
+            raise ValueError("member_spread needs a fine-tuned network")
+        members = torch.sigmoid(self.model.head(*self.backbone.features)).double().numpy()
+        return members.std(axis=1)
+
 
 def fit_network(
     config: ModelConfig,
