@@ -239,3 +239,22 @@ def test_explain_gives_every_members_attribution_and_their_spread(trained):
     np.testing.assert_allclose(ds["attribution"].values, members.mean(axis=0), atol=0.02)
     report, text = explain_report(fitted, grid, row=row, col=col)
     assert set(report["attribution_spread"]) == set(fitted.elements) and "± spread over 3 members" in text
+
+
+def test_deposits_of_one_cluster_give_the_label_free_route(small_scenario):
+    """No inner fold to judge a gain by: the default is the label-free route (share 0), recorded as such, and
+    the map is the label-free score, whatever heads were fitted."""
+    from mstgat_core.training.finetune import finetune
+
+    grid = small_scenario.grid
+    fitted = ensemble(grid, k=3)
+    prepared = fitted.prepare(grid)
+    rows, cols = prepared.graph.rows_cols
+    one_cluster = np.flatnonzero((np.abs(rows - 24) <= 1) & (np.abs(cols - 24) <= 1))[:3]
+    result = finetune(fitted.model, prepared.x, prepared.graph.stencil, rows, cols, one_cluster)
+    assert (result.chosen_by, result.share, result.route, result.inner_folds) == ("default", 0.0, "label-free", 0)
+    embedding, score = fitted.model.grid_features(prepared.x, prepared.graph.stencil)
+    with torch.no_grad():
+        logits = fitted.model.head(embedding, score)
+    z = fitted.model.head.standardise(embedding, score)[:, -1]
+    torch.testing.assert_close(logits, z.unsqueeze(1).expand_as(logits))  # every member reads the label-free score

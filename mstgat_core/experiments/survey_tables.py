@@ -246,7 +246,12 @@ def route_lines(report: dict) -> list[str]:
     rule = "paired rule on the partial ROC-AUC" if inner["paired"] else "unpaired rule on the ROC-AUC"
     routes = ", ".join(f"{route} {n}" for route, n in inner["routes"].items()) or "not recorded"
     shares = ", ".join(f"{share:g}: {n}" for share, n in inner["share"].items())
-    lines = ["", f"`{REFERENCE}`'s inner CV ({rule}) over {inner['folds']} fold rows: routes {routes}; share {shares}."]
+    defaults = inner["folds"] - inner["by_inner_cv"]
+    without = f" ({defaults} without inner CV: one training cluster, the default)" if defaults else ""
+    lines = [
+        "",
+        f"`{REFERENCE}`'s inner CV ({rule}) over {inner['folds']} fold rows{without}: routes {routes}; share {shares}.",
+    ]
     return lines + uncertainty_markdown({REFERENCE: uncertainty_summary(rows)})
 
 

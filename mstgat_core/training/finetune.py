@@ -26,8 +26,13 @@ inner ROC-AUC of 0.97-1.0 leaves no room to see a gain; the inner ROC-AUC is
 stored beside it. (The rule used to compare means with the best candidate's
 unpaired standard error: 0.020 against 0.004 for the paired gain on the
 bundled fit, so a head had to gain 0.02 to count.) When the training
-deposits form a single cluster no inner fold exists and the defaults
-``DEFAULT_SHARE``/``DEFAULT_C`` are used (recorded as such).
+deposits form a single cluster (or the inner folds cannot be drawn) no
+inner fold exists and the defaults ``DEFAULT_SHARE``/``DEFAULT_C`` are used
+(recorded as ``chosen_by="default"``): share 0, the label-free route, as the
+rule itself chooses when it has nothing to judge a gain by. (It was 0.5
+until issue 27: the heads then took half the score on one training cluster,
+with members that could not differ, since a bootstrap of one cluster is that
+cluster.)
 
 Ensemble members differ by a bootstrap of the training deposit clusters and
 their draw of negatives (member seed ``seed + k``; a single member uses every
@@ -53,7 +58,7 @@ from ..model import MSTGAT
 from .folds import FoldSettings, deposit_clusters, spatial_folds
 from .train import negative_pool
 
-DEFAULT_SHARE = 0.5
+DEFAULT_SHARE = 0.0  # no inner evidence: the label-free route
 DEFAULT_C = 0.1
 INNER_MAX_FPR = 0.05  # the inner figure: partial ROC-AUC up to 5 % false positives (the top 5 % of a map)
 ROUTES = ("label-free", "fused", "supervised")
@@ -132,7 +137,7 @@ class FineTuneResult:
     share: float = DEFAULT_SHARE
     C: float = DEFAULT_C
     chosen_by: str = "default"  # or "inner-cv"
-    route: str = "fused"
+    route: str = "label-free"
     inner_folds: int = 0
     inner_auc: dict = field(default_factory=dict)  # "share,C" -> mean inner ROC-AUC
     inner_scores: dict = field(default_factory=dict)  # "share,C" -> per-fold figures, mean, paired gap
