@@ -51,7 +51,9 @@ def test_a_large_survey_is_scored_in_mini_batches_with_progress(tmp_path, capsys
     scoring in batches, a progress bar for each on stderr; the output is as complete as the whole graph's."""
     import functools
 
-    from mstgat_core.training import pretrain
+    from mstgat_core.training import point_model, pretrain  # point_model first: it keeps the real class
+
+    assert point_model.PretrainConfig is pretrain.PretrainConfig
 
     monkeypatch.setattr(
         pretrain, "PretrainConfig", functools.partial(pretrain.PretrainConfig, point_whole_graph=100, point_batch=32)
