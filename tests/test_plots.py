@@ -49,3 +49,12 @@ def test_unsupported_ground_is_a_grey_veil_over_exactly_the_unsupported_cells():
     assert veil.opts.get().kwargs["cmap"] == [plots_map.UNSUPPORTED_COLOUR]
     empty = plots_map.unsupported_ground(without_support(grid))
     assert np.isnan(empty.dimension_values("unsupported")).all()
+
+
+def test_the_click_header_says_when_the_members_spread_measures_nothing():
+    from mstgat_core.dashboard.explain_view import uncertainty_line
+
+    zero = uncertainty_line({"uncertainty": 0.0, "top_agreement": 1.0})
+    assert "none measured here" in zero and "label-free" in zero and "0.000" not in zero
+    some = uncertainty_line({"uncertainty": 0.0284, "top_agreement": 0.6})
+    assert "spread by 0.028 (sd)" in some and "60% of them" in some

@@ -28,10 +28,7 @@ def explanation_panel(session: Session):
         if "percentile" in a:
             lines.append(f"Rank: percentile {a['percentile']:.1f} of the valid cells (100 = highest).")
         if "uncertainty" in a:
-            lines.append(
-                f"Uncertainty: the ensemble members' scores spread by {a['uncertainty']:.3f} (sd); "
-                f"{a.get('top_agreement', float('nan')):.0%} of them put the cell in their top 5 %."
-            )
+            lines.append(uncertainty_line(a))
         if "nearest_sample" in a:
             far = a["nearest_sample"] > a["median_spacing"]
             lines.append(
@@ -66,6 +63,19 @@ def explanation_panel(session: Session):
         ),
         sizing_mode="stretch_width",
         css_classes=["mstgat-explanation"],
+    )
+
+
+def uncertainty_line(attrs: dict) -> str:
+    """The click header's line on the members' spread; an exact 0 (the label-free route) is said as such."""
+    if attrs["uncertainty"] == 0:
+        return (
+            "Uncertainty: none measured here. The members agree exactly: the map reads the label-free score "
+            "only (head share 0), so their spread says nothing about this cell."
+        )
+    return (
+        f"Uncertainty: the ensemble members' scores spread by {attrs['uncertainty']:.3f} (sd); "
+        f"{attrs.get('top_agreement', float('nan')):.0%} of them put the cell in their top 5 %."
     )
 
 

@@ -19,10 +19,13 @@ are hidden and the model learns to predict them from the others and from the nei
 cannot reconstruct well is unusual: that is the **label-free score** (map layer
 `model: label_free`). Then an **ensemble of 5 small heads** is fitted on the deposits, each on a
 different resample of them; the final score mixes the heads with the label-free score in a share
-chosen by cross-validation inside the known deposits. The members' disagreement is the
-**uncertainty** layer; `model: calibrated` is the probability that a cell holds a deposit, which
-stays small because deposit cells are rare; `model: novelty` above 1 marks cells unlike almost any
-cell the model was trained on.
+chosen by cross-validation inside the known deposits (share 0 is the *label-free route*: the map is
+the label-free score). The members' disagreement is the **uncertainty** layer: how much the map
+depends on which deposits are known. On the label-free route the members are all the label-free
+score, so it is 0 and says nothing; on held-out deposits of large surveys it is higher on the deposits
+the map misses (docs/results.md, "Across surveys"). `model: calibrated` is the probability that a
+cell holds a deposit, which stays small because deposit cells are rare; `model: novelty` above 1
+marks cells unlike almost any cell the model was trained on.
 
 ### Element attention
 * **[CLS] -> element bars**: how much the summary token attends to each element, per layer and
