@@ -65,3 +65,38 @@ def test_the_inner_figure_reads_the_top_of_the_ranking():
     assert inner_figure(labels, first_and_last) == pytest.approx(0.5 * (1 + (0.025 - chance) / (most - chance)))
     assert inner_figure(labels, both_middle) == pytest.approx(0.5 * (1 + (0.0 - chance) / (most - chance)))
     assert inner_figure(labels, np.r_[1000.0, 999.0, negatives]) == 1.0
+
+
+def _planted(signal_in_embedding: bool, seed=0):
+    """A 60 x 60 grid of cells with 8 deposit clusters of 2 cells; standardised features: 4 embedding columns
+    and the label-free score last. The deposits are planted in one embedding column, or in the score."""
+    from mstgat_core.training.folds import FoldSettings
+    from mstgat_core.training.train import negative_pool
+
+    rng = np.random.default_rng(seed)
+    rows, cols = (a.ravel() for a in np.mgrid[0:60, 0:60])
+    centres = [(8, 8), (8, 30), (8, 52), (30, 8), (30, 52), (52, 8), (52, 30), (52, 52)]
+    positives = np.array(sorted(r * 60 + c + d for r, c in centres for d in (0, 1)))
+    features = rng.normal(size=(len(rows), 5))
+    column = 0 if signal_in_embedding else 4
+    features[positives, column] += 3.0
+    settings = FoldSettings(link_distance=7.0, buffer=4.0, min_neg_distance=3.0)
+    pool = negative_pool(rows, cols, positives, settings.min_neg_distance)
+    return features, rows, cols, positives, pool, settings
+
+
+@pytest.mark.parametrize("signal_in_embedding, routes", [(True, {"fused", "supervised"}), (False, {"label-free"})])
+def test_the_inner_cv_takes_the_route_where_the_planted_signal_is(signal_in_embedding, routes):
+    """Deposits planted in the embedding and a blind label-free score: the heads get a share. Deposits planted
+    in the label-free score and nothing in the embedding: the label-free route."""
+    from mstgat_core.training.finetune import FineTuneConfig, _inner_cv
+
+    features, rows, cols, positives, pool, settings = _planted(signal_in_embedding)
+    (aucs, figures), (share, C), folds, _, _ = _inner_cv(
+        features, rows, cols, positives, pool, FineTuneConfig(), settings
+    )
+    assert folds >= 2 and route_of(share) in routes
+    label_free = np.mean(figures[(0.0, 0.01)])
+    best = max(np.mean(v) for v in figures.values())
+    if signal_in_embedding:
+        assert best - label_free > 0.2  # the planted column is visible to the heads only
