@@ -274,7 +274,6 @@ def cmd_benchmark(args) -> int:
     """``mstgat benchmark``: run a suite (default, synthetic, quick, explain, stability), one JSON report per
     dataset in ``--out``, and regenerate the ``--markdown`` tables.
     """
-    from tqdm import tqdm
 
     from ..experiments.benchmark import SURVEY_SUITES, run_suite, select
 
@@ -288,7 +287,14 @@ def cmd_benchmark(args) -> int:
     if args.suite in SURVEY_SUITES:
         return _surveys_suite(args, datasets)
     select(args.suite, datasets)  # an unknown suite or dataset fails here, before any work
-    with tqdm(desc="benchmark", unit="fit", file=sys.stderr) as bar:
+    return _run_with_bar("benchmark", run_suite, args, datasets)
+
+
+def _run_with_bar(desc: str, runner, args, datasets) -> int:
+    """``runner`` (``run_suite`` or ``run_surveys``) with one progress bar of fits, named after the dataset."""
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit="fit", file=sys.stderr) as bar:
 
         def progress(dataset, done, total, message):
             bar.set_description(dataset)
@@ -297,7 +303,7 @@ def cmd_benchmark(args) -> int:
             bar.set_postfix_str(message)
             bar.refresh()
 
-        run_suite(
+        runner(
             args.suite,
             args.out,
             markdown=args.markdown,
@@ -364,29 +370,9 @@ def _stability_suite(args, datasets) -> int:
 
 
 def _surveys_suite(args, datasets) -> int:
-    from tqdm import tqdm
-
     from ..experiments.surveys import run_surveys, select_surveys
 
     select_surveys(args.suite, datasets)  # an unknown survey fails here, before any work
     if args.tables_only and not args.markdown:
         raise DataError("--tables-only needs --markdown")
-    with tqdm(desc="surveys", unit="fit", file=sys.stderr) as bar:
-
-        def progress(name, done, total, message):
-            bar.set_description(name)
-            bar.total = total
-            bar.n = done
-            bar.set_postfix_str(message)
-            bar.refresh()
-
-        run_surveys(
-            args.suite,
-            args.out,
-            markdown=args.markdown,
-            datasets=datasets,
-            progress=progress,
-            log=lambda line: tqdm.write(line, file=sys.stderr),
-            tables_only=args.tables_only,
-        )
-    return 0
+    return _run_with_bar("surveys", run_surveys, args, datasets)
