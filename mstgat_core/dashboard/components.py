@@ -16,7 +16,7 @@ from .exports import export_layers, export_png
 from .jobs import Jobs
 from .learn import learn_text
 from .map_view import brush_panel, map_panel, region_panel
-from .panes import error_alert
+from .panes import error_alert, report_upload, upload_alert
 from .state import Session
 from .state_data import SOURCES
 
@@ -78,13 +78,18 @@ class DataCard(Component):
             name="deposits", multiple=False, css_classes=["mstgat-deposit-upload"], sizing_mode="stretch_width"
         )
 
+        grid_alert = upload_alert("mstgat-grid-upload-error")
+        deposit_alert = upload_alert("mstgat-deposit-upload-error")
+
         async def on_grid(event):
             if event.new:
                 await jobs.run("loading the upload", session.load_grid_upload, dict(event.new))
+                report_upload(grid_alert, session)
 
         async def on_deps(event):
             if event.new:
                 await jobs.run("loading deposits", session.load_deposits_upload, dict(event.new))
+                report_upload(deposit_alert, session)
 
         grid_drop.param.watch(on_grid, "value")
         dep_drop.param.watch(on_deps, "value")
@@ -99,11 +104,13 @@ class DataCard(Component):
             pn.widgets.FloatInput.from_param(session.data.param.cell_size),
             pn.widgets.Select.from_param(session.data.param.support_choice),
             grid_drop,
+            grid_alert,
             pn.pane.Markdown("Deposits: CSV (x, y or lon, lat), GPKG, GeoJSON or Parquet points."),
             pn.widgets.TextInput.from_param(session.data.param.site_commodity),
             pn.widgets.TextInput.from_param(session.data.param.site_type),
             pn.widgets.TextInput.from_param(session.data.param.site_status),
             dep_drop,
+            deposit_alert,
             pn.pane.Markdown(
                 pn.bind(
                     lambda *_: session.data.reports_markdown(),
@@ -315,7 +322,7 @@ class MapTab(Component):
                 session.selection.param.top_share, width=220, css_classes=["mstgat-top-share"]
             ),
             pn.widgets.Checkbox.from_param(session.selection.param.show_zones),
-            pn.widgets.Checkbox.from_param(session.selection.param.log_elements),
+            pn.widgets.Checkbox.from_param(session.selection.param.log_elements, css_classes=["mstgat-log-colours"]),
             pn.widgets.Checkbox.from_param(session.selection.param.show_deposits),
             pn.widgets.Checkbox.from_param(session.selection.param.show_samples),
             pn.widgets.Checkbox.from_param(session.selection.param.show_truth),
@@ -353,7 +360,7 @@ class MapTab(Component):
                 region_panel(session),
                 width=720,
             ),
-            pn.Column(sample_panel(session), explanation_panel(session), sizing_mode="stretch_width"),
+            pn.Column(sample_panel(session, jobs), explanation_panel(session), sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
             name="Map & explanation",
         )

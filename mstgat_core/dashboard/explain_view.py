@@ -4,9 +4,12 @@ neighbour weights per scale; plots built once per model and updated in place on 
 from __future__ import annotations
 
 import holoviews as hv
+import numpy as np
 import panel as pn
+from bokeh.models.widgets.tables import NumberFormatter
 
 from . import plots_explain
+from .exports import export_sample_scores
 from .panes import pane
 from .state import Session
 
@@ -144,20 +147,25 @@ def explanation_plots(session: Session, fitted) -> pn.Column:
 
 
 def sample_markdown(exp: dict | None) -> str:
-    """A scored sample's explanation as text a geochemist reads: score, leading elements, neighbours."""
+    """A scored sample's explanation as text a geochemist reads: its name and place, score, leading elements,
+    neighbours (by name)."""
     if not exp:
         return ""
+    name = exp.get("name", exp["sample"])
+    place = f"x = {exp['x']:.0f}, y = {exp['y']:.0f}"
+    if np.isfinite(exp.get("lon", np.nan)):
+        place = f"lon {exp['lon']:.5f}, lat {exp['lat']:.5f} ({place} in the map's CRS)"
     lines = [
-        f"### Sample {exp['sample']} · label-free score {exp['anomaly_score']:.3f} "
-        f"(percentile {exp['percentile']:.1f})",
-        f"x = {exp['x']:.0f}, y = {exp['y']:.0f}. Elements furthest from what the sample's other elements and its "
+        f"### Sample {name} · label-free score {exp['anomaly_score']:.3f} (percentile {exp['percentile']:.1f})",
+        f"{place}. Elements furthest from what the sample's other elements and its "
         "neighbours predict (+ richer, - poorer): "
         + ", ".join(f"{e}{'+' if exp['residuals'][e] >= 0 else '-'}" for e in list(exp["contributions"].index[:5])),
     ]
     attention = sorted(exp["element_attention"].items(), key=lambda kv: -kv[1])[:5]
     lines.append("[CLS] attention (last layer): " + ", ".join(f"{e} {w:.2f}" for e, w in attention))
     for i, (scale, reach) in enumerate(zip(exp["neighbours"], exp["reach"]), start=1):
-        top = sorted(zip(scale["weight"][1:], scale["sample"][1:], scale["distance"][1:]), reverse=True)[:3]
+        names = scale.get("name", scale["sample"])
+        top = sorted(zip(scale["weight"][1:], names[1:], scale["distance"][1:]), reverse=True)[:3]
         lines.append(
             f"Scale {i} (median reach {reach:,.0f} m): self-weight {scale['weight'][0]:.2f}; strongest neighbours "
             + ", ".join(f"sample {s} at {d:,.0f} m ({w:.2f})" for w, s, d in top)
@@ -166,8 +174,10 @@ def sample_markdown(exp: dict | None) -> str:
     return "\n\n".join(lines)
 
 
-def sample_panel(session: Session):
-    """A clicked sample's explanation (text and contribution bars), shown for point surveys only."""
+def sample_panel(session: Session, jobs=None):
+    """A point survey's scored samples: the clicked sample's explanation (text and contribution bars), the
+    samples ranked by score (a click on a row explains that sample and rings it on the map) and the scores as
+    CSV or GeoPackage. Shown for point surveys only."""
     text = pn.pane.Markdown(
         pn.bind(sample_markdown, session.explanation.param.sample),
         css_classes=["mstgat-sample-explanation"],
@@ -182,6 +192,66 @@ def sample_panel(session: Session):
         return pane(bars.opts(framewise=True))
 
     bars = pn.panel(pn.bind(contributions, session.data.param.samples), defer_load=True)
+    ranked = pn.widgets.Tabulator(
+        session.model.ranked_samples(),
+        pagination="remote",
+        page_size=10,
+        disabled=True,
+        selectable=1,
+        show_index=False,
+        formatters={
+            "lon": NumberFormatter(format="0.00000"),
+            "lat": NumberFormatter(format="0.00000"),
+            "score": NumberFormatter(format="0.000"),
+            "percentile": NumberFormatter(format="0.0"),
+        },
+        sizing_mode="stretch_width",
+        css_classes=["mstgat-sample-ranking"],
+    )
+
+    def refresh_ranking(*events):
+        ranked.value = session.model.ranked_samples()
+
+    session.selection.param.watch(refresh_ranking, "version")  # bumped when the samples are scored
+
+    async def pick(event):  # the row's sample explained and ringed on the map
+        if jobs is None or event.row is None:
+            return
+        index = int(ranked.value.index[event.row])
+        sample = await jobs.run("explaining the sample", session.explanation.explain_sample, index)
+        if sample is not None:
+            session.explanation.sample = sample
+            session.activity.status = f"explained sample {sample['name']} (percentile {sample['percentile']:.1f})"
+
+    ranked.on_click(pick)
+
+    def download(fmt):
+        def callback():
+            try:
+                return export_sample_scores(session, fmt)
+            except Exception as exc:
+                session.activity.fail(exc)
+                return None
+
+        return pn.widgets.FileDownload(
+            callback=callback,
+            filename=f"mstgat_sample_scores.{fmt}",
+            label=f"Sample scores as {fmt.upper()}",
+            button_type="light",
+            css_classes=[f"mstgat-sample-scores-{fmt}"],
+        )
+
+    scored = pn.Column(
+        pn.pane.Markdown("**Samples ranked by label-free score** (click a row to explain the sample):"),
+        ranked,
+        pn.Row(download("csv"), download("gpkg")),
+        sizing_mode="stretch_width",
+        visible=pn.bind(lambda version: session.model.point_scores is not None, session.selection.param.version),
+    )
     return pn.Column(
-        text, bars, sizing_mode="stretch_width", visible=pn.bind(lambda s: s is not None, session.data.param.samples)
+        text,
+        bars,
+        scored,
+        sizing_mode="stretch_width",
+        visible=pn.bind(lambda s: s is not None, session.data.param.samples),
     )

@@ -1,4 +1,5 @@
-"""The session's downloads: its map layers as one GeoTIFF or NetCDF file, and the map shown as a PNG
+"""The session's downloads: its map layers as one GeoTIFF or NetCDF file, the map shown as a PNG, a point
+survey's sample scores as CSV or GeoPackage
 (Panel-free; the evaluation table is :meth:`.EvaluationState.csv`, the model
 :meth:`.ModelState.checkpoint_bytes`)."""
 
@@ -81,3 +82,13 @@ def export_png(session: Session) -> _io.BytesIO:
     plt.close(fig)
     buf.seek(0)
     return buf
+
+
+def export_sample_scores(session: Session, fmt: str) -> _io.BytesIO:
+    """The scored samples as ``mstgat score`` writes them (``fmt``: ``csv``, or ``gpkg`` in the input's CRS)."""
+    from ..training.scoring import write_point_scores
+
+    table = session.model.sample_scores_table()
+    path = session.folder.path / f"mstgat_sample_scores.{fmt}"
+    write_point_scores(table, path, session.data.samples)
+    return _io.BytesIO(path.read_bytes())

@@ -8,7 +8,6 @@ import time
 
 import holoviews as hv
 import numpy as np
-import pandas as pd
 import panel as pn
 from holoviews.operation.datashader import rasterize
 
@@ -55,10 +54,13 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
         return session.data.ds.rio.crs if session.data.ds is not None else None
 
     def place(element):
-        """The element as it is drawn: unchanged, or as a GeoViews element in the grid's CRS."""
+        """The element as it is drawn: unchanged, or as a GeoViews element in the grid's CRS (projected
+        over the grid's whole extent)."""
         if not basemap or crs() is None:
             return element
-        return plots_map.on_basemap(element, crs())
+        limits = plots_map.extent(session.data.ds[next(iter(session.data.ds.data_vars))])
+        bounds = (*limits["xlim"], *limits["ylim"]) if limits else None
+        return plots_map.on_basemap(element, crs(), bounds)
 
     def render_image(layer, log_elements, version):
         da = session.selection.layer_data(layer)
@@ -90,8 +92,7 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
             return None, None
         if session.model.point_scores is not None:
             return None, session.model.point_scores
-        geometry = session.data.samples.table.geometry
-        return pd.DataFrame({"x": geometry.x, "y": geometry.y}), None
+        return session.data.sample_names(), None
 
     def render_samples(show_samples, version, x_range=None, y_range=None):
         # few samples in view: dots with hover; many: none here, the raster below draws them
@@ -116,13 +117,10 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
         return place(plots_map.truth_overlay(session.data.truth_table() if show_truth else None))
 
     def marker(explanation):
-        if explanation is None:
-            return place(hv.Points([], kdims=["x", "y"]))
-        return place(
-            hv.Points([(explanation.attrs["x"], explanation.attrs["y"])], kdims=["x", "y"]).opts(
-                marker="square", size=14, fill_alpha=0, line_color="cyan", line_width=3
-            )
-        )
+        return place(plots_map.cell_marker(explanation))
+
+    def sample_marker(sample, show_samples):
+        return place(plots_map.sample_marker(sample if show_samples else None))
 
     img = hv.DynamicMap(
         pn.bind(
@@ -161,6 +159,9 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
         )
     )
     selected = hv.DynamicMap(pn.bind(marker, explanation=session.explanation.param.cell))
+    selected_sample = hv.DynamicMap(
+        pn.bind(sample_marker, session.explanation.param.sample, session.selection.param.show_samples)
+    )
 
     def render_neighbours(explanation, head):
         x = session.data.ds["x"].values if session.data.ds is not None else np.zeros(0)
@@ -201,7 +202,7 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
             sample = await jobs.run("explaining the sample", session.explanation.explain_sample_at, x, y)
             if sample is not None:
                 session.explanation.sample = sample
-                session.activity.status = f"explained sample {sample['sample']} (percentile {sample['percentile']:.1f})"
+                session.activity.status = f"explained sample {sample['name']} (percentile {sample['percentile']:.1f})"
             if session.model.fitted is None:
                 return
         t0 = time.perf_counter()
@@ -216,11 +217,11 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
 
     def render_brushed(brushed):
         """The cells picked by a box on the scatter plot (or the map), outlined on the map."""
-        if brushed is None or session.data.ds is None:
-            return place(hv.Points([], kdims=["x", "y"]))
-        rows, cols = np.unravel_index(plots_charts.some_cells(brushed, 20_000), brushed.shape)
-        xy = (session.data.ds["x"].values[cols], session.data.ds["y"].values[rows])
-        return place(
+        xy = ([], [])
+        if brushed is not None and session.data.ds is not None:
+            rows, cols = np.unravel_index(plots_charts.some_cells(brushed, 20_000), brushed.shape)
+            xy = (session.data.ds["x"].values[cols], session.data.ds["y"].values[rows])
+        return place(  # one label, empty or not (see plots_map.KEEP_SELECTED)
             hv.Points(xy, kdims=["x", "y"], label="picked cells").opts(
                 color=plots_charts.BRUSH_COLOUR, marker="square", size=4, alpha=0.7, nonselection_alpha=0.7
             )
@@ -251,14 +252,27 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     brushed = hv.DynamicMap(pn.bind(render_brushed, session.selection.param.brushed))
     fold = hv.DynamicMap(pn.bind(render_fold, session.evaluation.param.fold, session.selection.param.version))
     overlay = (
-        img * unsupported * zones * truth * sample_raster * samples * brushed * deposits * fold * neighbours * selected
+        img
+        * unsupported
+        * zones
+        * truth
+        * sample_raster
+        * samples
+        * brushed
+        * deposits
+        * fold
+        * neighbours
+        * selected
+        * selected_sample
     )
     overlay = overlay * box_outline
     if basemap and crs() is not None:
         overlay = plots_map.tiles(tile_url()) * overlay
     # the legend above the frame: over the map it swallowed clicks on the cells beneath it, and on its right
     # it widened the plot until its toolbar slid under the explanation column
-    overlay = overlay.opts(hv.opts.Overlay(legend_position="top", framewise=True))
+    overlay = overlay.opts(
+        hv.opts.Overlay(legend_position="top", framewise=True, hooks=[plots_map.legend_of_drawn_layers])
+    )
     pane = pn.pane.HoloViews(overlay, name="map", css_classes=["mstgat-map"], linked_axes=False)
     pane.tap_stream, pane.box_stream = tap, box  # handy for tests / notebooks
     return pane

@@ -30,3 +30,18 @@ def error_alert(session: Session) -> pn.pane.Alert:
 
     session.activity.param.watch(show, "error")
     return alert
+
+
+def upload_alert(css_class: str) -> pn.pane.Alert:
+    """A red alert shown beside a file dropper when its upload failed (hidden otherwise): the dropper says
+    "Upload complete" once the bytes arrive, and the page's error bar is at the top, out of view."""
+    return pn.pane.Alert(
+        "", alert_type="danger", visible=False, css_classes=[css_class], sizing_mode="stretch_width", margin=(0, 10)
+    )
+
+
+def report_upload(alert: pn.pane.Alert, session: Session) -> None:
+    """Show the session's error (the upload's, if it failed) in ``alert`` beside the dropper, or hide it."""
+    error = session.activity.error
+    alert.object = f"**Not loaded:** {error}" if error else ""
+    alert.visible = bool(error)

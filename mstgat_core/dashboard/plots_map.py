@@ -8,8 +8,16 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import xarray as xr
+from bokeh.models import HoverTool
 
 from .plots_explain import neighbour_weights
+
+# Every overlay on the map keeps one label and one style whether empty or not: HoloViews matches the layers
+# of a frame to the plot's renderers by type and label, and a layer whose label changed (a deposits layer
+# once empty, the planted truth once absent) was drawn by another layer's renderer (the clicked cell's
+# square stopped moving after a box selection). And a click or a box selects glyphs on every renderer: a
+# layer drawn as information must not be dimmed by it (one click hid every planted circle but the clicked one).
+KEEP_SELECTED = {"selection_alpha": 1.0, "nonselection_alpha": 1.0}
 
 
 def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind: str = "value", log: bool = False):
@@ -17,7 +25,7 @@ def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind:
 
     ``kind``: ``probability`` (fixed 0-1 scale), ``signed`` (diverging map
     centred on 0, e.g. attributions) or ``value`` (1st-99th percentile; ``log``
-    for a log scale when every value is positive).
+    for a log scale, values at or below 0 shown as the smallest positive value).
     """
     if da is None:
         return hv.Image(np.full((2, 2), np.nan), kdims=["x", "y"], vdims=["value"]).opts(title=title)
@@ -28,11 +36,14 @@ def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind:
     units = da.attrs.get("units")
     label = f"{title or name} ({units})" if units and units != "1" else (title or name)
     values = np.asarray(da.values, dtype=np.float32)
+    finite = values[np.isfinite(values)]
+    log = bool(log and kind == "value" and (finite > 0).any())
+    if log:  # a log scale has no place for 0 or below: such cells take the lowest colour
+        values = np.where(np.isfinite(values), np.maximum(values, finite[finite > 0].min()), np.nan)
+        finite = values[np.isfinite(values)]
     img = hv.Image(
         (da["x"].values, da["y"].values, values), kdims=["x", "y"], vdims=[hv.Dimension("value", label=name)]
     )
-    finite = values[np.isfinite(values)]
-    logz = False
     if kind == "probability":
         clim = (0.0, 1.0)
     elif kind == "signed":
@@ -40,9 +51,8 @@ def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind:
         clim, cmap = (-(bound or 1e-9), bound or 1e-9), "RdBu_r"
     else:
         clim = (float(np.nanpercentile(finite, 1)), float(np.nanpercentile(finite, 99))) if finite.size else (0, 1)
-        logz = bool(log and finite.size and clim[0] > 0)
     if clim[0] == clim[1]:
-        clim = (clim[0], clim[0] + 1e-9)
+        clim = (clim[0], clim[0] * 1.001 if log else clim[0] + 1e-9)
 
     def name_colour_bar(plot, element):  # HoloViews sets the title once; a new layer must rename it
         colour_bar = plot.handles.get("colorbar")
@@ -53,13 +63,42 @@ def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind:
         cmap=cmap,
         colorbar=True,
         clim=clim,
-        logz=logz,
         clabel=label,
-        hooks=[name_colour_bar],
+        hooks=[name_colour_bar, colour_scale(log, clim)],
         title=title,
         tools=["hover"],
         clipping_colors={"NaN": (0, 0, 0, 0)},
     )
+
+
+def colour_scale(log: bool, clim: tuple):
+    """A plot hook that colours the image on a log (``log``) or linear scale over ``clim``.
+
+    HoloViews picks a plot's colour mapper once, when the plot is first drawn, and only updates its
+    limits afterwards: a map first drawn linear stays linear whatever ``logz`` its later frames ask for.
+    The hook swaps the glyph's and the colour bar's mapper for a log mapper of the same palette (kept in
+    the plot's handles) and back, on every frame."""
+
+    def hook(plot, element):
+        from bokeh.models import BasicTicker, LogColorMapper, LogTicker
+
+        glyph, linear = plot.handles.get("glyph"), plot.handles.get("color_mapper")
+        if glyph is None or linear is None or not hasattr(glyph, "color_mapper"):
+            return
+        mapper = linear
+        if log:
+            mapper = plot.handles.get("log_color_mapper")
+            if mapper is None:
+                mapper = plot.handles["log_color_mapper"] = LogColorMapper()
+            mapper.update(palette=linear.palette, low=clim[0], high=clim[1], nan_color=linear.nan_color)
+        if glyph.color_mapper is not mapper:
+            glyph.color_mapper = mapper
+        colour_bar = plot.handles.get("colorbar")
+        if colour_bar is not None and colour_bar.color_mapper is not mapper:
+            colour_bar.color_mapper = mapper
+            colour_bar.ticker = LogTicker() if log else BasicTicker()
+
+    return hook
 
 
 UNSUPPORTED_COLOUR = "#7f7f7f"
@@ -112,18 +151,17 @@ def extent(da: xr.DataArray | None, to_web_mercator=None) -> dict:
     return limits
 
 
-def on_basemap(element, crs):
+def on_basemap(element, crs, bounds=None):
     """``element`` (drawn in the grid's ``crs``) as its GeoViews counterpart, which GeoViews projects onto
-    web-Mercator tiles and whose clicks and boxes it reports back in ``crs``; options are kept."""
+    web-Mercator tiles and whose clicks and boxes it reports back in ``crs``; options are kept. ``bounds``
+    (x0, x1, y0, y1 in ``crs``: the grid's extent) widen the projection's domain to the whole grid."""
     import geoviews as gv
-    from cartopy import crs as ccrs
-    from pyproj import CRS
 
-    crs = CRS.from_user_input(crs)
-    code = crs.to_epsg()
-    projection = ccrs.epsg(code) if code and not crs.is_geographic else ccrs.PlateCarree()
+    from .projection import grid_projection
+
+    projection = grid_projection(crs, bounds)
     if isinstance(element, hv.Overlay):
-        return hv.Overlay([on_basemap(part, crs) for part in element])
+        return hv.Overlay([on_basemap(part, crs, bounds) for part in element])
     return element.clone(new_type=getattr(gv, type(element).__name__), crs=projection)
 
 
@@ -184,18 +222,19 @@ def zones(probability: xr.DataArray | None, threshold: float):
 def deposit_points(gdf, crs=None) -> hv.Points:
     """The deposits as red triangles, in ``crs`` (the grid's) when given; never dimmed by a selection."""
     if gdf is None or len(gdf) == 0:
-        return hv.Points([], kdims=["x", "y"])
-    if crs is not None and gdf.crs is not None:
-        gdf = gdf.to_crs(crs)
-    df = pd.DataFrame({"x": gdf.geometry.x.values, "y": gdf.geometry.y.values})
+        df = pd.DataFrame({"x": [], "y": []})
+    else:
+        if crs is not None and gdf.crs is not None:
+            gdf = gdf.to_crs(crs)
+        df = pd.DataFrame({"x": gdf.geometry.x.values, "y": gdf.geometry.y.values})
+    # one label, empty or not: a layer whose label changes is not updated in place (see KEEP_SELECTED)
     return hv.Points(df, kdims=["x", "y"], label="deposits").opts(
         color="red",
         marker="triangle",
         size=9,
         line_color="white",
         tools=["hover"],
-        selection_alpha=1.0,
-        nonselection_alpha=1.0,  # a click or a box on the map must not hide the other deposits
+        **KEEP_SELECTED,  # a click or a box on the map must not hide the other deposits
     )
 
 
@@ -244,8 +283,8 @@ def truth_overlay(table: pd.DataFrame | None):
         rows = [] if table is None else list(table[table["kind"].str.startswith(kind)].itertuples())
         circles = [{"x": r.x + r.radius * np.cos(angle), "y": r.y + r.radius * np.sin(angle)} for r in rows]
         parts.append(
-            hv.Polygons(circles, label=f"{kind} (planted)" if rows else "").opts(
-                fill_alpha=0, line_color=colour, line_width=2, line_dash=dash
+            hv.Polygons(circles, label=f"{kind} (planted)").opts(
+                fill_alpha=0, line_color=colour, line_width=2, line_dash=dash, **KEEP_SELECTED
             )
         )
     labels = pd.DataFrame(columns=["x", "y", "elements"]) if table is None else table
@@ -268,6 +307,16 @@ def _in_view(table: pd.DataFrame, x_range=None, y_range=None) -> pd.DataFrame:
     return table[keep] if not keep.all() else table
 
 
+SAMPLE_COLUMNS = ["x", "y", "sample", "lon", "lat", "anomaly_score", "percentile", "top_elements"]
+SAMPLE_HOVER = [
+    ("sample", "@sample"),
+    ("lon, lat", "@lon{0.00000}, @lat{0.00000}"),
+    ("score", "@anomaly_score{0.000}"),
+    ("percentile", "@percentile{0.0}"),
+    ("leading elements", "@top_elements"),
+]
+
+
 def sample_points(
     samples_xy: pd.DataFrame | None,
     scores: pd.DataFrame | None,
@@ -275,34 +324,70 @@ def sample_points(
     y_range=None,
     max_glyphs: int | None = SAMPLE_GLYPHS,
 ) -> hv.Points:
-    """Sample locations (small dark dots), or the scored samples coloured by their label-free score, with
-    hover. Only the samples in the view (``x_range``, ``y_range``); none when more than ``max_glyphs``
-    are in it (:func:`sample_raster` draws them then; None: always every sample, without hover above
-    :data:`SAMPLE_GLYPHS`)."""
+    """Sample locations (small dark dots), or the scored samples coloured by their label-free score with a
+    colour bar, with hover (name, lon/lat, score). Only the samples in the view (``x_range``, ``y_range``);
+    none when more than ``max_glyphs`` are in it (:func:`sample_raster` draws them then; None: always every
+    sample, without hover above :data:`SAMPLE_GLYPHS`).
+
+    Always one element of one structure (every column of :data:`SAMPLE_COLUMNS`, a score mapped to colour and a
+    colour bar, hidden until there are scores): the map's plot is drawn once and keeps its colour bar."""
     table = scores if scores is not None else samples_xy
-    if table is None or len(table) == 0:
-        return hv.Points([], kdims=["x", "y"])
+    table = pd.DataFrame(columns=SAMPLE_COLUMNS) if table is None else table
+    table = table.reindex(columns=SAMPLE_COLUMNS).astype({"anomaly_score": float, "percentile": float})
+    table["sample"] = table["sample"].fillna("").astype(str)
+    table["top_elements"] = table["top_elements"].fillna("").astype(str)
     shown = _in_view(table, x_range, y_range)
-    many = max_glyphs is not None and len(shown) > max_glyphs
-    if many:
+    if max_glyphs is not None and len(shown) > max_glyphs:
         shown = shown.iloc[:0]
-    tools = [] if max_glyphs is None and len(shown) > SAMPLE_GLYPHS else ["hover"]
-    if scores is not None:
-        clim = _score_range(scores)
-        return hv.Points(
-            shown, kdims=["x", "y"], vdims=["anomaly_score", "percentile", "top_elements"], label="samples"
-        ).opts(
-            color="anomaly_score",
-            cmap="inferno",
-            clim=clim,
-            size=6,
-            line_color="white",
-            line_width=0.3,
-            tools=tools,
-        )
-    return hv.Points(shown[["x", "y"]], kdims=["x", "y"], label="samples").opts(
-        color="black", size=2, alpha=0.6, tools=tools
+    tools = [] if max_glyphs is None and len(shown) > SAMPLE_GLYPHS else [HoverTool(tooltips=SAMPLE_HOVER)]
+    scored = scores is not None and len(scores) > 0
+    title = "samples: label-free score" if scored else ""
+
+    def show_colour_bar(plot, element):  # shown for scores only; HoloViews draws a colour bar once
+        colour_bar = plot.handles.get("colorbar")
+        if colour_bar is not None:
+            colour_bar.visible, colour_bar.title = scored, title
+
+    return hv.Points(shown, kdims=["x", "y"], vdims=SAMPLE_COLUMNS[2:], label="samples").opts(
+        color="anomaly_score",
+        cmap="inferno",
+        clim=_score_range(scores) if scored else (0.0, 1.0),
+        colorbar=True,
+        colorbar_position="bottom",
+        clabel=title,
+        clipping_colors={"NaN": "#000000"},  # unscored samples: dark dots
+        size=6 if scored else 3,
+        alpha=1.0 if scored else 0.6,
+        line_color="white",
+        line_width=0.3 if scored else 0.0,
+        tools=tools,
+        hooks=[show_colour_bar],
+        **KEEP_SELECTED,
     )
+
+
+def sample_marker(sample: dict | None) -> hv.Points:
+    """The clicked sample, ringed in cyan (an empty element of the same structure before a click)."""
+    xy = [(sample["x"], sample["y"])] if sample else []
+    return hv.Points(xy, kdims=["x", "y"], label="clicked sample").opts(
+        marker="circle", size=16, fill_alpha=0, line_color="cyan", line_width=3, show_legend=False, **KEEP_SELECTED
+    )
+
+
+def cell_marker(explanation) -> hv.Points:
+    """The clicked cell, squared in cyan (an empty element of the same structure before a click)."""
+    xy = [(explanation.attrs["x"], explanation.attrs["y"])] if explanation is not None else []
+    return hv.Points(xy, kdims=["x", "y"], label="clicked cell").opts(
+        marker="square", size=14, fill_alpha=0, line_color="cyan", line_width=3, show_legend=False, **KEEP_SELECTED
+    )
+
+
+def legend_of_drawn_layers(plot, element):
+    """An overlay hook: legend entries only for layers with something drawn (every layer keeps its label,
+    empty or not, so that it is updated in place)."""
+    for legend in plot.state.legend:
+        for item in legend.items:
+            item.visible = any(len(next(iter(r.data_source.data.values()), [])) for r in item.renderers)
 
 
 def _score_range(scores: pd.DataFrame) -> tuple:

@@ -97,6 +97,30 @@ class DataState(param.Parameterized):
         self.support = mpoints.sample_support(ds, samples) if samples is not None else None
         self.truth = None
 
+    def sample_names(self) -> pd.DataFrame | None:
+        """The point samples' x, y (the grid's CRS), name (their ID column, else their row in the file) and lon,
+        lat in degrees; None without samples. Made once per survey."""
+        samples = self.samples
+        if samples is None:
+            return None
+        cached = getattr(self, "_sample_names", None)
+        if cached is not None and cached[0] is samples:
+            return cached[1]
+        _, names = mpoints.sample_ids(samples)
+        lonlat = mpoints.sample_lonlat(samples)
+        geometry = samples.table.geometry
+        table = pd.DataFrame(
+            {
+                "x": geometry.x.to_numpy(),
+                "y": geometry.y.to_numpy(),
+                "sample": names,
+                "lon": lonlat[:, 0],
+                "lat": lonlat[:, 1],
+            }
+        )
+        self._sample_names = (samples, table)
+        return table
+
     def read_grid(self, path: Path):
         """An uploaded file as a grid (blocking): point files (CSV, GeoPackage, GeoJSON) gridded at
         ``cell_size``, grids given the chosen sample support. Returns ``(grid, samples or None)``."""

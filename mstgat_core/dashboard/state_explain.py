@@ -96,20 +96,34 @@ class ExplanationState(param.Parameterized):
         return exp
 
     def explain_sample_at(self, x: float, y: float) -> dict:
-        """The scored sample nearest to (x, y): score, percentile, contributions and residuals, element
-        attention and neighbour weights per scale (blocking, changes no param). The sample is found by the
-        scored model's KD-tree and explained on its receptive subgraph only (``subgraph_nodes`` samples),
+        """The scored sample nearest to (x, y), explained (see :meth:`explain_sample`). The sample is found by
+        the scored model's KD-tree and explained on its receptive subgraph only (``subgraph_nodes`` samples),
         so a click costs the same on a survey of 30,000 samples as on one of 1,000."""
+        model = self.model
+        if model.point_scores is None:
+            raise DataError("no scored samples: press 'Score the samples' first")
+        return self.explain_sample(model.point_model.nearest(x, y))
+
+    def explain_sample(self, sample: int) -> dict:
+        """A scored sample (its row in the scores' table): its name, place (map CRS and lon/lat), score,
+        percentile, contributions and residuals, element attention and neighbour weights per scale (named
+        samples) (blocking, changes no param)."""
         model = self.model
         if model.point_scores is None:
             raise DataError("no scored samples: press 'Score the samples' first")
         set_threads()
         table, scores = model.point_scores, model.point_outputs
-        sample = model.point_model.nearest(x, y)
+        sample = int(sample)
         out = model.point_model.explain(sample)
+        names = table["sample"].to_numpy()
+        for scale in out["neighbours"]:
+            scale["name"] = [str(names[int(i)]) for i in scale["sample"]]
         out.update(
+            name=str(names[sample]),
             x=float(table["x"][sample]),
             y=float(table["y"][sample]),
+            lon=float(table["lon"][sample]),
+            lat=float(table["lat"][sample]),
             anomaly_score=float(table["anomaly_score"][sample]),
             percentile=float(table["percentile"][sample]),
             contributions=scores.contributions.iloc[sample].sort_values(ascending=False),

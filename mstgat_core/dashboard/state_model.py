@@ -6,6 +6,7 @@ from __future__ import annotations
 import io as _io
 
 import numpy as np
+import pandas as pd
 import param
 
 from ..errors import DataError
@@ -218,9 +219,9 @@ class ModelState(param.Parameterized):
 
     def score_samples(self, on_epoch=None) -> str:
         """Pretrain a label-free MSTGAT on the uploaded samples themselves (blocking); fills
-        ``point_model``, ``point_scores`` (x, y in the map's CRS, score, percentile, top elements) and
+        ``point_model``, ``point_scores`` (x, y in the map's CRS, the sample's name, lon, lat, score,
+        percentile, top elements) and
         ``point_outputs``; returns the status line."""
-        import pandas as pd
         from scipy.stats import rankdata
 
         from ..training.point_model import pretrain_points
@@ -239,10 +240,14 @@ class ModelState(param.Parameterized):
             samples, pretrain_config=PretrainConfig(epochs=self.epochs, seed=self.seed), callback=on_epoch
         )
         scores = model.scores()
+        names = self.data.sample_names()
         table = pd.DataFrame(
             {
                 "x": model.graph.xy[:, 0],
                 "y": model.graph.xy[:, 1],
+                "sample": names["sample"].to_numpy(),
+                "lon": names["lon"].to_numpy(),
+                "lat": names["lat"].to_numpy(),
                 "anomaly_score": scores.anomaly_score,
                 "percentile": 100.0 * rankdata(scores.anomaly_score) / len(scores.anomaly_score),
                 "top_elements": scores.top_elements(3),
@@ -255,6 +260,25 @@ class ModelState(param.Parameterized):
             + "; ".join(model.graph.describe().splitlines())
             + "); click a sample for its explanation"
         )
+
+    def ranked_samples(self) -> pd.DataFrame:
+        """The scored samples from the highest score down: name, lon, lat, score, percentile, leading
+        elements; the index is the sample's row in ``point_scores`` (empty before scoring)."""
+        columns = ["sample", "lon", "lat", "anomaly_score", "percentile", "top_elements"]
+        if self.point_scores is None:
+            return pd.DataFrame(columns=columns)
+        ranked = self.point_scores[columns].sort_values("anomaly_score", ascending=False, kind="stable")
+        return ranked.rename(columns={"anomaly_score": "score", "top_elements": "leading elements"})
+
+    def sample_scores_table(self) -> pd.DataFrame:
+        """The scored samples as ``mstgat score`` writes them: every input column as read, then the score, its
+        percentile, the leading elements, each element's contribution and each scale's weight."""
+        from ..training.scoring import point_score_table
+
+        if self.point_scores is None:
+            raise DataError("no sample scores to export: press 'Score the samples' first")
+        samples = self.data.samples
+        return point_score_table(samples.raw, self.point_outputs, self.point_model.graph.scales)
 
     def cell_outputs(self, row: int, col: int) -> dict:
         """The model's map layers at one cell (percentile, ensemble spread, novelty, ...) and, for a grid made

@@ -413,15 +413,47 @@ def complete_features(samples: PointSamples) -> tuple[pd.DataFrame, dict]:
     return values.fillna(values.median()), filled
 
 
+# --------------------------------------------------------------------------- naming and placing samples
+
+ID_NAMES = ("sampleid", "sampleno", "samplenumber", "samplecode", "sampleref", "sampnum", "sampno", "sample", "id")
+
+
+def sample_ids(samples: PointSamples) -> tuple[str | None, list[str]]:
+    """(column, one name per sample): the samples' own identifiers where the file has them, else their rows.
+
+    The column is the first, in the order of :data:`ID_NAMES`, whose lower-case name without separators is
+    one of them (``SAMPLEID``, ``sample_id``, ``Sample No``, ``id``) and which names every kept sample once;
+    without one, a sample is named by its row in the file (``row 12``, the first data row being 1)."""
+    raw = samples.raw
+    if raw is not None and len(raw) == len(samples.table):
+        by_name = {re.sub(r"[^a-z0-9]", "", str(c).lower()): c for c in reversed(list(raw.columns))}
+        for wanted in ID_NAMES:
+            column = by_name.get(wanted)
+            if column is None or column == getattr(raw, "_geometry_column_name", None):
+                continue
+            values = raw[column]
+            if values.notna().all() and values.is_unique:
+                return str(column), [str(v) for v in values]
+    rows = samples.rows if samples.rows is not None else np.arange(len(samples.table))
+    return None, [f"row {int(r) + 1}" for r in rows]
+
+
+def sample_lonlat(samples: PointSamples) -> np.ndarray:
+    """(samples, 2) longitude and latitude in degrees (WGS 84) of the samples; NaN without a CRS."""
+    geometry = samples.table.geometry
+    if samples.table.crs is None:
+        return np.full((len(geometry), 2), np.nan)
+    geographic = geometry.to_crs("EPSG:4326")
+    return np.c_[geographic.x.to_numpy(), geographic.y.to_numpy()]
+
+
 # --------------------------------------------------------------------------- gridding
 
 
 def default_max_distance(xy: np.ndarray, cell_size: float) -> float:
-    """Masking distance: the larger of 2 cells and 2x the median sample spacing."""
-    if len(xy) < 2:
-        return 2.0 * cell_size
-    spacing, _ = cKDTree(xy).query(xy, k=2)
-    return max(2.0 * cell_size, 2.0 * float(np.median(spacing[:, 1])))
+    """Masking distance: the larger of 2 cells and 2x the typical sample spacing
+    (:func:`~mstgat_core.data.support.typical_spacing`: co-located duplicates count once)."""
+    return max(2.0 * cell_size, 2.0 * typical_spacing(xy))
 
 
 def grid_axes(xy: np.ndarray, cell_size: float):
@@ -469,7 +501,7 @@ def points_to_grid(
         See :data:`GRIDDING_METHODS`.
     max_distance : float, optional
         Masking distance in map units (default :func:`default_max_distance`:
-        the larger of 2 cells and twice the median sample spacing).
+        the larger of 2 cells and twice the typical sample spacing).
     power : float
         IDW exponent.
     k : int

@@ -159,13 +159,26 @@ def describe(summary: dict) -> str:
 # --------------------------------------------------------------------------- from samples
 
 
-def typical_spacing(xy: np.ndarray) -> float:
-    """Median distance from each distinct sample location to the nearest other one (0 for one location)."""
+COLOCATED_SHARE = 1e-5  # locations closer than this share of the survey's extent are one location
+
+
+def typical_spacing(xy: np.ndarray, colocated_share: float = COLOCATED_SHARE) -> float:
+    """Median distance from each distinct sample location to the nearest other one (0 for one location).
+
+    Co-located samples (duplicates, field and laboratory repeats) are one location: distances shorter than
+    ``colocated_share`` of the survey's extent (:data:`COLOCATED_SHARE`: 1 m on a 100 km survey; 0: only
+    identical coordinates) are not a spacing. Surveys compiled
+    from several reports repeat most locations (1,095 of the 1,392 OpenGADBench sed1 samples share theirs),
+    which made the median nearest distance 0."""
     locations = np.unique(np.asarray(xy, dtype=float), axis=0)
     if len(locations) < 2:
         return 0.0
-    distance, _ = cKDTree(locations).query(locations, k=2)
-    return float(np.median(distance[:, 1]))
+    tolerance = colocated_share * float(np.hypot(*np.ptp(locations, axis=0)))
+    k = min(len(locations), 17)  # the nearest location beyond the tolerance, among 16 neighbours
+    distance, _ = cKDTree(locations).query(locations, k=k)
+    distance = np.where(distance[:, 1:] > tolerance, distance[:, 1:], np.inf).min(axis=1)
+    distance = distance[np.isfinite(distance)]
+    return float(np.median(distance)) if distance.size else 0.0
 
 
 def support_from_samples(ds: xr.Dataset, xy: np.ndarray) -> xr.DataArray:

@@ -123,7 +123,7 @@ def point_distances(xy_km, neighbours=DEFAULT_NEIGHBOURS, gat_layers: int = 1) -
     k = int(max(neighbours))
     if len(xy_km) <= k:
         raise DataError(f"{len(xy_km)} samples: the point model's widest scale needs more than {k}")
-    spacing = typical_spacing(xy_km)
+    spacing = typical_spacing(xy_km, colocated_share=0.0)  # the protocol as published: identical coordinates only
     distance, _ = cKDTree(xy_km).query(xy_km, k=k + 1)  # itself first, as the point graph leaves it out
     reach = int(gat_layers) * float(np.median(distance[:, k]))
     buffer = reach + spacing
