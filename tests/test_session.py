@@ -249,6 +249,12 @@ def test_the_basemap_map_is_projected_onto_the_configured_tiles(session, monkeyp
     )
     shown = (figure.x_range.start, figure.x_range.end, figure.y_range.start, figure.y_range.end)
     assert shown == pytest.approx((min(x), max(x), min(y), max(y)), abs=500)
+    # switched off, the same pane draws the map in the grid's own CRS again, without tiles
+    session.selection.basemap = False
+    models = list(root.references())
+    assert not [m for m in models if isinstance(m, WMTSTileSource)]
+    (figure,) = [m for m in models if isinstance(m, Plot) and m.title and m.title.text.startswith("element")]
+    assert (figure.x_range.start, figure.x_range.end) == pytest.approx((400_000, 456_000), abs=1_000)
 
 
 def test_linked_brushing_picks_cells_on_the_map_or_the_scatter_and_shows_them_in_the_other(session):

@@ -8,6 +8,7 @@ demo grid, its checkpoint and prediction) is cached per process.
 
 from __future__ import annotations
 
+import os
 import time
 
 import holoviews as hv
@@ -34,6 +35,10 @@ from .state import Session
 from .state_data import DEMO_LABEL
 
 hv.extension("bokeh", logo=False)
+# Canvas, not WebGL: every large layer reaches the browser as one resampled image (datashader), so WebGL
+# gains nothing here, and without a GPU (remote desktops, virtual machines, headless chromium) the browser
+# emulates it in software and copies every WebGL canvas back to the page: 20-140 ms per plot redraw.
+hv.renderer("bokeh").webgl = os.environ.get("MSTGAT_WEBGL", "0") == "1"
 
 cached_demo = pn.cache(load_demo_cached)  # keyed on the two path strings
 

@@ -297,8 +297,5 @@ def test_basemap_projects_the_map_onto_local_tiles_and_clicks_come_back_in_the_g
     header = wait_text(page, ".mstgat-explain-header", r"(?s)Cell row .*x = -?\d+, y = \d+", timeout=LONG)
     cx, cy = (float(v) for v in re.search(r"x = (-?\d+), y = (\d+)", header).groups())
     assert utm["start"] <= cx <= utm["end"] and 2_000_000 < cy < 3_000_000, header  # back in the grid's CRS
-    page.locator(".mstgat-basemap input").first.uncheck()
-    deadline = time.time() + 60
-    while time.time() < deadline and plot_titled(page, "probability")["x"].get("start", 1e9) > 1e7:
-        page.wait_for_timeout(300)
-    assert plot_titled(page, "probability")["x"]["start"] < 1e7
+    # switching it off again redraws the map in UTM: checked on the session's Bokeh models
+    # (test_session.py::test_the_basemap_map_is_projected_onto_the_configured_tiles), not here (30 s of CI)
