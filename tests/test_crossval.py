@@ -51,6 +51,7 @@ def poisoned(fold, rng):
         "mstgat_k1",
         "mstgat_scratch",
         "mstgat_label_free",
+        "mstgat_residual",  # the residual readout: the same inner-CV selection over another design
         "spatial",
         "best_single_element",
         "random_forest_context",
@@ -153,23 +154,26 @@ def test_fold_roles_are_the_folds_the_report_scored(small_scenario):
         assert (role["test_deposits"] <= (role["test_region"] & deposits)).all()
 
 
-def test_a_fold_is_fitted_as_fit_fits_the_whole_grid(small_scenario):
+@pytest.mark.parametrize("readout", ["embedding", "residual"])
+def test_a_fold_is_fitted_as_fit_fits_the_whole_grid(small_scenario, readout):
     """One fit procedure: cross-validation's fine-tuning on a fold that trains on every deposit gives the
-    scores and inner record of ``fit`` on the whole grid (same backbone, same seed)."""
+    scores and inner record of ``fit`` on the whole grid (same backbone, same seed), for every readout."""
     from mstgat_core.training.finetune import FineTuneConfig
     from mstgat_core.training.pipeline import fit, pretrain_backbone
 
     grid = small_scenario.grid
     cells = deposit_cells(grid, small_scenario.deposits)
     backbone = pretrain_backbone(grid, SMALL_MODEL, QUICK_PRETRAIN)
-    fitted = fit(grid, cells, backbone=backbone, members=5, finetune_config=FineTuneConfig(seed=1))
+    config = FineTuneConfig(seed=1, readout=readout)
+    fitted = fit(grid, cells, backbone=backbone, members=5, finetune_config=config)
     mask = valid_mask(grid, backbone.elements)
     X = backbone.normaliser.transform(grid, mask)
     rows, cols = np.nonzero(mask)
     pos = np.flatnonzero(cells.values[mask])
     fold = spatial_folds(rows, cols, pos, FoldSettings.for_config(fitted.config, n_folds=3), seed=1)[0]
     everything = dataclasses.replace(fold, train_pos=pos, train_neg_pool=np.arange(len(rows)))
-    scores = method_runners(["mstgat"], mask, X, backbone=backbone)["mstgat"](X, everything, 1)
+    method = "mstgat" if readout == "embedding" else "mstgat_residual"
+    scores = method_runners([method], mask, X, backbone=backbone)[method](X, everything, 1)
     np.testing.assert_array_equal(np.asarray(scores), fitted.predict(grid).values[mask])
     inner = {k: v for k, v in scores.extras["inner"].items() if k != "seconds"}
     assert inner == {k: v for k, v in fitted.train_result.to_dict().items() if k != "seconds"}

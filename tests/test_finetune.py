@@ -93,7 +93,7 @@ def test_the_inner_cv_takes_the_route_where_the_planted_signal_is(signal_in_embe
 
     features, rows, cols, positives, pool, settings = _planted(signal_in_embedding)
     (aucs, figures), (share, C), folds, _, _ = _inner_cv(
-        features, rows, cols, positives, pool, FineTuneConfig(), settings
+        features, features[:, -1], rows, cols, positives, pool, FineTuneConfig(), settings
     )
     assert folds >= 2 and route_of(share) in routes
     label_free = np.mean(figures[(0.0, 0.01)])

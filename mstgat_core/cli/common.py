@@ -27,6 +27,7 @@ SETTING_FLAGS = {
     "members": "--members",
     "methods": "--methods",
     "n_folds": "--folds",
+    "readout": "--readout",
     "scales": "--scales",
     "seeds": "--seeds",
     "suite": "--suite",

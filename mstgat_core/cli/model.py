@@ -74,6 +74,13 @@ def add_train_args(p):
         "clusters); predict writes their spread as uncertainty",
     )
     p.add_argument(
+        "--readout",
+        choices=("embedding", "residual"),
+        default="embedding",
+        help="what the heads read: the embedding (default) or each element's reconstruction residual, the "
+        "label-free score and the Mahalanobis distance, with non-negative weights printed per element",
+    )
+    p.add_argument(
         "--pretrained",
         metavar="BACKBONE",
         help="fine-tune this pretrained model (mstgat pretrain) instead of pretraining anew; "
@@ -136,6 +143,7 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from ..training.checkpoint import load_checkpoint, save_checkpoint
+    from ..training.finetune import FineTuneConfig
     from ..training.pipeline import fit
     from ..training.pretrain import PretrainConfig
     from ..training.train import TrainConfig
@@ -150,6 +158,8 @@ def cmd_train(args) -> int:
         raise DataError(f"--epochs must be at least 1, got {args.epochs}")
     if args.scratch and (args.members != 1 or args.pretrained):
         raise DataError("--scratch trains one model without pretraining: drop --pretrained and use --members 1")
+    if args.scratch and args.readout != "embedding":
+        raise DataError("--readout picks the heads of a pretrained model: drop --scratch")
     backbone = load_checkpoint(args.pretrained) if args.pretrained else None
     if backbone is not None:
         args.elements = backbone.elements
@@ -172,6 +182,7 @@ def cmd_train(args) -> int:
             callback=progress,
             members=args.members,
             pretrain_config=PretrainConfig(epochs=args.epochs, seed=args.seed),
+            finetune_config=FineTuneConfig(seed=args.seed, readout=args.readout),
             pretrained=not args.scratch,
             backbone=backbone,
         )
@@ -199,6 +210,11 @@ def cmd_train(args) -> int:
     )
     if r.share == 0:
         print(LABEL_FREE_NOTE, file=sys.stderr)
+    elif args.readout == "residual":
+        from ..interpret import residual_weights
+
+        top = sorted(residual_weights(fitted).items(), key=lambda kv: -kv[1])[:5]
+        print("largest residual weights: " + ", ".join(f"{name} {w:.2f}" for name, w in top))
     return 0
 
 

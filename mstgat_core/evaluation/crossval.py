@@ -54,7 +54,9 @@ from .evaluate import REPORT_SEEDS, baseline_method, cross_validate_arrays
 SINGLE = "mstgat_k1"  # the default model with one member instead of an ensemble
 SCRATCH = "mstgat_scratch"  # no pretraining: the supervised readout trained end to end on the deposits
 LABEL_FREE = "mstgat_label_free"  # the pretrained backbone's label-free score: no labels at all
-METHODS = VARIANTS + (SINGLE, SCRATCH, LABEL_FREE) + tuple(BASELINES)
+# the default model with the residual readout (training.readouts): on the same backbones, folds and seeds
+RESIDUAL = "mstgat_residual"
+METHODS = VARIANTS + (SINGLE, SCRATCH, LABEL_FREE, RESIDUAL) + tuple(BASELINES)
 # what `mstgat evaluate` and the benchmark compare by default: the model, its ablations and every baseline
 DEFAULT_METHODS = ("mstgat", "spectral", "spatial", SINGLE, SCRATCH, LABEL_FREE, *BASELINES)
 
@@ -254,6 +256,11 @@ def method_runners(
             runners[m] = pretrained_method(backbones, m, settings=settings)
         elif m == SINGLE:
             runners[m] = pretrained_method(backbones, "mstgat", 1, SINGLE, settings=settings)
+        elif m == RESIDUAL:
+            residual = dataclasses.replace(settings.finetune_config, readout="residual")
+            runners[m] = pretrained_method(
+                backbones, "mstgat", name=RESIDUAL, settings=dataclasses.replace(settings, finetune=residual)
+            )
         elif m == SCRATCH:
             runners[m] = scratch_method(mask, model_config, train_config)
         elif m == LABEL_FREE:

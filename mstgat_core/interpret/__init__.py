@@ -16,8 +16,9 @@ weights) and returns xarray objects on the grid, or plain dicts.
 
 Modules: ``cell`` (one cell), ``maps`` (attention maps), ``attribution``
 (integrated gradients, occlusion, the enriched part), ``scales`` (scale
-readings through the heads), ``summary`` (regions, the text report) and
-``common`` (what they share).
+readings through the heads), ``readout`` (the residual readout's weights
+per element), ``summary`` (regions, the text report) and ``common`` (what
+they share).
 
 Definitions
 -----------
@@ -95,10 +96,12 @@ from .attribution import attribute_nodes, attribution_maps, enrichment_split
 from .cell import explain_cell
 from .common import CLS, IG_BASELINE
 from .maps import attention_maps
+from .readout import residual_weights
 from .scales import scale_contributions, scale_evidence, scale_occlusion
 from .summary import explain_report, summarise
 
 __all__ = [
+    "residual_weights",
     "CLS",
     "IG_BASELINE",
     "attention_maps",

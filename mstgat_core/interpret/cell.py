@@ -152,7 +152,7 @@ def explain_cell(
         # dims gat_layer/gat_head, not layer/head: GAT and Transformer layer/head counts can differ
         data["neighbour_weights"] = (("scale", "gat_layer", "gat_head", "dy", "dx"), weights)
         data["scale_weights"] = (("scale",), details.scale_weights[0].numpy())
-        if model.fused and config.scale_readout:
+        if model.fused and config.scale_readout and config.head == "embedding":
             data["scale_contributions"] = (("scale",), scale_contributions(fitted, prepared, [node])[0])
 
     attr, delta = own_feature_ig(model, x_sub, edges, pos, x_sub[pos].clone(), ig_steps)

@@ -31,6 +31,8 @@ def scale_contributions(fitted, prepared, nodes) -> np.ndarray:
     config = fitted.config
     if not (model.fused and config.uses_spatial and config.scale_readout):
         raise DataError("scale contributions need a pretrained model with scale_readout")
+    if config.head != "embedding":
+        raise DataError("scale contributions read the embedding heads; this model's heads read the residuals")
     subset, edges, pos = receptive_subgraph(prepared.graph, np.asarray(nodes, dtype=np.int64), model.hops)
     head = model.head
     with torch.no_grad():

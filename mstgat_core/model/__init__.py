@@ -24,6 +24,9 @@ Two readouts (``ModelConfig.readout``):
   ``share * standardised head logit + (1 - share) * standardised label-free
   score``. The logit is the members' mean. With ``share = 0`` (a freshly
   pretrained backbone) the model is a label-free anomaly detector.
+  :class:`ResidualHead` (``ModelConfig.head = "residual"``) reads instead
+  each element's signed reconstruction residual, the score and the
+  Mahalanobis distance, with non-negative weights.
 * ``supervised``: an MLP head trained end to end from scratch on the deposits
   (:mod:`~mstgat_core.training.train`); the ablation "without pretraining".
 
@@ -34,7 +37,7 @@ Modules: ``config`` (:class:`ModelConfig`), ``spectral`` (the Transformer),
 
 from .config import MAX_MEMBERS, READOUTS, VARIANTS, ModelConfig
 from .mstgat import MSTGAT, Details, GridPrediction
-from .readouts import FusedHead, Reconstruction
+from .readouts import HEADS, FusedHead, Reconstruction, ResidualHead
 from .spatial import MSGAT, ScaleStack, neighbour_entropy
 from .spectral import AttentionEncoderLayer, SpectralTransformer, attention_rollout
 
@@ -47,6 +50,8 @@ __all__ = [
     "AttentionEncoderLayer",
     "Details",
     "FusedHead",
+    "HEADS",
+    "ResidualHead",
     "GridPrediction",
     "ModelConfig",
     "Reconstruction",

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..graphs.graph import GridGraph, GridStencil, build_graph, receptive_radius
+from .readouts import HEADS
 
 VARIANTS = ("mstgat", "spectral", "spatial", "spatial-single")
 READOUTS = ("fused", "supervised")
@@ -52,11 +53,19 @@ class ModelConfig:
         message (its GAT update, without the cell's own input), so the
         readout weighs the scales itself and each scale's share of the logit
         can be read exactly (:func:`~mstgat_core.interpret.scale_contributions`).
+    head : str
+        What the ``fused`` readout's supervised heads read, a key of
+        :data:`~mstgat_core.model.readouts.HEADS`: ``"embedding"`` (the
+        standardised embedding and score) or ``"residual"`` (per-element
+        reconstruction residuals, score and Mahalanobis distance, non-negative
+        weights). Fine-tuning sets it from ``FineTuneConfig.readout``;
+        checkpoints without it are ``"embedding"`` (the only head before).
 
     Raises
     ------
     DataError
-        If ``variant`` or ``readout`` is unknown, ``members`` or
+        If ``variant``, ``readout`` or ``head`` is unknown (or a head other
+        than ``embedding`` without the fused readout), ``members`` or
         ``mask_groups`` is out of range, or ``d_model``/``gat_hidden`` is not
         divisible by its head count. ``scales`` and ``graph_mode`` are checked
         only when a graph is built; :func:`~mstgat_core.graph.parse_scales`
@@ -87,12 +96,17 @@ class ModelConfig:
     members: int = 1
     mask_groups: int = 3
     scale_readout: bool = False
+    head: str = "embedding"
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise DataError(f"unknown variant {self.variant!r}; use one of {', '.join(VARIANTS)}", setting="variant")
         if self.readout not in READOUTS:
             raise DataError(f"unknown readout {self.readout!r}; use one of {', '.join(READOUTS)}", setting="readout")
+        if self.head not in HEADS:
+            raise DataError(f"unknown head {self.head!r}; use one of {', '.join(HEADS)}", setting="head")
+        if self.head != "embedding" and self.readout != "fused":
+            raise DataError(f"the {self.head} head needs the pretrained (fused) readout", setting="head")
         if not 1 <= int(self.members) <= MAX_MEMBERS:
             raise DataError(f"an ensemble has 1 to {MAX_MEMBERS} members, got {self.members}", setting="members")
         if self.readout == "supervised" and int(self.members) != 1:

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..graphs.graph import GridStencil
 from .config import ATTENTION_FLOATS, ModelConfig
-from .readouts import FusedHead, Reconstruction
+from .readouts import HEADS, FusedHead, Reconstruction
 from .spatial import MSGAT
 from .spectral import SpectralTransformer, attention_rollout
 
@@ -84,7 +84,7 @@ class MSTGAT(nn.Module):
         self.width = fused
         if c.readout == "fused":
             self.reconstruction = Reconstruction(fused, c.n_elements, c.d_model if c.uses_spectral else None)
-            self.head = FusedHead(fused, c.members)
+            self.head = HEADS[c.head](fused, c.members, c.n_elements)
         else:
             self.head = nn.Sequential(nn.Linear(fused, fused), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(fused, 1))
 
@@ -209,8 +209,8 @@ class MSTGAT(nn.Module):
             def masked(hidden):
                 return self.embed(x, edge_indices, node_ids, hidden=hidden[:1].expand(rows, -1))
 
-            score = self.label_free_score(masked, x[node_ids])
-            logits = self.head(embedding, score)
+            predicted = self.masked_predictions(masked, x[node_ids])
+            logits = self.head(embedding, self.score_of(predicted, x[node_ids]), x[node_ids] - predicted)
             logits = logits.mean(dim=1) if member is None else logits[:, member]
         else:
             logits = self.head(embedding).squeeze(-1)
@@ -244,12 +244,15 @@ class MSTGAT(nn.Module):
         return torch.cat(parts, dim=1), out
 
     @torch.no_grad()
-    def grid_features(self, x: torch.Tensor, stencil: GridStencil | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(cells, width) embeddings and (cells,) label-free scores of every valid cell (fused readout)."""
+    def grid_features(self, x: torch.Tensor, stencil: GridStencil | None, residual: bool = False) -> tuple:
+        """(cells, width) embeddings and (cells,) label-free scores of every valid cell (fused readout);
+        with ``residual`` also the (cells, E) residuals ``x`` minus its masked reconstruction, which the
+        score is the log mean square of (what every head of :data:`~mstgat_core.model.readouts.HEADS` reads)."""
         self.eval()
         embedding, _ = self._embed_grid(x, stencil)
-        score = self.label_free_score(lambda hidden: self._embed_grid(x, stencil, hidden)[0], x)
-        return embedding, score
+        predicted = self.masked_predictions(lambda hidden: self._embed_grid(x, stencil, hidden)[0], x)
+        score = self.score_of(predicted, x)
+        return (embedding, score, x - predicted) if residual else (embedding, score)
 
     @torch.no_grad()
     def predict_grid(
@@ -313,8 +316,11 @@ class MSTGAT(nn.Module):
         embedding, out = self._embed_grid(x, stencil, details=details, batch=batch, step=step)
         if not self.fused:
             return GridPrediction(torch.sigmoid(self.head(embedding).squeeze(-1)), **out)
-        score = self.label_free_score(lambda hidden: self._embed_grid(x, stencil, hidden, batch=batch, step=step)[0], x)
-        logits = self.head(embedding, score)
+        predicted = self.masked_predictions(
+            lambda hidden: self._embed_grid(x, stencil, hidden, batch=batch, step=step)[0], x
+        )
+        score = self.score_of(predicted, x)
+        logits = self.head(embedding, score, x - predicted)
         mean = logits.mean(dim=1)
         return GridPrediction(
             torch.sigmoid(mean),

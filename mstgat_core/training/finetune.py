@@ -34,6 +34,18 @@ until issue 27: the heads then took half the score on one training cluster,
 with members that could not differ, since a bootstrap of one cluster is that
 cluster.)
 
+The heads are one of the registered readouts
+(:data:`~mstgat_core.training.readouts.READOUTS`, ``FineTuneConfig.readout``):
+``embedding`` (logistic members over the standardised embedding and score,
+the default) or ``residual`` (non-negative members over each element's
+reconstruction residual, the score and the Mahalanobis distance). The
+procedure above is the same for each; only the design matrix and the member
+fit differ. The readout is a setting, not chosen by the inner CV: with one
+more dimension the rule would order candidates label-free < residual <
+embedding (fewest free weights first), but that changes the default route
+and is left until the cross-validation variant ``mstgat_residual`` has been
+compared with the default on the benchmark.
+
 Ensemble members differ by a bootstrap of the training deposit clusters and
 their draw of negatives (member seed ``seed + k``; a single member uses every
 deposit): their spread says how much the map depends on which deposits are
@@ -45,7 +57,6 @@ deposit cells) when there are at least two inner folds.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -56,6 +67,7 @@ from sklearn.metrics import roc_auc_score
 from ..errors import DataError
 from ..model import MSTGAT
 from .folds import FoldSettings, deposit_clusters, spatial_folds
+from .readouts import READOUTS
 from .train import negative_pool
 
 DEFAULT_SHARE = 0.0  # no inner evidence: the label-free route
@@ -83,6 +95,9 @@ class FineTuneConfig:
         (when :func:`finetune` gets no fold ``settings``; theirs wins otherwise).
     seed : int
         Seeds the inner folds, the negative draws and the members' bootstraps.
+    readout : str
+        The heads' readout, a key of :data:`~mstgat_core.training.readouts.READOUTS`
+        (the model's ``ModelConfig.head``).
     """
 
     shares: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -91,6 +106,11 @@ class FineTuneConfig:
     max_negatives: int = 4000
     min_negative_distance: float = 3.0
     seed: int = 0
+    readout: str = "embedding"
+
+    def __post_init__(self):
+        if self.readout not in READOUTS:
+            raise DataError(f"unknown readout {self.readout!r}; use one of {', '.join(READOUTS)}", setting="readout")
 
     def to_dict(self) -> dict:
         """Plain-JSON fields (tuples as lists)."""
@@ -132,6 +152,8 @@ class FineTuneResult:
         inner folds and the negative pool: the outer cross-validation's when
         fine-tuning runs inside one (:meth:`FoldSettings.inner
         <mstgat_core.training.folds.FoldSettings.inner>`).
+    readout : str
+        The heads' readout (``FineTuneConfig.readout``).
     """
 
     share: float = DEFAULT_SHARE
@@ -146,18 +168,11 @@ class FineTuneResult:
     calibration: list | None = None  # [a, b]
     seconds: float = 0.0
     inner_settings: dict = field(default_factory=dict)  # link_distance, buffer, min_neg_distance
+    readout: str = "embedding"
 
     def to_dict(self) -> dict:
         """Plain-JSON fields: what checkpoints and cross-validation fold rows (``row["inner"]``) store."""
         return asdict(self)
-
-
-def _head(features, positives, negatives, C) -> LogisticRegression:
-    X = np.concatenate([features[positives], features[negatives]])
-    y = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lbfgs may stop at max_iter on tiny samples; the head is used as it is
-        return LogisticRegression(C=C, class_weight="balanced", max_iter=500).fit(X, y)
 
 
 def _draw(pool, n, rng):
@@ -178,10 +193,11 @@ def inner_figure(labels, scores) -> float:
     return float(roc_auc_score(labels, scores, max_fpr=INNER_MAX_FPR))
 
 
-def _inner_cv(features, rows, cols, positives, pool, config, settings):
+def _inner_cv(features, score, rows, cols, positives, pool, config, settings):
     """Per-inner-fold (ROC-AUCs, figures) of every (share, C), the chosen one, its inner folds and out-of-fold
-    fused scores and labels; None without inner folds. The inner folds take ``settings``' link distance, buffer and
-    minimum negative distance."""
+    fused scores and labels; None without inner folds. ``features``: the readout's design matrix, ``score``: the
+    standardised label-free score. The inner folds take ``settings``' link distance, buffer and minimum negative
+    distance."""
     clusters = deposit_clusters(rows, cols, positives, settings.link_distance)
     n_clusters = int(clusters.max()) + 1 if len(clusters) else 0
     if n_clusters < 2:
@@ -199,7 +215,7 @@ def _inner_cv(features, rows, cols, positives, pool, config, settings):
     in_pool = np.zeros(len(rows), dtype=bool)
     in_pool[pool] = True
     rng = np.random.default_rng(config.seed)
-    score = features[:, -1]
+    fit_head = READOUTS[config.readout].fit
     aucs = {(s, C): [] for s in config.shares for C in config.strengths}
     figures = {key: [] for key in aucs}
     held = {C: [] for C in config.strengths}  # (test nodes, labels, head logits) per fold
@@ -211,7 +227,7 @@ def _inner_cv(features, rows, cols, positives, pool, config, settings):
         nodes = np.concatenate([fold.test_pos, test_neg])
         labels = np.r_[np.ones(len(fold.test_pos)), np.zeros(len(test_neg))]
         for C in config.strengths:
-            logits = _head(features, fold.train_pos, train_neg, C).decision_function(features)
+            logits = fit_head(features, fold.train_pos, train_neg, C).decision_function(features)
             head = _standard(logits)
             held[C].append((nodes, labels, head[nodes]))
             for s in config.shares:
@@ -307,8 +323,9 @@ def finetune(
         with ``config.min_negative_distance``). Recorded in the result's
         ``inner_settings``.
     features : tuple of torch.Tensor, optional
-        ``model.grid_features(x, stencil)`` if already computed (the backbone
-        is frozen, so cross-validation computes them once per backbone).
+        ``model.grid_features(x, stencil, residual=True)`` if already computed
+        (the backbone is frozen, so cross-validation computes them once per
+        backbone; the ``embedding`` readout also takes the pair without residuals).
 
     Returns
     -------
@@ -321,17 +338,24 @@ def finetune(
     positives = np.unique(np.asarray(positives, dtype=np.int64))
     if len(positives) == 0:
         raise DataError("fine-tuning needs at least one deposit cell", setting="deposits")
+    if model.config.head != config.readout:
+        raise DataError(
+            f"the model's head reads {model.config.head!r} but fine-tuning was set for the {config.readout!r} readout",
+            setting="readout",
+        )
     c = model.config
     settings = settings or FoldSettings.for_config(c, min_neg_distance=config.min_negative_distance)
     pool = negative_pool(rows, cols, positives, settings.min_neg_distance, negative_candidates)
     if len(pool) == 0:
         raise DataError("no cell is far enough from the deposits to serve as a negative", setting="min_neg_distance")
-    embedding, score = features if features is not None else model.grid_features(x, stencil)
+    grid = features if features is not None else model.grid_features(x, stencil, residual=True)
     head = model.head
-    features = head.standardise(embedding, score).double().numpy()
+    head.fit_design(*grid)  # the readout's standardisation over the grid's cells (no label)
+    features = head.design(*grid).double().numpy()
+    score = head.standardise(grid[0], grid[1])[:, -1].double().numpy()
 
-    result = FineTuneResult(inner_settings=settings.inner())
-    inner = _inner_cv(features, rows, cols, positives, pool, config, settings)
+    result = FineTuneResult(inner_settings=settings.inner(), readout=config.readout)
+    inner = _inner_cv(features, score, rows, cols, positives, pool, config, settings)
     calibration = (float("nan"), float("nan"))
     if inner is not None:
         (aucs, figures), (result.share, result.C), result.inner_folds, oof, labels = inner
@@ -361,7 +385,7 @@ def finetune(
     for k in range(c.members):
         rng = np.random.default_rng(config.seed + k)
         chosen = positives if c.members == 1 else _bootstrap(positives, clusters, rng)
-        fitted = _head(features, chosen, _draw(pool, config.max_negatives, rng), result.C)
+        fitted = READOUTS[config.readout].fit(features, chosen, _draw(pool, config.max_negatives, rng), result.C)
         logits = fitted.decision_function(features)
         weights.append(fitted.coef_[0])
         biases.append(fitted.intercept_[0])

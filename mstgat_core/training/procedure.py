@@ -7,7 +7,7 @@ whole grid, and the cross-validation
 training deposits and negative pool. Both hand it the same objects:
 
 * the model's architecture (a :class:`~mstgat_core.model.ModelConfig`; the
-  procedure sets its readout and members),
+  procedure sets its readout, members and head: ``FineTuneConfig.readout``),
 * the features and the grid's :class:`~mstgat_core.graph.GridGraph`,
 * the training positives and, optionally, where negatives may come from,
 * the settings (:class:`FitSettings`: pretrained or from scratch, members,
@@ -117,9 +117,9 @@ class Backbone:
     stencil : GridStencil or None
         The grid's stencil at its scales (None for ``spectral``).
     features : tuple of torch.Tensor
-        ``(embedding, label-free score)`` of every valid cell
+        ``(embedding, label-free score, residuals)`` of every valid cell
         (:meth:`MSTGAT.grid_features <mstgat_core.model.MSTGAT.grid_features>`):
-        the backbone is frozen, so they are computed once.
+        the backbone is frozen, so they are computed once, for every readout.
     result : PretrainResult, optional
         Its pretraining history, when it was pretrained here.
     """
@@ -138,7 +138,7 @@ class Backbone:
             raise DataError("the backbone is not a pretrained model (it has no label-free readout)", setting="backbone")
         stencil = model.config.stencil(mask)
         state = {k: v.clone() for k, v in model.state_dict().items()}
-        return cls(model.config, state, stencil, model.grid_features(x, stencil), result)
+        return cls(model.config, state, stencil, model.grid_features(x, stencil, residual=True), result)
 
     @classmethod
     def pretrained(
@@ -157,8 +157,9 @@ class Backbone:
 
 
 def backbone_config(config: ModelConfig) -> ModelConfig:
-    """``config`` as pretraining builds it: the fused readout with one member."""
-    return ModelConfig.from_dict(config.to_dict(), readout="fused", members=1)
+    """``config`` as pretraining builds it: the fused readout with one member and the embedding head (the
+    head's kind is fine-tuning's choice; every kind shares the statistics pretraining sets)."""
+    return ModelConfig.from_dict(config.to_dict(), readout="fused", members=1, head="embedding")
 
 
 def pretrain_network(
@@ -291,7 +292,9 @@ def fit_network(
         return FitOutcome(model.eval(), result)
     if backbone is None:
         backbone = Backbone.pretrained(config, x, graph.mask, settings.pretrain_config, callback, cancel)
-    model = MSTGAT(ModelConfig.from_dict(backbone.config.to_dict(), members=int(settings.members)))
+    finetune_config = settings.finetune_config
+    head = finetune_config.readout
+    model = MSTGAT(ModelConfig.from_dict(backbone.config.to_dict(), members=int(settings.members), head=head))
     model.load_backbone(backbone.state)
     rows, cols = graph.rows_cols
     result = finetune(
@@ -302,7 +305,7 @@ def fit_network(
         cols,
         positives,
         negative_candidates=negative_candidates,
-        config=settings.finetune_config,
+        config=finetune_config,
         settings=settings.folds,
         features=backbone.features,
     )
