@@ -24,10 +24,12 @@ SETTING_CONTROLS = {
 
 class Activity(param.Parameterized):
     """What one session is doing and says: the running job and its progress, the status line, the last
-    error (one line, never a traceback), the training history, and the event that cancels a job."""
+    error (one line, never a traceback), a notice (what changed without going wrong: a model dropped by new
+    data, a confirmation asked for), the training history, and the event that cancels a job."""
 
     status = param.String(default="", precedence=-1)
     error = param.String(default="", precedence=-1)
+    notice = param.String(default="", precedence=-1)  # what the user should know that is no error
     busy = param.String(default="", precedence=-1)  # name of the running job, "" if idle
     progress = param.Integer(default=0, precedence=-1)
     progress_max = param.Integer(default=1, precedence=-1)

@@ -16,7 +16,7 @@ from .exports import export_layers, export_png
 from .jobs import Jobs
 from .learn import learn_text
 from .map_view import brush_panel, map_panel, region_panel
-from .panes import error_alert, report_upload, upload_alert
+from .panes import error_alert, notice_alert, report_upload, upload_alert
 from .state import Session
 from .state_data import SOURCES
 
@@ -58,6 +58,8 @@ class DataCard(Component):
         load_btn = pn.widgets.Button(name="Load data", button_type="primary", css_classes=["mstgat-load"])
 
         async def do_load(event=None):
+            if not session.confirm_new_data():
+                return
             if session.data.source == SOURCES[0]:
                 await jobs.run("loading the demo", session.load_demo)
             elif session.data.source == SOURCES[1]:
@@ -66,6 +68,7 @@ class DataCard(Component):
                 session.activity.error = "drop a grid file below to load your own data"
 
         load_btn.on_click(do_load)
+        self.load_data = do_load  # what the button does, for tests and notebooks
         grid_drop = pn.widgets.FileDropper(
             name="grid",
             multiple=False,
@@ -291,7 +294,17 @@ class StatusBar(Component):
         if session.activity.error:
             alert.object, alert.visible = f"**Error:** {session.activity.error}", True
 
-        return pn.Column(alert, status, pn.Row(progress), progress_text, sizing_mode="stretch_width")
+        # sticky: the status and the progress stay in view while the page scrolls to the plots below the map
+        return pn.Column(
+            alert,
+            notice_alert(session),
+            status,
+            pn.Row(progress),
+            progress_text,
+            sizing_mode="stretch_width",
+            css_classes=["mstgat-status-bar"],
+            styles={"position": "sticky", "top": "0", "z-index": "10", "background": "var(--background-color, white)"},
+        )
 
 
 class MapTab(Component):
@@ -350,17 +363,32 @@ class MapTab(Component):
         maps_btn.on_click(do_maps)
         attr_btn.on_click(do_attr)
         the_map = map_panel(session, jobs)
-        map_tab = pn.Row(
+        fold_readout = pn.pane.Markdown(
+            pn.bind(lambda fold, version: session.evaluation.fold_readout(), session.evaluation.param.fold,
+                    session.selection.param.version),
+            css_classes=["mstgat-fold-readout"],
+            sizing_mode="stretch_width",
+        )  # fmt: skip
+        # the explanation wraps below the map when the window is too narrow for both (1366 px clipped it)
+        map_tab = pn.FlexBox(
             pn.Column(
                 map_controls,
                 zone_readout,
                 pn.Row(maps_btn, attr_btn),
                 the_map,
+                fold_readout,
                 brush_panel(session),
                 region_panel(session),
                 width=720,
             ),
-            pn.Column(sample_panel(session, jobs), explanation_panel(session), sizing_mode="stretch_width"),
+            pn.Column(
+                sample_panel(session, jobs),
+                explanation_panel(session),
+                sizing_mode="stretch_width",
+                styles={"flex": "1 1 440px", "min-width": "0"},
+            ),
+            flex_wrap="wrap",
+            align_items="flex-start",
             sizing_mode="stretch_width",
             name="Map & explanation",
         )
@@ -391,10 +419,25 @@ class DataTab(Component):
                 session.data.ds[element] if (session.data.ds is not None and element in session.data.ds) else None
             )
 
+        def import_report(*_):
+            report = session.data.reports_markdown()
+            if not report:
+                return ""
+            return (
+                "**How the files were read** (no-data codes, below-detection values, units, columns dropped):\n\n"
+                + report
+            )
+
         explore_tab = pn.Column(
             pn.Row(
                 pn.widgets.Select.from_param(session.selection.param.explore_element, width=200),
                 pn.widgets.MultiChoice.from_param(session.data.param.elements, sizing_mode="stretch_width"),
+            ),
+            pn.pane.Markdown(
+                pn.bind(import_report, session.data.param.import_report, session.data.param.site_report),
+                css_classes=["mstgat-data-import-report"],
+                sizing_mode="stretch_width",
+                styles={"font-size": "12px", "overflow-x": "auto"},
             ),
             pn.Row(
                 pn.pane.HoloViews(

@@ -135,11 +135,13 @@ def explanation_plots(session: Session, fitted) -> pn.Column:
             pn.pane.Markdown(
                 "**GAT neighbour weights into the cell (last GAT layer, one heatmap per scale; grey = no edge)**"
             ),
-            pn.Row(
+            pn.FlexBox(  # wraps: in a row, the scale weights were cut off at 1600 px
                 pn.GridBox(
                     *[pane(image, stretch=False) for image in images], ncols=2, css_classes=["mstgat-neighbours"]
                 ),
                 pane(scales, stretch=False),
+                flex_wrap="wrap",
+                sizing_mode="stretch_width",
             ),
         ]
     column.append(pane(heat.opts(framewise=True)))

@@ -44,12 +44,13 @@ class Jobs:
         if s.busy:
             s.error = f"'{s.busy}' is still running: wait for it or press Cancel"
             return None
-        s.busy, s.error = name, ""
+        clicked = time.perf_counter()  # times are from the click: the queue is part of the wait
+        s.busy, s.error, s.notice = name, "", ""
         s.progress, s.progress_max, s.progress_text = 0, 1, f"{name}..."
         if heavy and not await self._wait_for_slot(name):
             return None
         try:
-            return await self._run(name, func, *args, history=history, **kwargs)
+            return await self._run(name, func, *args, history=history, t0=clicked, **kwargs)
         finally:
             if heavy:
                 JOB_SLOTS.finish()
@@ -75,7 +76,7 @@ class Jobs:
         finally:
             JOB_SLOTS.leave(ticket)
 
-    async def _run(self, name: str, func, *args, history: list | None = None, **kwargs):
+    async def _run(self, name: str, func, *args, history: list | None = None, t0: float, **kwargs):
         s = self.activity
         box = {"done": 0, "total": 1, "msg": ""}
 
@@ -85,8 +86,7 @@ class Jobs:
         if "progress" in kwargs:
             kwargs["progress"] = progress
         task = asyncio.create_task(asyncio.to_thread(func, *args, **kwargs))
-        seen = 0
-        t0 = time.perf_counter()
+        seen, ended = 0, "finished"
         try:
             while not task.done():
                 await asyncio.wait([task], timeout=0.4)
@@ -97,13 +97,16 @@ class Jobs:
             self._sync(box, history, seen, name, t0)
             return result
         except Exception as exc:  # shown in the page, never as a traceback
-            s.fail(exc)
+            ended = "cancelled" if s.fail(exc) == "cancelled" else "failed"
             return None
         finally:
             s.busy = ""
-            s.progress = s.progress_max
-            if history is None:
-                s.progress_text = f"{name}: finished in {time.perf_counter() - t0:.1f} s"
+            s.progress = 0  # an empty bar once the job ends: a full one read as still at work
+            if history is None or ended != "finished":
+                took = f"{time.perf_counter() - t0:.1f} s"
+                s.progress_text = (
+                    f"{name}: finished in {took}" if ended == "finished" else f"{name}: {ended} after {took}"
+                )
 
     def _sync(self, box, history, seen, name, t0):
         s, epochs = self.activity, self.session.model.epochs

@@ -81,7 +81,7 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
         cut = session.selection.zone_cut()
         if show_zones and cut is not None:
             return place(plots_map.zones(session.model.probability, cut))
-        return place(hv.Contours([]).opts(line_color="white"))
+        return place(plots_map.zones(None, 0.0))
 
     def render_deposits(show_deposits, version):
         return place(plots_map.deposit_points(session.data.deposits if show_deposits else None, crs()))
@@ -195,6 +195,12 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     tap = hv.streams.Tap(source=img, x=None, y=None)
     box = hv.streams.BoundsXY(source=img, bounds=None)
 
+    def forget_the_box(*events):  # the old data's box is not drawn over new data
+        if box.bounds is not None:
+            box.event(bounds=None)
+
+    session.data.param.watch(forget_the_box, ["ds"])
+
     async def on_tap(x, y):
         if x is None or y is None or not np.isfinite([x, y]).all():
             return
@@ -223,7 +229,7 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
             xy = (session.data.ds["x"].values[cols], session.data.ds["y"].values[rows])
         return place(  # one label, empty or not (see plots_map.KEEP_SELECTED)
             hv.Points(xy, kdims=["x", "y"], label="picked cells").opts(
-                color=plots_charts.BRUSH_COLOUR, marker="square", size=4, alpha=0.7, nonselection_alpha=0.7
+                color=plots_charts.BRUSH_COLOUR, marker="square", size=4, alpha=0.3, nonselection_alpha=0.3
             )
         )
 
@@ -251,14 +257,15 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     box.param.watch(box_watch, ["bounds"])
     brushed = hv.DynamicMap(pn.bind(render_brushed, session.selection.param.brushed))
     fold = hv.DynamicMap(pn.bind(render_fold, session.evaluation.param.fold, session.selection.param.version))
+    # the picked cells see-through and under every mark (outline, truth, samples, deposits): they hid them
     overlay = (
         img
         * unsupported
+        * brushed
         * zones
         * truth
         * sample_raster
         * samples
-        * brushed
         * deposits
         * fold
         * neighbours
@@ -316,11 +323,14 @@ def brush_panel(session: Session):
         )
         return pane(view, "mstgat-brush-histogram")
 
+    clear = pn.widgets.Button(name="Clear the selection", button_type="light", css_classes=["mstgat-brush-clear"])
+    clear.on_click(lambda event: session.selection.clear_brush())
     return pn.Card(
         pn.pane.Markdown(
             pn.bind(
-                lambda brushed, version: session.selection.brush_readout(),
+                lambda brushed, origin, version: session.selection.brush_readout(),
                 session.selection.param.brushed,
+                session.selection.param.brush_origin,
                 session.selection.param.version,
             ),
             css_classes=["mstgat-brush-readout"],
@@ -329,6 +339,7 @@ def brush_panel(session: Session):
         pn.Row(
             pn.widgets.Select.from_param(session.selection.param.brush_x, width=160),
             pn.widgets.Select.from_param(session.selection.param.brush_y, width=160),
+            clear,
         ),
         pn.Row(
             pn.panel(

@@ -32,6 +32,20 @@ def error_alert(session: Session) -> pn.pane.Alert:
     return alert
 
 
+def notice_alert(session: Session) -> pn.pane.Alert:
+    """The session's notice (what changed without going wrong) as a neutral alert, hidden while there is none."""
+    alert = pn.pane.Alert(
+        "", alert_type="info", visible=False, css_classes=["mstgat-notice"], sizing_mode="stretch_width"
+    )
+
+    def show(event=None):
+        alert.object, alert.visible = session.activity.notice, bool(session.activity.notice)
+
+    session.activity.param.watch(show, "notice")
+    show()
+    return alert
+
+
 def upload_alert(css_class: str) -> pn.pane.Alert:
     """A red alert shown beside a file dropper when its upload failed (hidden otherwise): the dropper says
     "Upload complete" once the bytes arrive, and the page's error bar is at the top, out of view."""

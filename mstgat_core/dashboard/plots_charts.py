@@ -159,7 +159,7 @@ def brush_scatter(ds: xr.Dataset, x_element: str, y_element: str, brushed=None, 
 
 def brush_histogram(da: xr.DataArray | None, brushed=None, deposits=None, log: bool = False, bins: int = 50):
     """Histogram of a map layer over the grid's cells (grey), the brushed cells' share of each bar
-    (orange) and the deposit cells' values as red spikes. Always ``Histogram * Histogram * Spikes``."""
+    (orange) and the deposit cells' values as red triangles on the base. Always ``Histogram * Histogram * Scatter``."""
     dim = hv.Dimension("brush_value", label="value")
     if da is None:
         values = np.array([np.nan])
@@ -177,11 +177,17 @@ def brush_histogram(da: xr.DataArray | None, brushed=None, deposits=None, log: b
     counts = np.histogram(values[valid], edges)[0]
     total = hv.Histogram((edges, counts), kdims=[dim], vdims=["cells"])
     part = hv.Histogram((edges, np.histogram(values[picked], edges)[0]), kdims=[dim], vdims=["cells"])
-    rug = hv.Spikes(values[on_deposits], kdims=[dim]).opts(
-        color=DEPOSIT_COLOUR, line_width=2, spike_length=0.2 * max(int(counts.max(initial=0)), 1)
+    # marks at the base, sized in pixels: spikes in the "cells" axis read as bars of 190 cells
+    marks = values[on_deposits]
+    rug = hv.Scatter((marks, np.zeros(len(marks))), kdims=[dim], vdims=["cells"]).opts(
+        color=DEPOSIT_COLOUR, marker="triangle", size=8, line_color="white"
     )
     return (
         total.opts(color=CELL_COLOUR, line_color=None, tools=["hover"])
         * part.opts(color=BRUSH_COLOUR, line_color=None)
         * rug
-    ).opts(hv.opts.Overlay(title="cells (grey), picked (orange), deposit cells (red)", height=320, responsive=True))
+    ).opts(
+        hv.opts.Overlay(
+            title="cells (grey), picked (orange); red triangles: deposit cells' values", height=320, responsive=True
+        )
+    )

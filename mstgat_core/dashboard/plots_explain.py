@@ -254,9 +254,12 @@ def matrix_heatmap(summary: dict | None) -> hv.Element:
         labels = ["[CLS]"] + labels
     rows = [(labels[j], labels[i], float(m[i, j])) for i in range(m.shape[0]) for j in range(m.shape[1])]
     df = pd.DataFrame(rows, columns=["key", "query", "attention"])
+    top = float(np.nanmax(m)) if np.isfinite(m).any() else 1.0
     return hv.HeatMap(df, kdims=["key", "query"], vdims=["attention"]).opts(
         cmap="magma",
         colorbar=True,
+        clim=(0.0, top or 1.0),  # from 0: 0.023-0.0265 stretched to full contrast looked like strong contrasts
+        clabel=f"attention (0 to {top:.3g})",
         xrotation=90,
         height=380,
         responsive=True,

@@ -23,9 +23,10 @@ KEEP_SELECTED = {"selection_alpha": 1.0, "nonselection_alpha": 1.0}
 def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind: str = "value", log: bool = False):
     """A grid layer as an image whose colour bar names the layer and its units.
 
-    ``kind``: ``probability`` (fixed 0-1 scale), ``signed`` (diverging map
-    centred on 0, e.g. attributions) or ``value`` (1st-99th percentile; ``log``
-    for a log scale, values at or below 0 shown as the smallest positive value).
+    ``kind``: ``probability`` or ``share`` (fixed 0-1 scale), ``from zero`` (0 to the 99th percentile, e.g.
+    attention), ``signed`` (diverging map centred on 0, e.g. attributions) or ``value`` (1st-99th
+    percentile, said in the colour bar's title; ``log`` for a log scale, values at or below 0 shown as the
+    smallest positive value).
     """
     if da is None:
         return hv.Image(np.full((2, 2), np.nan), kdims=["x", "y"], vdims=["value"]).opts(title=title)
@@ -44,15 +45,11 @@ def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind:
     img = hv.Image(
         (da["x"].values, da["y"].values, values), kdims=["x", "y"], vdims=[hv.Dimension("value", label=name)]
     )
-    if kind == "probability":
-        clim = (0.0, 1.0)
-    elif kind == "signed":
-        bound = float(np.nanpercentile(np.abs(finite), 99)) if finite.size else 1.0
-        clim, cmap = (-(bound or 1e-9), bound or 1e-9), "RdBu_r"
-    else:
-        clim = (float(np.nanpercentile(finite, 1)), float(np.nanpercentile(finite, 99))) if finite.size else (0, 1)
-    if clim[0] == clim[1]:
-        clim = (clim[0], clim[0] * 1.001 if log else clim[0] + 1e-9)
+    clim = colour_limits(finite, kind, log)
+    if kind == "signed":
+        cmap = "RdBu_r"
+    elif kind == "value" and finite.size:  # a stretch says so: 0.93-1.0 drawn as full contrast misled
+        label = f"{label} · colours stretched over {clim[0]:.3g} to {clim[1]:.3g} (1st-99th percentile)"
 
     def name_colour_bar(plot, element):  # HoloViews sets the title once; a new layer must rename it
         colour_bar = plot.handles.get("colorbar")
@@ -69,6 +66,22 @@ def image(da: xr.DataArray | None, title: str = "", cmap: str = "viridis", kind:
         tools=["hover"],
         clipping_colors={"NaN": (0, 0, 0, 0)},
     )
+
+
+def colour_limits(finite: np.ndarray, kind: str = "value", log: bool = False) -> tuple:
+    """The colour limits :func:`image` gives a layer's finite values (the exported PNG uses them too)."""
+    if kind in ("probability", "share"):
+        clim = (0.0, 1.0)
+    elif kind == "from zero":
+        clim = (0.0, float(np.nanpercentile(finite, 99)) if finite.size else 1.0)
+    elif kind == "signed":
+        bound = float(np.nanpercentile(np.abs(finite), 99)) if finite.size else 1.0
+        clim = (-(bound or 1e-9), bound or 1e-9)
+    else:
+        clim = (float(np.nanpercentile(finite, 1)), float(np.nanpercentile(finite, 99))) if finite.size else (0, 1)
+    if clim[0] == clim[1]:
+        clim = (clim[0], clim[0] * 1.001 if log else clim[0] + 1e-9)
+    return clim
 
 
 def colour_scale(log: bool, clim: tuple):
@@ -204,11 +217,13 @@ def selection_box(bounds=None) -> hv.Rectangles:
 
 
 def zones(probability: xr.DataArray | None, threshold: float):
-    """The outline of the cells scoring at least ``threshold`` (white contours; empty without a model)."""
+    """The outline of the cells scoring at least ``threshold`` (white contours; empty without a model, of the
+    same structure: an outline emptied by new data must be updated in place, not left behind)."""
     if probability is None:
-        return hv.Contours([]).opts(line_color="white")
-    img = image(probability)
-    return hv.operation.contours(img, levels=[float(threshold)], filled=False, overlaid=False).opts(
+        lines = hv.Contours([], vdims=["value"])
+    else:
+        lines = hv.operation.contours(image(probability), levels=[float(threshold)], filled=False, overlaid=False)
+    return lines.opts(
         line_color="white",
         line_width=1.5,
         cmap=["white"],
@@ -248,9 +263,9 @@ def fold_overlay(role: dict | None, x: np.ndarray, y: np.ndarray, deposits: np.n
 
     def cells(mask, label, **style):
         rows, cols = np.nonzero(mask) if mask is not None else ((), ())
-        # a constant label (an overlay whose labels change is not updated in place), kept out of the legend
+        # a constant label (an overlay whose labels change is not updated in place), in the legend while drawn
         return hv.Points((x[list(cols)], y[list(rows)]), kdims=["x", "y"], label=label).opts(
-            nonselection_alpha=1.0, show_legend=False, tools=["hover"], **style
+            nonselection_alpha=1.0, tools=["hover"], **style
         )
 
     if role is None:

@@ -104,15 +104,40 @@ class Session(param.Parameterized):
         if self.model.fitted is not None:
             try:
                 self.apply_model(self.model.fitted, self.model.label)
-            except DataError as exc:
+            except DataError as exc:  # nothing went wrong: the model was made for other elements
+                label = self.model.label
                 self.model.drop()
-                self.activity.error = f"the current model does not fit these data: {one_line(exc)}"
+                self.activity.notice = f"{label} was set aside: it does not fit these data ({one_line(exc)})"
         prefer = (
             "probability"
             if self.model.probability is not None
             else (f"element: {DEMO_ELEMENT}" if DEMO_ELEMENT in ds.data_vars else None)
         )
         self.refresh_layers(prefer)
+
+    def what_new_data_discard(self) -> str:
+        """What loading other data would throw away that loading them again would not bring back: a model
+        trained or loaded in this session (the bundled one comes back with the demo) and a cross-validation;
+        "" when nothing."""
+        lost = []
+        if self.model.fitted is not None and self.model.label != DEMO_MODEL_LABEL:
+            lost.append(f"the model ({self.model.label})")
+        if self.evaluation.report is not None:
+            lost.append("the cross-validation")
+        return " and ".join(lost)
+
+    def confirm_new_data(self) -> bool:
+        """True when other data may be loaded now: nothing would be lost, or the user was told what would be
+        and asked again (the second call for the same loss). The first call says what would be lost."""
+        lost = self.what_new_data_discard()
+        if not lost or self._asked_to_discard == lost:
+            self._asked_to_discard = ""
+            return True
+        self._asked_to_discard = lost
+        self.activity.notice = f"Loading other data discards {lost}: press Load data again to go on."
+        return False
+
+    _asked_to_discard = ""
 
     def load_demo(self) -> None:
         """The South China demo, with the bundled model unless the session already has one (blocking)."""

@@ -93,6 +93,17 @@ class EvaluationState(param.Parameterized):
                 return role
         return None
 
+    def fold_readout(self) -> str:
+        """One line under the map naming the cross-validation fold drawn on it and its key ("" when none)."""
+        role = self.fold_shown()
+        if role is None:
+            return ""
+        return (
+            f"**Drawn on the map: cross-validation {self.fold}** ({int(role['test_deposits'].sum())} deposit cells "
+            f"held out, {int(role['train_deposits'].sum())} trained on): its test region dashed magenta, held-out "
+            "deposit cells magenta squares, those trained on green dots, those the buffer dropped grey crosses."
+        )
+
     def table(self) -> pd.DataFrame:
         """The report as one row per method: ROC and PR AUC (with chance), capture, verdict against MSTGAT."""
         if not self.report:

@@ -48,9 +48,15 @@ class MapLayer:
 
     @property
     def colours(self) -> str:
-        """How its values are coloured (:func:`~.plots_map.image`): on a fixed 0-1 scale, diverging, or by value."""
+        """How its values are coloured (:func:`~.plots_map.image`): on a fixed 0-1 scale (probabilities, and the
+        entropy and scale weights, which are bounded by 0 and 1), from 0 (attention), diverging, or by value.
+        A narrow range of a bounded layer (entropy 0.93-1.0) is then not drawn as full contrast."""
         if self.kind == "probability" or (self.kind == "model" and self.key in ("calibrated", "top_agreement")):
             return "probability"
+        if self.kind in ("neighbour entropy", "scale weight"):
+            return "share"
+        if self.kind == "CLS attention":
+            return "from zero"
         return "signed" if self.kind == "attribution" else "value"
 
 
@@ -156,7 +162,9 @@ class SelectionState(param.Parameterized):
         if self.explore_element not in elements:
             self.explore_element = DEMO_ELEMENT if DEMO_ELEMENT in elements else (elements[0] if elements else None)
         self.param.brush_x.objects = self.param.brush_y.objects = elements
-        if self.brush_x not in elements or self.brush_y not in elements:
+        # the menus' widgets may already have reset both to the first element when their options changed
+        same = self.brush_x == self.brush_y and len(elements) > 1
+        if self.brush_x not in elements or self.brush_y not in elements or same:
             first = self.explore_element
             others = [e for e in elements if e != first]
             self.param.update(brush_x=first, brush_y=others[0] if others else first)  # both at once
@@ -208,7 +216,7 @@ class SelectionState(param.Parameterized):
 
     def clear_brush(self) -> None:
         """Pick no cell."""
-        self.brushed, self.brush_origin = None, ""
+        self.param.update(brushed=None, brush_origin="")
 
     def brush_map_box(self, x0, y0, x1, y1) -> np.ndarray:
         """Pick the cells inside a box drawn on the map (blocking; changes ``brushed``)."""
@@ -218,7 +226,7 @@ class SelectionState(param.Parameterized):
         inx = (ds["x"].values >= min(x0, x1)) & (ds["x"].values <= max(x0, x1))
         iny = (ds["y"].values >= min(y0, y1)) & (ds["y"].values <= max(y0, y1))
         picked = np.outer(iny, inx) & self.data.valid_cells()
-        self.brushed, self.brush_origin = picked, "a box on the map"
+        self.param.update(brushed=picked, brush_origin="a box on the map")  # together: the readout watches both
         return picked
 
     def brush_scatter_box(self, x0, y0, x1, y1) -> np.ndarray:
@@ -231,7 +239,9 @@ class SelectionState(param.Parameterized):
             lx = np.log10(np.asarray(ds[self.brush_x].values, dtype=float))
             ly = np.log10(np.asarray(ds[self.brush_y].values, dtype=float))
         picked = (lx >= min(x0, x1)) & (lx <= max(x0, x1)) & (ly >= min(y0, y1)) & (ly <= max(y0, y1))
-        self.brushed, self.brush_origin = picked, "a box on the scatter plot"
+        self.param.update(
+            brushed=picked, brush_origin="a box on the scatter plot"
+        )  # together: the readout watches both
         return picked
 
     def brush_readout(self) -> str:

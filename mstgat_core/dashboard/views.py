@@ -58,6 +58,16 @@ __all__ = [
 _STALE_FOLDERS_CLEANED = False
 
 
+class OfflineFast(pn.theme.Fast):
+    """Panel's Fast design without its web font: it linked Open Sans from Google Fonts on every page load,
+    which fails offline (the dashboard needs no internet); the page uses the system's sans-serif font."""
+
+    _resources = {kind: urls for kind, urls in pn.theme.Fast._resources.items() if kind != "font"}
+
+
+OfflineFast.__name__ = "Fast"  # Panel finds a design's bundled files by its class name: those of Fast
+
+
 def demo_session() -> Session:
     """A session on the South China demo with the bundled model (errors shown, never raised)."""
     session = Session()
@@ -98,6 +108,11 @@ def create_app():
         main=[pn.Column(StatusBar(session), tabs, sizing_mode="stretch_width")],
         sidebar_width=340,
         accent="#3b6ea5",
+        design=OfflineFast,
+        # the card around the main column clipped its overflow: the sticky status bar stuck to it, not to the
+        # page that scrolls (#main), and scrolled out of view
+        raw_css=["#main fast-card.pn-wrapper { overflow: visible; }"],
+        font="system-ui, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
     )
     pn.state.on_session_destroyed(lambda ctx: session.cleanup())
     template.session = session  # handy for tests / notebooks

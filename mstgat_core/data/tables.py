@@ -621,7 +621,8 @@ class ImportReport:
         wrap.append(f"below detection ({rule}): " + (", ".join(f"{e} {n:,}" for e, n in censored.items()) or "none"))
         missing = {e: n for e, n in self.missing.items() if n}
         wrap.append(
-            "missing (left empty; the median fills them where every value is needed): "
+            f"missing (empty, NA-like or a no-data code: {', '.join(f'{v:g}' for v in SENTINELS)}; left empty, "
+            "the median fills them where every value is needed): "
             + (", ".join(f"{e} {n:,}" for e, n in missing.items()) or "none")
         )
         if self.dropped:

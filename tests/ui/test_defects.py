@@ -108,3 +108,27 @@ def test_issue_29_in_the_page(page, app_url, tmp_path):
         page.wait_for_timeout(500)
         assert [r["rows"] for r in drawn(page, "#d62728", glyphs=("MultiPolygons", "Patches"))] == [ore[0]["rows"]]
     TIMINGS["issue_29_page_s"] = time.perf_counter() - t0
+
+
+def test_issue_29_items_12_13_the_page_loads_offline_and_keeps_its_status_in_view(page, app_url):
+    """Items 12 and 13 in the page: nothing is asked of another host on load (Panel's Fast design linked Google's
+    Open Sans on every load, which fails offline), and the status and progress stay in view when the page is
+    scrolled to the plots below the map."""
+    from urllib.parse import urlparse
+
+    t0 = time.perf_counter()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    open_app(page, app_url)
+    page.wait_for_load_state("networkidle")
+    local = {urlparse(app_url).hostname, "127.0.0.1", "localhost"}
+    elsewhere = [url for url in asked if url.startswith("http") and urlparse(url).hostname not in local]
+    assert not elsewhere, elsewhere
+    bar = page.locator(".mstgat-status-bar").first
+    page.locator(".mstgat-brushing").first.scroll_into_view_if_needed()  # the linked brushing, below the map
+    page.mouse.wheel(0, 4000)
+    page.wait_for_timeout(500)
+    assert page.locator(".mstgat-map").first.bounding_box()["y"] < 0  # the map scrolled up out of view
+    box = bar.bounding_box()
+    assert box is not None and 0 <= box["y"] <= 120, box  # under the page header (64 px)
+    TIMINGS["issue_29_offline_sticky_s"] = time.perf_counter() - t0
