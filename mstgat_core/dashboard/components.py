@@ -19,6 +19,7 @@ from .map_view import brush_panel, map_panel, region_panel
 from .panes import error_alert, report_upload, upload_alert
 from .state import Session
 from .state_data import SOURCES
+from .targets_view import model_curves_panel, thresholds_card
 
 
 class Component(Viewer):
@@ -358,6 +359,7 @@ class MapTab(Component):
                 the_map,
                 brush_panel(session),
                 region_panel(session),
+                thresholds_card(session),
                 width=720,
             ),
             pn.Column(sample_panel(session, jobs), explanation_panel(session), sizing_mode="stretch_width"),
@@ -499,6 +501,7 @@ class EvaluationTab(Component):
                 sizing_mode="stretch_width",
                 name="cv-table",
             ),
+            model_curves_panel(session),
             name="Evaluation",
             sizing_mode="stretch_width",
         )
