@@ -2,7 +2,8 @@
 
 Each subcommand is a function ``cmd_<name>(args) -> int`` plus a function that
 adds its arguments, in ``data`` (info, grid, synth), ``model`` (pretrain,
-train, predict, score, explain) or ``evaluation`` (evaluate, benchmark); both
+train, predict, score, explain), ``evaluation`` (evaluate, benchmark) or
+``zones`` (thresholds and target zones); both
 are listed once in :data:`COMMANDS`. To add a command, write the two functions
 and add one line there. ``common`` holds what they share.
 
@@ -34,6 +35,7 @@ from .model import (
     cmd_score,
     cmd_train,
 )
+from .zones import add_zones_args, cmd_zones
 
 # ------------------------------------------------------------------------ dispatch
 
@@ -49,6 +51,7 @@ COMMANDS = {
     "evaluate": (add_evaluate_args, cmd_evaluate, "spatially cross-validate MSTGAT, ablations and baselines"),
     "benchmark": (add_benchmark_args, cmd_benchmark, "run the published comparison on every dataset of a suite"),
     "explain": (add_explain_args, cmd_explain, "explain one cell or the deposit cells with a trained model"),
+    "zones": (add_zones_args, cmd_zones, "thresholds of a layer (C-A, percentiles) and its target zones as GeoPackage"),
 }
 
 

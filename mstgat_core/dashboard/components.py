@@ -19,6 +19,7 @@ from .map_view import brush_panel, map_panel, region_panel
 from .panes import error_alert, notice_alert, report_upload, upload_alert
 from .state import Session
 from .state_data import SOURCES
+from .targets_view import model_curves_panel, thresholds_card
 
 
 class Component(Viewer):
@@ -379,6 +380,7 @@ class MapTab(Component):
                 fold_readout,
                 brush_panel(session),
                 region_panel(session),
+                thresholds_card(session),
                 width=720,
             ),
             pn.Column(
@@ -542,6 +544,7 @@ class EvaluationTab(Component):
                 sizing_mode="stretch_width",
                 name="cv-table",
             ),
+            model_curves_panel(session),
             name="Evaluation",
             sizing_mode="stretch_width",
         )
