@@ -74,7 +74,7 @@ def test_a_grid_cross_validation_stores_the_members_spread_of_each_fold():
     report = cross_validate_grid(
         scenario.grid,
         deposit_cells(scenario.grid, scenario.deposits),
-        ("mstgat", "mstgat_k1"),
+        ("mstgat", "mstgat_k1", "mstgat_label_free"),
         folds=2,
         seeds=(1,),
         model_config={"scales": (1,), "d_model": 16, "gat_hidden": 16},
@@ -83,5 +83,8 @@ def test_a_grid_cross_validation_stores_the_members_spread_of_each_fold():
     for row in report["results"]["mstgat"]["folds"]:
         u = row["uncertainty"]
         assert len(u["deposits"]) == row["n_test_pos"]
-        assert (u["nonzero_share"] > 0.95) == (row["inner"]["share"] > 0)  # the heads' bootstrap, read when share > 0
+        # the heads' bootstrap when they have a share, else the score over element groupings
+        assert u["nonzero_share"] > 0.95
     assert all("uncertainty" not in row for row in report["results"]["mstgat_k1"]["folds"])  # one member: no spread
+    for row in report["results"]["mstgat_label_free"]["folds"]:  # a label-free model of 5 members
+        assert row["uncertainty"]["nonzero_share"] > 0.95

@@ -116,7 +116,8 @@ def load_survey_grid(args, elements=None, report: bool = True):
 
 LABEL_FREE_NOTE = (
     "note: head share 0: in inner cross-validation the deposits did not improve on the label-free score, "
-    "so the map is that score and the members agree (uncertainty 0)"
+    "so the map is that score; its uncertainty is the score's spread over element groupings (members 1..k hide "
+    "other element groups together), not over deposits"
 )
 
 

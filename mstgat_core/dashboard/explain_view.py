@@ -70,11 +70,12 @@ def explanation_panel(session: Session):
 
 
 def uncertainty_line(attrs: dict) -> str:
-    """The click header's line on the members' spread; an exact 0 (the label-free route) is said as such."""
+    """The click header's line on the members' spread; an exact 0 is said as such."""
     if attrs["uncertainty"] == 0:
         return (
-            "Uncertainty: none measured here. The members agree exactly: the map reads the label-free score "
-            "only (head share 0), so their spread says nothing about this cell."
+            "Uncertainty: none measured here. The members agree exactly (the heads' resamples of the deposits "
+            "or, on the label-free route, the element groupings the score hides), so their spread says nothing "
+            "about this cell."
         )
     return (
         f"Uncertainty: the ensemble members' scores spread by {attrs['uncertainty']:.3f} (sd); "

@@ -21,9 +21,11 @@ cannot reconstruct well is unusual: that is the **label-free score** (map layer
 different resample of them; the final score mixes the heads with the label-free score in a share
 chosen by cross-validation inside the known deposits (share 0 is the *label-free route*: the map is
 the label-free score). The members' disagreement is the **uncertainty** layer: how much the map
-depends on which deposits are known. On the label-free route the members are all the label-free
-score, so it is 0 and says nothing; on held-out deposits of large surveys it is higher on the deposits
-the map misses (docs/results.md, "Across surveys"). `model: calibrated` is the probability that a
+depends on which deposits are known. On the label-free route the heads have no say, so each member
+is instead the label-free score with the elements hidden in other groups (member 0 is the map's):
+there the layer says how much a cell's score depends on which elements are hidden together. Either
+way it is lowest at the very top of the map, so read it beside the rank, not alone (docs/results.md,
+"Across surveys"). `model: calibrated` is the probability that a
 cell holds a deposit, which stays small because deposit cells are rare; `model: novelty` above 1
 marks cells unlike almost any cell the model was trained on.
 

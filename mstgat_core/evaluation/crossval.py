@@ -178,12 +178,18 @@ def pretrained_method(
     return fit_predict
 
 
-def label_free_method(backbones: Backbones):
+def label_free_method(backbones: Backbones, members: int = 5):
     """A ``fit_predict(X, fold, seed)``: the label-free score of the seed's pretrained MSTGAT
-    (reads no label, so one backbone per seed serves every fold)."""
+    (reads no label, so one backbone per seed serves every fold), with the extra ``spread``: the
+    ``uncertainty`` layer of a label-free model of ``members`` members (the score's spread over element
+    groupings, :mod:`~mstgat_core.model.grouping`; absent where the backbone cannot score them)."""
+    from .evaluate import MethodScores
 
     def fit_predict(X, fold, seed):
-        return backbones.get(X, "mstgat", seed).features[1].numpy()
+        backbone = backbones.get(X, "mstgat", seed)
+        spread = backbone.grouping_spread(int(members))
+        extras = {} if spread is None else {"spread": spread}
+        return MethodScores(backbone.features[1].numpy(), **extras)
 
     fit_predict.__name__ = LABEL_FREE
     return fit_predict

@@ -2,9 +2,11 @@
 
 The ``uncertainty`` layer is the standard deviation of the members' scores
 (:meth:`~mstgat_core.training.pipeline.FittedModel.predict_layers`). The
-members differ by a bootstrap of the training deposit clusters, so their
-spread is 0 wherever the fused score does not read the heads (share 0, the
-label-free route). On each test fold of a cross-validation this module
+members differ by a bootstrap of the training deposit clusters where the
+fused score reads the heads, and by the element grouping the label-free score
+hides where it does not (share 0, the label-free route:
+:mod:`~mstgat_core.model.grouping`); the label-free method's rows carry the
+latter. On each test fold of a cross-validation this module
 records (:func:`uncertainty_figures`):
 
 * the share of test-region cells with a spread above :data:`SPREAD_ZERO`;
@@ -17,6 +19,9 @@ is *misranked* when it is outside the top ``top`` % of its test region in
 most seeds. The question is whether misranked cells carry a higher spread
 percentile than well-ranked ones (one-sided Mann-Whitney over deposit cells;
 cells of one cluster are not independent, so the p-value is descriptive).
+The spread is lowest at the very top of a map (on South China the top 5 % of
+cells sit near the 7th spread percentile), so well-ranked cells carry a low
+spread by their rank alone: the comparison is not conditioned on the score.
 """
 
 from __future__ import annotations
@@ -111,8 +116,9 @@ def uncertainty_markdown(summaries: dict) -> list[str]:
         "",
         "Does the members' spread (the `uncertainty` layer) mark the deposits the map misses? On each test fold, "
         "deposit cells ranked outside the top 5 % of their test region (misranked, in most seeds) against those "
-        "inside it, by their spread's percentile in the test region (50 = typical); rows whose spread is 0 "
-        "everywhere (the label-free route) are counted and left out. One-sided Mann-Whitney over deposit cells; "
+        "inside it, by their spread's percentile in the test region (50 = typical; the top of a map has a low "
+        "spread, so this is not conditioned on the score); rows whose spread is 0 everywhere are counted "
+        "and left out. One-sided Mann-Whitney over deposit cells; "
         "cells of one cluster are not independent, so p is descriptive:",
         "",
         "| method | rows with spread > 0 | cells with spread > 0 | misranked: spread pct | well ranked: spread pct "

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..graphs.graph import GridStencil
 from .config import ATTENTION_FLOATS, ModelConfig
+from .grouping import element_groups
 from .readouts import HEADS, FusedHead, Reconstruction
 from .spatial import MSGAT
 from .spectral import SpectralTransformer, attention_rollout
@@ -38,7 +39,9 @@ class GridPrediction:
     rollout: torch.Tensor | None = None  # (cells, E): attention rollout, rows sum to 1
     scale_weights: torch.Tensor | None = None  # (cells, scales)
     neighbour_entropy: torch.Tensor | None = None  # (cells, scales): last GAT layer, head mean, normalised
-    members: torch.Tensor | None = None  # (cells, members) each member's probability (fused readout)
+    # (cells, members) each member's probability (fused readout); on the label-free route the score's under
+    # other element groupings (member 0 the map's; see model.grouping)
+    members: torch.Tensor | None = None
     label_free: torch.Tensor | None = None  # (cells,) label-free score: log mean squared reconstruction error
     novelty: torch.Tensor | None = None  # (cells,) unlikeness to the training grid, 1 = its 99.5th pct (FusedHead)
     calibrated: torch.Tensor | None = None  # (cells,) calibrated probability, when calibration was fitted
@@ -134,27 +137,38 @@ class MSTGAT(nn.Module):
         c = self.config
         return int(min(16384, max(256, ATTENTION_FLOATS // (c.heads * (c.n_elements + 1) ** 2))))
 
-    def mask_groups(self, n_cells: int):
-        """The label-free score's masks: bool (cells, E) per group, element e hidden in group ``e % groups``."""
+    def mask_groups(self, n_cells: int, draw: int = 0):
+        """The label-free score's masks: bool (cells, E) per group of grouping ``draw``
+        (:func:`~mstgat_core.model.grouping.element_groups`; 0, the map's: element e in group ``e % groups``)."""
         e = self.config.n_elements
-        groups = min(self.config.mask_groups, e)
-        return [(torch.arange(e) % groups == g).expand(n_cells, e) for g in range(groups)]
+        group = torch.from_numpy(element_groups(e, self.config.mask_groups, draw))
+        return [(group == g).expand(n_cells, e) for g in range(int(group.max()) + 1)]
 
-    def masked_predictions(self, embed, x: torch.Tensor) -> torch.Tensor:
-        """(cells, E) each element's reconstruction when its mask group is hidden.
+    def masked_predictions(self, embed, x: torch.Tensor, draw: int = 0) -> torch.Tensor:
+        """(cells, E) each element's reconstruction when its mask group (of grouping ``draw``) is hidden.
 
         ``embed(hidden)`` returns the branch embeddings of the cells of ``x``
         with ``hidden`` (cells, E) values masked.
         """
         predicted = torch.zeros_like(x)
-        for hidden in self.mask_groups(x.shape[0]):
+        for hidden in self.mask_groups(x.shape[0], draw):
             predicted = torch.where(hidden, self.reconstruction(embed(hidden)), predicted)
         return predicted
 
-    def label_free_score(self, embed, x: torch.Tensor) -> torch.Tensor:
+    def label_free_score(self, embed, x: torch.Tensor, draw: int = 0) -> torch.Tensor:
         """(cells,) log mean squared error of ``x`` when each element group is hidden in turn
         (``embed`` as in :meth:`masked_predictions`)."""
-        return self.score_of(self.masked_predictions(embed, x), x)
+        return self.score_of(self.masked_predictions(embed, x, draw), x)
+
+    def grouping_draws(self) -> int:
+        """Groupings a prediction scores: the members on the label-free route (share 0), else 1
+        (:mod:`~mstgat_core.model.grouping` says why)."""
+        return self.config.members if self.fused and float(self.head.share) == 0 else 1
+
+    def grouping_scores(self, embed, x: torch.Tensor, score: torch.Tensor, draws: int) -> torch.Tensor:
+        """(cells, draws) label-free scores under groupings 0..draws-1; ``score`` is grouping 0's
+        (already computed); ``embed`` as in :meth:`masked_predictions`."""
+        return torch.stack([score] + [self.label_free_score(embed, x, k) for k in range(1, draws)], dim=1)
 
     @staticmethod
     def score_of(predicted: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -284,7 +298,7 @@ class MSTGAT(nn.Module):
         progress : callable, optional
             ``progress(done, total)`` after each spectral batch and after the
             spatial branch of every pass (the fused readout makes one pass plus
-            one per mask group); it may raise (e.g.
+            one per mask group, times the members on the label-free route); it may raise (e.g.
             :class:`~mstgat_core.errors.Cancelled`) to stop.
 
         Returns
@@ -304,7 +318,8 @@ class MSTGAT(nn.Module):
         if c.uses_spatial and stencil is None:
             raise ValueError("the spatial branch needs the grid's stencil")
         batch = spectral_batch or self.spectral_batch()
-        passes = 1 + (len(self.mask_groups(1)) if self.fused else 0)
+        draws = self.grouping_draws()
+        passes = 1 + (draws * len(self.mask_groups(1)) if self.fused else 0)
         per_pass = (-(-x.shape[0] // batch) if c.uses_spectral else 0) + int(c.uses_spatial)
         done = [0]
 
@@ -316,16 +331,21 @@ class MSTGAT(nn.Module):
         embedding, out = self._embed_grid(x, stencil, details=details, batch=batch, step=step)
         if not self.fused:
             return GridPrediction(torch.sigmoid(self.head(embedding).squeeze(-1)), **out)
-        predicted = self.masked_predictions(
-            lambda hidden: self._embed_grid(x, stencil, hidden, batch=batch, step=step)[0], x
-        )
+
+        def embed(hidden):
+            return self._embed_grid(x, stencil, hidden, batch=batch, step=step)[0]
+
+        predicted = self.masked_predictions(embed, x)
         score = self.score_of(predicted, x)
         logits = self.head(embedding, score, x - predicted)
         mean = logits.mean(dim=1)
+        members = torch.sigmoid(logits)
+        if draws > 1:  # the label-free route: the members are the score under other element groupings
+            members = self.head.grouping_members(self.grouping_scores(embed, x, score, draws))
         return GridPrediction(
             torch.sigmoid(mean),
             **out,
-            members=torch.sigmoid(logits),
+            members=members,
             label_free=score,
             novelty=self.head.novelty(embedding, score),
             calibrated=self.head.calibrate(mean),

@@ -75,6 +75,12 @@ class FusedHead(nn.Module):
         supervised = (f @ self.weight.T + self.bias - self.logit_center) / self.logit_scale
         return self.share * supervised + (1 - self.share) * f[:, -1:]
 
+    def grouping_members(self, scores: torch.Tensor) -> torch.Tensor:
+        """(cells, draws) probabilities of label-free ``scores`` under several element groupings
+        (:meth:`~mstgat_core.model.MSTGAT.grouping_scores`): what the members are on the label-free route,
+        each ``sigmoid`` of the standardised score as the route's logit (:mod:`~mstgat_core.model.grouping`)."""
+        return torch.sigmoid((scores - self.center[-1]) / self.scale[-1])
+
     def distance(self, embedding: torch.Tensor) -> torch.Tensor:
         """Squared Mahalanobis distance of embeddings to the training grid's (mean, covariance)."""
         d = embedding - self.center[:-1]

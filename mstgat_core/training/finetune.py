@@ -49,7 +49,9 @@ compared with the default on the benchmark.
 Ensemble members differ by a bootstrap of the training deposit clusters and
 their draw of negatives (member seed ``seed + k``; a single member uses every
 deposit): their spread says how much the map depends on which deposits are
-known. The inner CV's out-of-fold fused scores also fit a Platt calibration
+known. (On the label-free route the heads have no say, and the members are
+the score under other element groupings instead: :mod:`~mstgat_core.model.grouping`.)
+The inner CV's out-of-fold fused scores also fit a Platt calibration
 (``sigmoid(a * logit + b)``, unweighted, so it carries the real share of
 deposit cells) when there are at least two inner folds.
 """

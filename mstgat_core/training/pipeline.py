@@ -268,7 +268,9 @@ class FittedModel:
             ``percentile > 95``); with the fused readout ``label_free``,
             ``novelty`` (see :data:`OUTPUT_ATTRS`) and, when fitted,
             ``calibrated``; for an ensemble also ``uncertainty`` (the members'
-            standard deviation, exactly 0 where they agree) and
+            standard deviation, exactly 0 where they agree; on the label-free
+            route the members are the score under other element groupings,
+            :mod:`~mstgat_core.model.grouping`) and
             ``top_agreement`` (share of members that put the cell in their top
             ``top`` share of valid cells); ``support`` (:meth:`support_layer`:
             every score is NaN off the grid's sample support). Arguments as in

@@ -122,6 +122,9 @@ class Backbone:
         the backbone is frozen, so they are computed once, for every readout.
     result : PretrainResult, optional
         Its pretraining history, when it was pretrained here.
+    x : torch.Tensor, optional
+        The cells' normalised features, for :meth:`grouping_spread` (None: no spread over groupings,
+        as for the point surveys' backbones).
     """
 
     config: ModelConfig
@@ -129,6 +132,27 @@ class Backbone:
     stencil: GridStencil | None
     features: tuple
     result: PretrainResult | None = None
+    x: torch.Tensor | None = None
+    _spreads: dict = field(default_factory=dict, repr=False)
+
+    @torch.no_grad()
+    def grouping_spread(self, draws: int) -> np.ndarray | None:
+        """Every cell's standard deviation (float64) of the label-free route's members over ``draws`` element
+        groupings (:mod:`~mstgat_core.model.grouping`): the ``uncertainty`` layer of a label-free model with
+        ``draws`` members. Computed once per count; None without ``x`` or with fewer than two draws."""
+        if self.x is None or draws < 2:
+            return None
+        if draws not in self._spreads:
+            model = MSTGAT(self.config)
+            model.load_state_dict(self.state)
+            model.eval()
+
+            def embed(hidden):
+                return model._embed_grid(self.x, self.stencil, hidden)[0]
+
+            scores = model.grouping_scores(embed, self.x, self.features[1], draws)
+            self._spreads[draws] = model.head.grouping_members(scores).double().numpy().std(axis=1)
+        return self._spreads[draws]
 
     @classmethod
     def of(cls, model: MSTGAT, x: torch.Tensor, mask: np.ndarray, result: PretrainResult | None = None) -> Backbone:
@@ -138,7 +162,7 @@ class Backbone:
             raise DataError("the backbone is not a pretrained model (it has no label-free readout)", setting="backbone")
         stencil = model.config.stencil(mask)
         state = {k: v.clone() for k, v in model.state_dict().items()}
-        return cls(model.config, state, stencil, model.grid_features(x, stencil, residual=True), result)
+        return cls(model.config, state, stencil, model.grid_features(x, stencil, residual=True), result, x)
 
     @classmethod
     def pretrained(
@@ -219,9 +243,14 @@ class FitOutcome:
     @torch.no_grad()
     def member_spread(self) -> np.ndarray:
         """Every valid cell's standard deviation of the members' probabilities (float64, exactly 0 where they
-        agree): the ``uncertainty`` layer of :meth:`~mstgat_core.training.pipeline.FittedModel.predict_layers`."""
+        agree): the ``uncertainty`` layer of :meth:`~mstgat_core.training.pipeline.FittedModel.predict_layers`
+        (on the label-free route over element groupings, :mod:`~mstgat_core.model.grouping`; 0 there when the
+        backbone cannot score other groupings)."""
         if self.backbone is None:
             raise ValueError("member_spread needs a fine-tuned network")
+        spread = self.backbone.grouping_spread(self.model.grouping_draws())
+        if spread is not None:
+            return spread
         members = torch.sigmoid(self.model.head(*self.backbone.features)).double().numpy()
         return members.std(axis=1)
 
