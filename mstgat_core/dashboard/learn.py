@@ -127,7 +127,8 @@ def benchmark_section(path: Path = EXPLAIN_REPORT) -> str:
     }
     lines = [
         "### How far to trust each explanation: a benchmark with planted truth",
-        f"On {summary['n_scenarios']} synthetic surveys (closed compositions; 3 ore elements hosting the "
+        f"On {summary.get('n_control', summary['n_scenarios'])} synthetic surveys (closed compositions; "
+        "3 ore elements hosting the "
         "deposits, 2 decoy elements with the same anomaly and no deposits, and the ore elements again at "
         "another scale), the default model was trained as the dashboard trains it and each explanation was "
         "read at the deposit cells. Chance (shuffled element labels) is shown beside each figure.",

@@ -173,7 +173,11 @@ def place_centres(rng, room: np.ndarray, taken: list, scale: float, n: int) -> l
 
 
 def enrich(logs, names, centre, anomaly) -> np.ndarray:
-    """Add a gaussian bump to the chosen elements; return the disc footprint window."""
+    """Add a gaussian bump to the chosen elements; return the disc footprint window.
+
+    ``anomaly["peaks"]`` (optional, element -> factor) scales an element's bump:
+    0.5 is half the standard log enrichment, -1 a depletion of the same size.
+    """
     r, c = centre
     s = anomaly["scale"]
     half = int(np.ceil(4 * s))
@@ -181,8 +185,9 @@ def enrich(logs, names, centre, anomaly) -> np.ndarray:
     c0, c1 = max(c - half, 0), min(c + half + 1, logs.shape[2])
     dist = np.hypot(*np.meshgrid(np.arange(r0, r1) - r, np.arange(c0, c1) - c, indexing="ij"))
     bump = (ENRICHMENT_LOG * np.exp(-0.5 * (dist / s) ** 2)).astype(np.float32)
+    peaks = anomaly.get("peaks", {})
     for element in anomaly["elements"]:
-        logs[names.index(element), r0:r1, c0:c1] += bump
+        logs[names.index(element), r0:r1, c0:c1] += bump * np.float32(peaks.get(element, 1.0))
     return (slice(r0, r1), slice(c0, c1)), dist <= s
 
 

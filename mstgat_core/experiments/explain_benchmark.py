@@ -8,7 +8,11 @@ cell's elements sum to 10^6 ppm, so an enrichment dilutes everything else):
 * **decoy, same elements**: the ore elements at another scale, no deposits.
 
 Kinds: ``small`` (ore radius 1 cell, same-element decoys radius 3) and
-``large`` (ore 3, decoys 1), alternating by seed. MSTGAT is fitted with the
+``large`` (ore 3, decoys 1), alternating by seed: the control family
+(``enrichment``). Five more families (``association``, ``depletion``,
+``ratio``, ``trend``, ``barren``; :mod:`~mstgat_core.data.scenario_families`)
+plant ore that the deposits' raw composition does not reveal, scored per family with a
+signed top-k rule and exact McNemar tests (:mod:`.explain_paired`). MSTGAT is fitted with the
 defaults of :func:`~mstgat_core.pipeline.fit` (what ``mstgat train`` does) and
 every explanation method is read at the deposit cells, as ``mstgat explain
 --deposits`` does:
@@ -34,7 +38,7 @@ Neighbour weights
     the planted ore footprint, over the share those neighbours would get with
     uniform weights (geometric mean over cells and scales; 1 = no preference).
 
-Statistics (:func:`score_records`): the share of scenarios whose top k (k =
+Statistics (:func:`score_records`), over the control family: the share of scenarios whose top k (k =
 number of ore elements) holds every ore element, the share in which a
 decoy-only element ranks above some ore element, and a normalised rank-biased
 overlap; each against a permutation null (the same statistic with the element
@@ -53,8 +57,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.scenario_families import FAMILIES, close, make_family
 from ..errors import DataError
 from ..files import write_text_atomically
+from .explain_paired import CONTROL, families_markdown, family, family_summary
 
 KINDS = {
     # ore scale, same-element decoy scale, (ore n, other-element decoy n, same-element decoy n)
@@ -88,20 +94,38 @@ class Spec:
 
 
 def specs(n: int = 24, first_seed: int = 0) -> list[Spec]:
-    """``n`` scenarios, kinds alternating by seed."""
+    """``n`` control scenarios, kinds alternating by seed."""
     kinds = list(KINDS)
     return [Spec(seed, kinds[seed % len(kinds)]) for seed in range(first_seed, first_seed + n)]
+
+
+def family_specs(families=None, n: int = 24, first_seed: int = 0) -> list[Spec]:
+    """``n`` scenarios per family (default: the control, then every family of :data:`FAMILIES`)."""
+    families = [CONTROL, *FAMILIES] if families is None else list(families)
+    unknown = [f for f in families if f != CONTROL and f not in FAMILIES]
+    if unknown:
+        raise DataError(f"unknown scenario family {unknown[0]!r}; use {', '.join([CONTROL, *FAMILIES])}")
+    out = []
+    for fam in families:
+        seeds = range(first_seed, first_seed + n)
+        out += specs(n, first_seed) if fam == CONTROL else [Spec(seed, fam) for seed in seeds]
+    return out
 
 
 def make(spec: Spec):
     """(scenario, truth) of one spec: a closed composition with ore and both kinds of decoy.
 
-    ``truth``: ``ore`` and ``decoy`` (decoy-only) element names, ``ore_scale``.
+    ``truth``: ``ore`` and ``decoy`` (decoy-only) element names, ``depleted`` (ore
+    elements the ore lowers), ``ore_scale``. The kinds of
+    :data:`~mstgat_core.data.scenario_families.FAMILIES` come from
+    :func:`~mstgat_core.data.scenario_families.make_family`.
     """
     from ..data.synthetic import element_names, make_scenario
 
+    if spec.kind in FAMILIES:
+        return make_family(spec.kind, spec.seed, SHAPE, N_ELEMENTS, CLOSURE)
     if spec.kind not in KINDS:
-        raise DataError(f"unknown scenario kind {spec.kind!r}; use one of {', '.join(KINDS)}")
+        raise DataError(f"unknown scenario kind {spec.kind!r}; use one of {', '.join([*KINDS, *FAMILIES])}")
     ore_scale, decoy_scale, (n_ore, n_other, n_same) = KINDS[spec.kind]
     names = element_names(N_ELEMENTS)
     picked = [str(e) for e in np.random.default_rng(10_000 + spec.seed).permutation(names)[: N_ORE + N_DECOY]]
@@ -112,17 +136,31 @@ def make(spec: Spec):
         {"name": "decoy_same", "elements": ore, "scale": decoy_scale, "n": n_same, "hosts_deposits": False},
     ]
     scenario = make_scenario(shape=SHAPE, n_elements=N_ELEMENTS, anomalies=anomalies, seed=spec.seed)
-    total = sum(scenario.grid[e] for e in names)
-    for e in names:
-        scenario.grid[e] = (scenario.grid[e] / total * CLOSURE).astype(np.float32).assign_attrs(units="ppm")
-    return scenario, {"ore": ore, "decoy": decoy, "ore_scale": ore_scale}
+    close(scenario.grid, names, CLOSURE)
+    return scenario, {"ore": ore, "depleted": [], "decoy": decoy, "ore_scale": ore_scale}
+
+
+def data_alone(scenario) -> np.ndarray:
+    """Mean normalised value (CLR, robust scaling) per element at the deposit cells, without fitting a model.
+
+    What ``composition`` reads from a fitted model's prepared grid, for tests of the scenario design.
+    """
+    from ..data.io import deposit_cells
+    from ..data.preprocess import Normaliser, valid_mask
+
+    normaliser = Normaliser(transform="clr").fit(scenario.grid)
+    mask = valid_mask(scenario.grid)
+    inside = np.asarray(deposit_cells(scenario.grid, scenario.deposits).values, dtype=bool)[mask]
+    return normaliser.transform(scenario.grid, mask)[inside].mean(axis=0)
 
 
 # ------------------------------------------------------------------ explanations
 
 
-def element_scores(fitted, prepared, inside: np.ndarray, maps=None) -> dict[str, np.ndarray]:
-    """Per method, a score per element over the cells ``inside`` (bool per node)."""
+def element_scores(fitted, prepared, inside: np.ndarray, maps=None) -> tuple[dict, dict]:
+    """Per method, a score per element over the cells ``inside`` (bool per node); and per signed method,
+    the score of each element as a *depleted* indicator (see :mod:`.explain_paired`).
+    """
     from ..interpret import attention_maps, attribute_nodes
     from .indicator_stability import shuffled_weights
 
@@ -136,15 +174,19 @@ def element_scores(fitted, prepared, inside: np.ndarray, maps=None) -> dict[str,
             out[name] = values[:, inside].mean(axis=1) - values[:, ~inside].mean(axis=1)
     ig, _ = attribute_nodes(fitted, prepared, nodes, steps=32)
     out["integrated_gradients"] = ig.mean(axis=0)
-    above = prepared.x[nodes].numpy() > 0
+    x = prepared.x[nodes].numpy()
+    above = x > 0
     out["ig_enrichment"] = (ig * above).mean(axis=0)
+    depleted = {"ig_enrichment": (ig * ~above).mean(axis=0)}
     out["occlusion"] = attribute_nodes(fitted, prepared, nodes, method="occlusion")[0].mean(axis=0)
     # references: the same ranking from a model with shuffled weights (model randomisation), and from the
     # data alone (mean normalised value at the deposit cells): what an explanation adds must beat both
     shuffled, _ = attribute_nodes(shuffled_weights(fitted), prepared, nodes, steps=32)
     out["ig_enrichment_shuffled"] = (shuffled * above).mean(axis=0)
-    out["composition"] = prepared.x[nodes].numpy().mean(axis=0)
-    return out
+    depleted["ig_enrichment_shuffled"] = (shuffled * ~above).mean(axis=0)
+    out["composition"] = x.mean(axis=0)
+    depleted["composition"] = -out["composition"]
+    return out, depleted
 
 
 def scale_scores(fitted, prepared, inside: np.ndarray, maps) -> dict[str, np.ndarray]:
@@ -207,6 +249,7 @@ def run_scenario(spec: Spec, fit_options: dict | None = None) -> dict:
     prepared = fitted.prepare(scenario.grid)
     inside = np.asarray(cells.values, dtype=bool)[prepared.graph.mask]
     maps = attention_maps(fitted, prepared)
+    scores, depleted = element_scores(fitted, prepared, inside, maps)
     record = {
         "spec": asdict(spec),
         "truth": truth,
@@ -214,7 +257,8 @@ def run_scenario(spec: Spec, fit_options: dict | None = None) -> dict:
         "scales": [float(s) for s in fitted.config.scales],
         "deposit_cells": int(inside.sum()),
         "finetune": (fitted.metadata.get("finetune") or {}).get("result"),
-        "elements_scores": {k: v.tolist() for k, v in element_scores(fitted, prepared, inside, maps).items()},
+        "elements_scores": {k: v.tolist() for k, v in scores.items()},
+        "depleted_scores": {k: v.tolist() for k, v in depleted.items()},
     }
     if fitted.config.uses_spatial:
         record["scale_scores"] = {k: v.tolist() for k, v in scale_scores(fitted, prepared, inside, maps).items()}
@@ -265,14 +309,20 @@ def _bootstrap_mean(values: np.ndarray, rng, draws: int = 2000) -> list:
 
 
 def score_records(records: list[dict], permutations: int = 10_000, seed: int = 0) -> dict:
-    """The benchmark's figures from scenario records (see the module docstring)."""
+    """The benchmark's figures from scenario records (see the module docstring).
+
+    ``elements``: the control family's figures against the permutation null;
+    ``families``: per family, hits and McNemar tests (:func:`.explain_paired.family_summary`).
+    """
     from scipy.stats import binomtest, wilcoxon
 
     rng = np.random.default_rng(seed)
     n = len(records)
-    out = {"n_scenarios": n, "elements": {}, "scales": {}}
+    control = [r for r in records if family(r["spec"]["kind"]) == CONTROL]
+    out = {"n_scenarios": n, "n_control": len(control), "elements": {}, "scales": {}}
+    out["families"] = family_summary(records, ELEMENT_METHODS)
     for method in ELEMENT_METHODS:
-        usable = [r for r in records if method in r["elements_scores"]]
+        usable = [r for r in control if method in r["elements_scores"]]
         if not usable:
             continue
         observed, null = [], []
@@ -314,7 +364,7 @@ def score_records(records: list[dict], permutations: int = 10_000, seed: int = 0
             "interval": _wilson(hits, len(spatial)),
             "chance": chance,
             "p": float(binomtest(hits, len(spatial), chance, alternative="greater").pvalue),
-            "by_kind": {kind: float(right[kinds == kind].mean()) for kind in KINDS if (kinds == kind).any()},
+            "by_kind": {kind: float(right[kinds == kind].mean()) for kind in dict.fromkeys(kinds)},
         }
     lifts = np.array([r["neighbour_lift"] for r in records if np.isfinite(r.get("neighbour_lift", np.nan))])
     if len(lifts):
@@ -332,14 +382,25 @@ def score_records(records: list[dict], permutations: int = 10_000, seed: int = 0
 
 
 def run_explain_suite(
-    out_dir, markdown=None, n: int = 24, first_seed: int = 0, fit_options=None, progress=None, log=print
+    out_dir,
+    markdown=None,
+    n: int = 24,
+    first_seed: int = 0,
+    fit_options=None,
+    progress=None,
+    log=print,
+    families=None,
+    name: str = "explain.json",
 ) -> dict:
-    """Run ``n`` scenarios; write ``out_dir/explain.json`` and, if given, the table into ``markdown``."""
+    """Run ``n`` scenarios per family (:func:`family_specs`); write ``out_dir/name`` and, if given, the
+    tables into ``markdown``.
+    """
+    from ..data import scenario_families as sf
     from .benchmark import versions
 
     started = time.perf_counter()
     records = []
-    chosen = specs(n, first_seed)
+    chosen = family_specs(families, n, first_seed)
     for i, spec in enumerate(chosen):
         records.append(run_scenario(spec, fit_options))
         if progress is not None:
@@ -348,16 +409,30 @@ def run_explain_suite(
         "suite": "explain",
         "summary": score_records(records),
         "records": records,
-        "design": {"kinds": KINDS, "n_elements": N_ELEMENTS, "shape": SHAPE, "closure_ppm": CLOSURE, "rbo_p": RBO_P},
+        "design": {
+            "kinds": KINDS,
+            "families": {
+                "names": list(sf.FAMILIES),
+                "ore_scale": sf.ORE_SCALE,
+                "weak_strong_peaks": [sf.WEAK, sf.STRONG],
+                "context_log": sf.CONTEXT_LOG,
+                "host_radius": sf.HOST_RADIUS,
+                "trend_log": sf.TREND_LOG,
+            },
+            "n_elements": N_ELEMENTS,
+            "shape": SHAPE,
+            "closure_ppm": CLOSURE,
+            "rbo_p": RBO_P,
+        },
         "fit_options": {k: repr(v) for k, v in (fit_options or {}).items()},
         "versions": versions(),
         "wall_seconds": time.perf_counter() - started,
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "explain.json"
+    path = out_dir / name
     write_text_atomically(path, json.dumps(report, indent=1))
-    log(f"explanations: {n} scenarios in {report['wall_seconds'] / 60:.1f} min -> {path}")
+    log(f"explanations: {len(chosen)} scenarios in {report['wall_seconds'] / 60:.1f} min -> {path}")
     if markdown is not None:
         rewrite_markdown(out_dir, markdown)
     return report
@@ -386,7 +461,9 @@ def explain_markdown(report: dict, json_path, link_base=".") -> str:
     lines = [
         f"Generated by `mstgat benchmark --suite explain` ({s['n_scenarios']} scenarios, "
         f"{report['wall_seconds'] / 60:.0f} min on this 2-core machine); do not edit by hand. "
-        f"Every figure: [explain.json]({os.path.relpath(json_path, link_base)}).",
+        f"Every figure: [{Path(json_path).name}]({os.path.relpath(json_path, link_base)}).",
+        "",
+        f"Control family ({s.get('n_control', s['n_scenarios'])} scenarios):",
         "",
         "| element method | ore in top k (95 % CI) | null | p | decoy above an ore element | null "
         "| ore in top 5 | RBO (95 % CI) | null | p |",
@@ -399,6 +476,7 @@ def explain_markdown(report: dict, json_path, link_base=".") -> str:
             f"| {da['value']:.2f} {_interval(da['interval'])} | {da['null_mean']:.2f} | {t5['value']:.2f} "
             f"| {rbo['value']:.2f} {_interval(rbo['interval'])} | {rbo['null_mean']:.2f} | {rbo['p']:.4f} |"
         )
+    lines += families_markdown(s.get("families", {}))
     if s["scales"]:
         lines += [
             "",
