@@ -7,6 +7,8 @@ in containers); nothing here imports Panel.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -30,6 +32,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-dev-shm-usage",
 ]
+
+
+def run_in_a_fresh_loop(coroutine):
+    """Run ``coroutine`` to its end in a fresh thread's event loop: a test worker that already ran a browser
+    test has playwright's loop running in its own thread, where ``asyncio.run`` refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def free_port() -> int:
@@ -167,7 +176,7 @@ JS_PLOTS = """() => {
         ? r.nonselection_glyph.fill_alpha.value : null,
       selected: r.data_source && r.data_source.selected ? r.data_source.selected.indices.length : 0,
     }));
-    const bars = m.right.concat(m.left, m.below, m.above).filter(r => name(r) === 'ColorBar')
+    const bars = m.right.concat(m.left, m.below, m.above).filter(r => name(r) === 'ColorBar' && r.visible)
       .map(c => ({title: c.title, low: c.color_mapper.low, high: c.color_mapper.high}));
     plots.push({title: m.title ? m.title.text : '', x: range(m.x_range), y: range(m.y_range),
                 width: m.inner_width, height: m.inner_height, renderers, colorbars: bars});
@@ -178,7 +187,7 @@ JS_PLOTS = """() => {
 
 def bokeh_plots(page) -> list[dict]:
     """Every Bokeh plot of the page: title, ranges (start/end, or factor count), inner size in pixels,
-    glyph renderers (name, glyph, rows, non-selection alpha, selected rows) and colour bars."""
+    glyph renderers (name, glyph, rows, non-selection alpha, selected rows) and the colour bars shown."""
     return page.evaluate(JS_PLOTS)
 
 

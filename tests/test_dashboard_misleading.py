@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mstgat_core.testing import run_in_a_fresh_loop
+
 
 @pytest.fixture
 def session(small_scenario):
@@ -186,12 +188,12 @@ def test_load_data_asks_before_discarding_a_trained_model_and_its_cross_validati
     session.data.source = "Synthetic scenario"
     session.data.synth_rows = session.data.synth_cols = 32
     card = DataCard(session, Jobs(session))
-    asyncio.run(card.load_data())
+    run_in_a_fresh_loop(card.load_data())
     assert session.data.label == "small synthetic" and session.model.fitted is not None
     assert "pretrained mstgat" in session.activity.notice and "cross-validation" in session.activity.notice
-    asyncio.run(card.load_data())
+    run_in_a_fresh_loop(card.load_data())
     assert session.data.label.startswith("synthetic scenario 32x32") and session.model.fitted is None
-    asyncio.run(card.load_data())  # nothing left to lose: loads at once
+    run_in_a_fresh_loop(card.load_data())  # nothing left to lose: loads at once
     assert not session.activity.busy and session.activity.error == ""
 
 
@@ -240,14 +242,14 @@ def test_progress_is_reset_after_a_job_says_cancelled_and_counts_from_the_click(
 
     monkeypatch.setattr(jobs, "_wait_for_slot", slow_queue)
     monkeypatch.setattr("mstgat_core.dashboard.jobs.JOB_SLOTS.finish", lambda: None)
-    assert asyncio.run(jobs.run("quick", lambda: 42, heavy=True)) == 42
+    assert run_in_a_fresh_loop(jobs.run("quick", lambda: 42, heavy=True)) == 42
     assert activity.progress == 0 and activity.progress_text.startswith("quick: finished in")
     assert float(activity.progress_text.split("in ")[1].split(" s")[0]) >= 0.6
 
     def cancelled():
         raise Cancelled("cancelled")
 
-    asyncio.run(jobs.run("training", cancelled))
+    run_in_a_fresh_loop(jobs.run("training", cancelled))
     assert activity.progress == 0 and "cancelled" in activity.progress_text and "finished" not in activity.progress_text
 
 

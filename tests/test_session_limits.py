@@ -2,7 +2,6 @@
 stale session folders; the page served from the installed package. Plain pytest, no browser."""
 
 import asyncio
-import concurrent.futures
 import os
 import threading
 import time
@@ -12,12 +11,7 @@ import pytest
 from mstgat_core.dashboard.server import JobSlots, remove_stale_session_folders
 from mstgat_core.dashboard.state import Session
 from mstgat_core.errors import DataError
-
-
-def run_in_a_fresh_loop(coroutine):
-    """Run ``coroutine`` in a fresh thread's event loop (under xdist playwright's loop may be running here)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+from mstgat_core.testing import run_in_a_fresh_loop
 
 
 def test_job_slots_are_first_come_first_served():

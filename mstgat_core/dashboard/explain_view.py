@@ -136,14 +136,10 @@ def explanation_plots(session: Session, fitted) -> pn.Column:
             pn.pane.Markdown(
                 "**GAT neighbour weights into the cell (last GAT layer, one heatmap per scale; grey = no edge)**"
             ),
-            pn.FlexBox(  # wraps: in a row, the scale weights were cut off at 1600 px
-                pn.GridBox(
-                    *[pane(image, stretch=False) for image in images], ncols=2, css_classes=["mstgat-neighbours"]
-                ),
-                pane(scales, stretch=False),
-                flex_wrap="wrap",
-                sizing_mode="stretch_width",
-            ),
+            # the scale weights below the heatmaps: beside them they were cut off at 1600 px, and in a
+            # wrapping FlexBox the fixed-size heatmaps collapsed to 0 px
+            pn.GridBox(*[pane(image, stretch=False) for image in images], ncols=2, css_classes=["mstgat-neighbours"]),
+            pane(scales, stretch=False),
         ]
     column.append(pane(heat.opts(framewise=True)))
     return pn.Column(*column, sizing_mode="stretch_width")

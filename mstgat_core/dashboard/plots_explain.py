@@ -176,7 +176,7 @@ def scale_bars(exp: xr.Dataset | None, scales: list[int] = ()) -> hv.Bars:
         df = pd.DataFrame({"scale": [str(int(s)) for s in sw["scale"].values], "weight": sw.values})
         title = "scale weights"
     return hv.Bars(df, kdims=["scale"], vdims=["weight"]).opts(
-        title=title, color="#5a9e6f", height=260, width=260, tools=["hover"], ylim=(0, 1)
+        title=title, color="#5a9e6f", frame_height=180, frame_width=180, tools=["hover"], ylim=(0, 1)
     )
 
 

@@ -359,7 +359,8 @@ def sample_points(
     title = "samples: label-free score" if scored else ""
 
     def show_colour_bar(plot, element):  # shown for scores only; HoloViews draws a colour bar once
-        colour_bar = plot.handles.get("colorbar")
+        # points coloured by a column keep it as "color_colorbar" (an image's is "colorbar")
+        colour_bar = plot.handles.get("color_colorbar", plot.handles.get("colorbar"))
         if colour_bar is not None:
             colour_bar.visible, colour_bar.title = scored, title
 
