@@ -43,11 +43,10 @@ notebooks-full: notebooks-sync
 
 # Unit, integration, browser (tests/ui) and notebook (nbmake, quick mode) tests.
 # Three workers on two cores: the browser tests' worker mostly waits for the page; the two longest
-# groups (browser, explanation recovery) are named first so they start first (pytest skips repeats).
+# groups (browser, explanation recovery) start first (tests/conftest.py orders them).
 test: setup
 	bash scripts/ensure_chromium.sh
-	MSTGAT_QUICK=1 $(BIN)/python -m pytest -n 3 --dist loadgroup --nbmake --durations=15 \
-		tests/ui tests/test_explain_recovery.py tests notebooks
+	MSTGAT_QUICK=1 $(BIN)/python -m pytest -n 3 --dist loadgroup --nbmake --durations=15 tests notebooks
 
 assets: setup
 	$(BIN)/python scripts/build_assets.py

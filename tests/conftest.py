@@ -5,6 +5,14 @@ import pytest
 from mstgat_core.paths import SHARED_DATA  # ../shared/data, or MSTGAT_SHARED_DATA
 
 
+LONGEST_FIRST = ("tests/ui/", "tests/test_explain_recovery.py")  # the browser group, the ten explanation fits
+
+
+def pytest_collection_modifyitems(items):
+    """The longest groups first, so that under xdist they start at once instead of ending the run alone."""
+    items.sort(key=lambda item: not any(part in item.nodeid for part in LONGEST_FIRST))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real datasets next to the project (../shared/data); skip when absent."""
