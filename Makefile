@@ -42,11 +42,11 @@ notebooks-full: notebooks-sync
 	$(BIN)/python scripts/strip_notebook_outputs.py notebooks/0*.ipynb
 
 # Unit, integration, browser (tests/ui) and notebook (nbmake, quick mode) tests.
-# Three workers on two cores: the browser tests' worker mostly waits for the page; the two longest
-# groups (browser, explanation recovery) start first (tests/conftest.py orders them).
+# Two workers on two cores (three measured no faster: 721 s against 707 s); the two longest groups
+# (browser, explanation recovery) start first (tests/conftest.py orders them).
 test: setup
 	bash scripts/ensure_chromium.sh
-	MSTGAT_QUICK=1 $(BIN)/python -m pytest -n 3 --dist loadgroup --nbmake --durations=15 tests notebooks
+	MSTGAT_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --nbmake --durations=15 tests notebooks
 
 assets: setup
 	$(BIN)/python scripts/build_assets.py

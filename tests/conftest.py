@@ -4,7 +4,6 @@ import pytest
 
 from mstgat_core.paths import SHARED_DATA  # ../shared/data, or MSTGAT_SHARED_DATA
 
-
 LONGEST_FIRST = ("tests/ui/", "tests/test_explain_recovery.py")  # the browser group, the ten explanation fits
 
 
