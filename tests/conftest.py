@@ -27,6 +27,17 @@ def small_scenario():
     return make_scenario(shape=(64, 56), n_elements=6, seed=3)
 
 
+@pytest.fixture
+def dashboard_session(small_scenario):
+    """A dashboard Session on the small synthetic scenario, its folders removed afterwards."""
+    from mstgat_core.dashboard.state import Session
+
+    s = Session()
+    s.set_data(small_scenario.grid, small_scenario.deposits, "small synthetic")
+    yield s
+    s.cleanup()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """Tests run two at a time on two cores; more threads per worker only thrash (torch's, and the

@@ -5,6 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mstgat_core.testing import bokeh_root, glyph_renderers, rows
+
 
 @pytest.fixture
 def session():
@@ -33,22 +35,6 @@ def lonlat_samples(n_sites=60, repeats=1, jitter_m=0.0, seed=0) -> pd.DataFrame:
 def upload(session, table: pd.DataFrame, name="samples.csv", cell_size=500.0):
     session.data.cell_size = cell_size
     session.load_grid_upload({name: table.to_csv(index=False).encode()})
-
-
-def bokeh_root(panel_obj):
-    from bokeh.document import Document
-
-    return panel_obj.get_root(Document())
-
-
-def renderers(root):
-    from bokeh.models import GlyphRenderer
-
-    return [r for r in root.references() if isinstance(r, GlyphRenderer)]
-
-
-def rows(renderer) -> int:
-    return len(next(iter(renderer.data_source.data.values()), []))
 
 
 # ----------------------------------------------------------------------------------------------- defect 1
@@ -109,7 +95,7 @@ def test_the_log_colour_scale_makes_the_maps_colour_mapper_logarithmic(session, 
     root = bokeh_root(map_panel(session, Jobs(session)))
 
     def mapper():
-        images = [r for r in renderers(root) if isinstance(r.glyph, Image)]
+        images = [r for r in glyph_renderers(root) if isinstance(r.glyph, Image)]
         image = max(images, key=lambda r: np.asarray(r.data_source.data["image"][0]).size).glyph
         bars = [b for b in root.references() if type(b).__name__ == "ColorBar" and b.title.startswith("element")]
         return image.color_mapper, [b.color_mapper for b in bars]
@@ -140,7 +126,7 @@ def fake_cell(grid, row, col):
 def cyan_squares(root):
     return [
         (list(r.data_source.data["x"]), list(r.data_source.data["y"]))
-        for r in renderers(root)
+        for r in glyph_renderers(root)
         if getattr(r.glyph, "line_color", None) == "cyan"
         and getattr(r.glyph, "marker", None) == "square"
         and r.visible
@@ -162,7 +148,7 @@ def test_the_clicked_cells_square_follows_clicks_after_a_box_selection(session, 
     for row, col in ((30, 40), (50, 8)):
         session.explanation.cell = fake_cell(grid, row, col)
         assert cyan_squares(root) == [([float(grid.x[col])], [float(grid.y[row])])]
-    picked = [r for r in renderers(root) if getattr(r.glyph, "fill_color", None) == "#ff7f0e"]
+    picked = [r for r in glyph_renderers(root) if getattr(r.glyph, "fill_color", None) == "#ff7f0e"]
     assert [rows(r) for r in picked] == [int(session.selection.brushed.sum())]
 
 
@@ -179,11 +165,11 @@ def test_planted_truth_circles_are_never_dimmed_by_a_click_and_come_back_with_th
         session.load_synthetic()
         table = session.data.truth_table()
         for colour, kind in (("#d62728", "ore"), ("#ff7f0e", "decoy")):
-            circles = [r for r in renderers(root) if getattr(r.glyph, "line_color", None) == colour and r.visible]
+            circles = [r for r in glyph_renderers(root) if getattr(r.glyph, "line_color", None) == colour and r.visible]
             circles = [r for r in circles if type(r.glyph).__name__ in ("Patches", "MultiPolygons")]
             assert [rows(r) for r in circles] == [int(table["kind"].str.startswith(kind).sum())]
             assert circles[0].nonselection_glyph.line_alpha == 1 and circles[0].selection_glyph.line_alpha == 1
-        (labels,) = [r for r in renderers(root) if type(r.glyph).__name__ == "Text" and r.visible]
+        (labels,) = [r for r in glyph_renderers(root) if type(r.glyph).__name__ == "Text" and r.visible]
         assert rows(labels) == len(table)
 
 
@@ -205,7 +191,7 @@ def test_the_basemap_image_covers_the_whole_grid(session):
     session.selection.basemap = True
     root = bokeh_root(map_panel(session, Jobs(session)))
     image = max(
-        (r for r in renderers(root) if isinstance(r.glyph, Image) and rows(r)),
+        (r for r in glyph_renderers(root) if isinstance(r.glyph, Image) and rows(r)),
         key=lambda r: np.asarray(r.data_source.data["image"][0]).size,
     )  # the layer's image, not the veil of unsupported ground nor the samples' raster
     data = image.data_source.data
@@ -321,7 +307,7 @@ def test_sample_scores_have_a_colour_bar_a_highlighted_click_a_ranking_and_downl
     def rings():
         return [
             (list(r.data_source.data["x"]), list(r.data_source.data["y"]))
-            for r in renderers(root)
+            for r in glyph_renderers(root)
             if getattr(r.glyph, "line_color", None) == "cyan"
             and getattr(r.glyph, "marker", None) == "circle"
             and rows(r)

@@ -7,33 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mstgat_core.testing import run_in_a_fresh_loop
+from mstgat_core.testing import bokeh_root, glyph_renderers, rows, run_in_a_fresh_loop
 
 
 @pytest.fixture
-def session(small_scenario):
-    from mstgat_core.dashboard.state import Session
-
-    s = Session()
-    s.set_data(small_scenario.grid, small_scenario.deposits, "small synthetic")
-    yield s
-    s.cleanup()
-
-
-def root_of(panel_obj):
-    from bokeh.document import Document
-
-    return panel_obj.get_root(Document())
-
-
-def renderers(root):
-    from bokeh.models import GlyphRenderer
-
-    return [r for r in root.references() if isinstance(r, GlyphRenderer)]
-
-
-def rows(renderer) -> int:
-    return len(next(iter(renderer.data_source.data.values()), []))
+def session(dashboard_session):
+    return dashboard_session
 
 
 def markdown_text(panel_obj, css_class: str) -> str:
@@ -68,11 +47,11 @@ def test_brushed_cells_are_see_through_under_the_deposits_and_can_be_cleared(ses
     from mstgat_core.dashboard.views import Jobs, brush_panel, map_panel
 
     grid = session.data.ds
-    the_map = root_of(map_panel(session, Jobs(session)))
+    the_map = bokeh_root(map_panel(session, Jobs(session)))
     panel = brush_panel(session)
-    root_of(panel)
+    bokeh_root(panel)
     session.selection.brush_map_box(grid.x.values[0], grid.y.values[0], grid.x.values[-1], grid.y.values[-1])
-    drawn = [r for r in renderers(the_map) if getattr(r.glyph, "fill_color", None) == plots_charts.BRUSH_COLOUR]
+    drawn = [r for r in glyph_renderers(the_map) if getattr(r.glyph, "fill_color", None) == plots_charts.BRUSH_COLOUR]
     assert len(drawn) == 1 and rows(drawn[0]) > 0
     assert drawn[0].glyph.fill_alpha <= 0.35  # see-through: the layer beneath stays readable
     plot = next(m for m in the_map.references() if isinstance(m, Plot) and drawn[0] in m.renderers)
@@ -105,7 +84,7 @@ def test_the_histograms_deposit_marks_are_not_bars_and_the_scatter_never_plots_a
     assert not any(isinstance(e, hv.Spikes) for e in chart)
     marks = [e for e in chart if isinstance(e, (hv.Scatter, hv.Points)) and len(e)]
     assert marks and all((e.dimension_values(1) == 0).all() for e in marks)
-    root_of(brush_panel(session))  # the menus exist: new options reset them to their first element
+    bokeh_root(brush_panel(session))  # the menus exist: new options reset them to their first element
     renamed = small_scenario.grid.rename({name: f"{name}_b" for name in small_scenario.grid.data_vars})
     session.set_data(renamed, None, "renamed")
     assert session.selection.brush_x != session.selection.brush_y
@@ -154,10 +133,10 @@ def test_new_data_says_why_the_model_was_dropped_without_an_error_and_clears_its
 
     fake_model_outputs(session)
     pane = map_view(session, Jobs(session))
-    root = root_of(pane)
+    root = bokeh_root(pane)
     grid = session.data.ds
-    boxes = [r for r in renderers(root) if isinstance(r.glyph, Quad)]
-    outline = [r for r in renderers(root) if isinstance(r.glyph, MultiLine) and "value" in r.data_source.data]
+    boxes = [r for r in glyph_renderers(root) if isinstance(r.glyph, Quad)]
+    outline = [r for r in glyph_renderers(root) if isinstance(r.glyph, MultiLine) and "value" in r.data_source.data]
     assert len(outline) == 1 and rows(outline[0]) > 0
     glyph = outline[0].glyph
     box = pane.box_stream
@@ -291,7 +270,7 @@ def test_the_fold_on_the_map_has_a_key_and_says_which_fold_it_is(session):
     from mstgat_core.dashboard.views import map_panel
 
     session.evaluation.methods, session.evaluation.folds = ["best_single_element"], 3
-    root = root_of(map_panel(session, Jobs(session)))
+    root = bokeh_root(map_panel(session, Jobs(session)))
     session.evaluation.cross_validate()
     session.evaluation.fold = session.evaluation.param.fold.objects[2]
     legend = next(m for m in root.references() if isinstance(m, Legend))

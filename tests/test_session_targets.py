@@ -8,13 +8,8 @@ import pytest
 
 
 @pytest.fixture
-def session(small_scenario):
-    from mstgat_core.dashboard.state import Session
-
-    s = Session()
-    s.set_data(small_scenario.grid, small_scenario.deposits, "small synthetic")
-    yield s
-    s.cleanup()
+def session(dashboard_session):
+    return dashboard_session
 
 
 def _install_a_score(session):
