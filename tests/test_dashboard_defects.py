@@ -4,8 +4,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from mstgat_core.testing import bokeh_root, glyph_renderers, rows
+from bokeh_models import bokeh_root, glyph_renderers, rows
 
 
 @pytest.fixture

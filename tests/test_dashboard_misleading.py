@@ -6,8 +6,9 @@ import asyncio
 import numpy as np
 import pandas as pd
 import pytest
+from bokeh_models import bokeh_root, glyph_renderers, rows
 
-from mstgat_core.testing import bokeh_root, glyph_renderers, rows, run_in_a_fresh_loop
+from mstgat_core.testing import run_in_a_fresh_loop
 
 
 @pytest.fixture
