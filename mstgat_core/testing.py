@@ -168,6 +168,8 @@ JS_PLOTS = """() => {
   const name = m => m.constructor.__name__ || m.constructor.name;
   for (const d of Bokeh.documents) for (const m of d.all_models) {
     if (name(m) !== 'Figure' && name(m) !== 'Plot') continue;
+    // a replaced figure stays among the document's models for about 30 s: only figures drawn on the page count
+    if (Bokeh.index.find_one(m) == null) continue;
     const range = r => r && ('factors' in r ? {factors: r.factors.length} : {start: r.start, end: r.end});
     const renderers = m.renderers.filter(r => name(r) === 'GlyphRenderer').map(r => ({
       name: r.name, glyph: name(r.glyph),
@@ -186,7 +188,7 @@ JS_PLOTS = """() => {
 
 
 def bokeh_plots(page) -> list[dict]:
-    """Every Bokeh plot of the page: title, ranges (start/end, or factor count), inner size in pixels,
+    """Every Bokeh plot drawn on the page (not the replaced ones the document still holds): title, ranges (start/end, or factor count), inner size in pixels,
     glyph renderers (name, glyph, rows, non-selection alpha, selected rows) and the colour bars shown."""
     return page.evaluate(JS_PLOTS)
 
