@@ -188,7 +188,8 @@ JS_PLOTS = """() => {
 
 
 def bokeh_plots(page) -> list[dict]:
-    """Every Bokeh plot drawn on the page (not the replaced ones the document still holds): title, ranges (start/end, or factor count), inner size in pixels,
+    """Every Bokeh plot drawn on the page (not the replaced ones the document still holds): title, ranges
+    (start/end, or factor count), inner size in pixels,
     glyph renderers (name, glyph, rows, non-selection alpha, selected rows) and the colour bars shown."""
     return page.evaluate(JS_PLOTS)
 

@@ -227,6 +227,29 @@ def test_planted_ore_elements_rank_first(scenario, deposits, trained):
     assert set(summary["scale_weights"]) == {"1", "2", "3"}
 
 
+def test_a_sampled_summary_is_the_mean_over_its_seeded_sample_and_still_ranks_the_ore_first(scenario, trained):
+    """``max_attributed``: IG on a seeded random subset of the region's cells; its means are those of the
+    subset's own attributions (brute force), and the planted ore elements still lead."""
+    from mstgat_core.interpret.attribution import attribute_nodes
+
+    fitted, prepared = trained
+    maps = interpret.attention_maps(fitted, prepared)
+    region = scenario.anomaly_mask & prepared.graph.mask
+    n = int(region.sum())
+    full = interpret.summarise(fitted, prepared, region, maps=maps, max_attributed=n)
+    assert full["attributed_cells"] == n  # no sampling when the region is small enough
+    sampled = interpret.summarise(fitted, prepared, region, maps=maps, max_attributed=40)
+    assert sampled["attributed_cells"] == 40 and sampled["n_cells"] == n
+    nodes = np.nonzero(interpret.summary.region_nodes(prepared, region))[0]
+    subset = np.sort(np.random.default_rng(0).choice(nodes, 40, replace=False))
+    brute = attribute_nodes(fitted, prepared, subset)[0].mean(axis=0)
+    got = np.array([sampled["attribution_inside"][e] for e in fitted.elements])
+    assert np.allclose(got, brute, atol=1e-6)
+    ore = [e for a in scenario.truth["anomalies"] if a["hosts_deposits"] for e in a["elements"]]
+    assert set(ore) <= set(sampled["elements_by_attribution"][: len(ore) + 1]), sampled["elements_by_attribution"]
+    assert sampled["attention_inside"] == full["attention_inside"]  # attention is read on every cell
+
+
 def test_cli_explain(tmp_path, scenario, trained):
     from mstgat_core.cli import main
     from mstgat_core.data import io

@@ -565,3 +565,22 @@ def test_a_click_on_a_survey_of_30000_samples_is_answered_on_the_samples_subgrap
     dots = plots_map.sample_points(None, scores, **view)
     assert 0 < len(dots) < plots_map.SAMPLE_GLYPHS and len(dots) == ((xy < 10_000).all(axis=1)).sum()
     assert not np.isfinite(plots_map.sample_raster(None, scores, **view).dimension_values(2)).any()
+
+
+def test_a_large_box_is_summarised_from_a_seeded_sample_of_its_cells_and_says_so(session, monkeypatch):
+    """The region summary's IG rests on at most REGION_SAMPLE cells (a 2,000-cell box took 50-140 s in full);
+    the text says how many of the box's cells the attributions come from."""
+    from mstgat_core.dashboard import map_view, state_explain, views  # noqa: F401  (views loads the Bokeh backend)
+
+    monkeypatch.setattr(state_explain, "REGION_SAMPLE", 30)
+    session.train()
+    grid = session.data.ds
+    xs, ys = grid.x.values, grid.y.values
+    session.compute_maps()
+    summary = session.explanation.summarise_region(xs[5], ys[5], xs[30], ys[30])
+    assert summary["n_cells"] > 30 and summary["attributed_cells"] == 30
+    session.explanation.region = summary
+    text = map_view.region_panel(session)[0].object
+    assert f"a random 30 of the {summary['n_cells']:,} cells" in text
+    small = session.explanation.summarise_region(xs[20], ys[20], xs[23], ys[23])
+    assert small["attributed_cells"] == small["n_cells"] <= 16  # a small box is attributed whole

@@ -377,6 +377,9 @@ def region_panel(session: Session):
                 "Elements with more [CLS] attention inside than outside: "
                 + ", ".join(summary["elements_by_attention"][:8])
             )
+        attributed, cells = summary.get("attributed_cells"), summary.get("n_cells")
+        if attributed is not None and cells is not None and attributed < cells:
+            lines.append(f"The attributions below are means over a random {attributed:,} of the {cells:,} cells.")
         if summary.get("elements_by_enrichment"):
             lines.append(
                 "Indicator elements (mean attribution carried by enriched elements inside): "
