@@ -93,7 +93,11 @@ def exercise_card(session: Session, jobs: Jobs) -> pn.Card:
             "cell: the model's indicator elements are the red attribution bars pointing right."
         ),
         pn.widgets.CheckButtonGroup.from_param(
-            exercise.param.elements, name="", button_type="default", css_classes=["mstgat-exercise-elements"]
+            exercise.param.elements,
+            name="",
+            button_type="primary",
+            button_style="outline",
+            css_classes=["mstgat-exercise-elements"],
         ),
         check_button("elements", exercise.check_elements),
         feedback_alert(session, "elements", "mstgat-exercise-feedback-elements"),
@@ -102,7 +106,11 @@ def exercise_card(session: Session, jobs: Jobs) -> pn.Card:
             "closest to its size; then compare with the scale weights the model gave the cell."
         ),
         pn.widgets.RadioButtonGroup.from_param(
-            exercise.param.scale, name="", button_type="default", css_classes=["mstgat-exercise-scale"]
+            exercise.param.scale,
+            name="",
+            button_type="primary",
+            button_style="outline",
+            css_classes=["mstgat-exercise-scale"],
         ),
         check_button("scale", exercise.check_scale),
         feedback_alert(session, "scale", "mstgat-exercise-feedback-scale"),
