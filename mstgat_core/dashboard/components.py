@@ -11,6 +11,7 @@ import param
 from panel.viewable import Viewer
 
 from . import plots_charts, plots_map
+from .exercise_view import exercise_card
 from .explain_view import explanation_panel, sample_panel
 from .exports import export_layers, export_png
 from .jobs import Jobs
@@ -553,7 +554,14 @@ class EvaluationTab(Component):
 
 
 class LearnTab(Component):
-    """Teaching notes: what the model does, how to read its explanations, a guided exercise."""
+    """The exercise that checks a student's answers (at the top), then the teaching notes: what the model
+    does and how to read its explanations."""
 
     def _build(self):
-        return pn.pane.Markdown(learn_text(), name="Learn", sizing_mode="stretch_width", max_width=900)
+        return pn.Column(
+            exercise_card(self.session, self.jobs),
+            pn.pane.Markdown(learn_text(), sizing_mode="stretch_width"),
+            name="Learn",
+            sizing_mode="stretch_width",
+            max_width=900,
+        )

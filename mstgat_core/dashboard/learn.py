@@ -61,11 +61,13 @@ every other log-ratio, and the model may rightly use those depletions (or the ab
 signature), but they are not what you would sample for. Region summaries rank indicator elements
 by this enriched part.
 
-### Teaching mode: an exercise on a synthetic scenario
-Choose *Synthetic scenario* and press *Load data*. The map draws the **planted truth**: red circles
+### Teaching mode: going further on a synthetic scenario
+The **Exercise** card at the top of this tab checks your answers to steps 2 and 5 below (which cell
+is ore, which elements the model used there, at which scale) and says why. To explore freely, choose
+*Synthetic scenario* and press *Load data*. The map draws the **planted truth**: red circles
 are the ore anomalies that host the deposits, with their elements and radius; orange dashed circles
 are decoys, the same kind of enrichment in other elements, with no deposits. Untick *Show the planted
-truth* to hide them.
+truth* to hide them (the exercise hides them until you tick it).
 1. Train a model (Model card, a few epochs are enough).
 2. Click a cell inside a red circle. Do the **red attribution bars** name the circle's elements?
 3. Compare the attention bars with the attribution bars. Find an ore element that attention ranks

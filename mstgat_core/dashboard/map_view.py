@@ -11,6 +11,7 @@ import numpy as np
 import panel as pn
 from holoviews.operation.datashader import rasterize
 
+from ..errors import DataError
 from . import plots_charts, plots_explain, plots_map
 from .jobs import Jobs
 from .panes import pane
@@ -204,6 +205,8 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     async def on_tap(x, y):
         if x is None or y is None or not np.isfinite([x, y]).all():
             return
+        with contextlib.suppress(DataError):  # the cell clicked, model or not (the Learn exercise reads it)
+            session.explanation.clicked = session.explanation.cell_at(x, y)
         if session.model.point_scores is not None and session.selection.show_samples:
             sample = await jobs.run("explaining the sample", session.explanation.explain_sample_at, x, y)
             if sample is not None:

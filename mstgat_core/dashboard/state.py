@@ -10,6 +10,7 @@ the views bind to:
 ``session.explanation``   the clicked cell or sample, attention/attribution maps, a region (:mod:`.state_explain`)
 ``session.selection``     the map's layer, outline, overlays and brushed cells (:mod:`.state_selection`)
 ``session.evaluation``    cross-validation and the fold drawn on the map (:mod:`.state_evaluation`)
+``session.exercise``      the Learn exercise's answers and the feedback on them (:mod:`.state_exercise`)
 ========================  ==============================================================================
 
 A part reads the parts it depends on and changes only its own params. What changes several parts at
@@ -35,6 +36,7 @@ from .activity import Activity
 from .server import SessionFolder
 from .state_data import DEMO_ELEMENT, DEMO_LABEL, SOURCES, DataState
 from .state_evaluation import EvaluationState
+from .state_exercise import ExerciseState
 from .state_explain import ExplanationState
 from .state_model import DEMO_MODEL_LABEL, ModelState
 from .state_selection import SelectionState
@@ -50,6 +52,7 @@ class Session(param.Parameterized):
     explanation = param.ClassSelector(class_=ExplanationState, constant=True, doc="What the model says where")
     selection = param.ClassSelector(class_=SelectionState, constant=True, doc="What the map shows and picks")
     evaluation = param.ClassSelector(class_=EvaluationState, constant=True, doc="Cross-validation")
+    exercise = param.ClassSelector(class_=ExerciseState, constant=True, doc="The Learn exercise's answers")
 
     def __init__(self, **params):
         folder = SessionFolder()
@@ -64,6 +67,7 @@ class Session(param.Parameterized):
             explanation=explanation,
             selection=SelectionState(activity, data, model, explanation),
             evaluation=EvaluationState(activity, data, model),
+            exercise=ExerciseState(data, model, explanation),
         )
         super().__init__(**parts, **params)
         self.folder = folder  # uploads and exports, removed by cleanup()
@@ -99,6 +103,7 @@ class Session(param.Parameterized):
             self.model.clear_outputs()
             self.explanation.clear()
             self.explanation.sample = None
+            self.explanation.clicked = None
             self.selection.clear_brush()
             self.evaluation.clear()
         if self.model.fitted is not None:
@@ -126,15 +131,16 @@ class Session(param.Parameterized):
             lost.append("the cross-validation")
         return " and ".join(lost)
 
-    def confirm_new_data(self) -> bool:
+    def confirm_new_data(self, button: str = "Load data") -> bool:
         """True when other data may be loaded now: nothing would be lost, or the user was told what would be
-        and asked again (the second call for the same loss). The first call says what would be lost."""
+        and asked again (the second call for the same loss). The first call says what would be lost, and to
+        press ``button`` again."""
         lost = self.what_new_data_discard()
         if not lost or self._asked_to_discard == lost:
             self._asked_to_discard = ""
             return True
         self._asked_to_discard = lost
-        self.activity.notice = f"Loading other data discards {lost}: press Load data again to go on."
+        self.activity.notice = f"Loading other data discards {lost}: press {button} again to go on."
         return False
 
     _asked_to_discard = ""
@@ -163,6 +169,15 @@ class Session(param.Parameterized):
         self.activity.status = f"loaded {data.label}: ore anomalies in " + "; ".join(
             f"{'-'.join(a['elements'])} (radius {a['scale']} cells)" for a in ore
         )
+
+    def start_exercise(self) -> None:
+        """The Learn exercise's survey: the synthetic scenario of the Data card's size and seed, its planted
+        truth hidden on the map and not named in the status line (the exercise asks for it); blocking."""
+        self.data.source = SOURCES[1]
+        self.load_synthetic()
+        self.selection.show_truth = False
+        self.exercise.reset()
+        self.activity.status = f"exercise: {self.data.label}, planted truth hidden - find the ore (Learn tab, step 1)"
 
     def load_grid_upload(self, files: dict) -> None:
         """An uploaded grid or point file (kept in the session's folder) as the data; the deposits are

@@ -17,6 +17,16 @@ from .state_model import ModelState
 REGION_SAMPLE = 256
 
 
+def nearest_cell(xs: np.ndarray, ys: np.ndarray, x: float, y: float) -> tuple[int, int]:
+    """(row, col) of the cell centre nearest to (x, y) on a grid with centres ``xs``, ``ys``; DataError when
+    (x, y) is more than half a cell outside the grid."""
+    half_x = abs(float(xs[1] - xs[0])) / 2 if len(xs) > 1 else np.inf
+    half_y = abs(float(ys[1] - ys[0])) / 2 if len(ys) > 1 else np.inf
+    if not (xs.min() - half_x <= x <= xs.max() + half_x and ys.min() - half_y <= y <= ys.max() + half_y):
+        raise DataError("the click is outside the grid: click a cell of the map")
+    return int(np.abs(ys - y).argmin()), int(np.abs(xs - x).argmin())
+
+
 class ExplanationState(param.Parameterized):
     """The model's explanations: the clicked cell's (element attention, neighbour and scale weights,
     integrated gradients, composition), a scored sample's, the attention and attribution maps of the
@@ -28,6 +38,7 @@ class ExplanationState(param.Parameterized):
     gat_head = param.Selector(default="mean", objects=["mean"], label="GAT head")
 
     cell = param.Parameter(default=None, precedence=-1)  # the clicked cell's explain_cell Dataset
+    clicked = param.Parameter(default=None, precedence=-1)  # (row, col) of the last click on the grid, model or not
     sample = param.Parameter(default=None, precedence=-1)  # dict, see explain_sample_at
     maps = param.Parameter(default=None, precedence=-1)  # attention_maps Dataset
     attributions = param.Parameter(default=None, precedence=-1)  # DataArray (element, y, x)
@@ -79,13 +90,7 @@ class ExplanationState(param.Parameterized):
         fitted, prepared = self.model.fitted, self.model.prepared
         if fitted is None or prepared is None:
             raise DataError("no model yet: train or load one to explain cells")
-        xs, ys = prepared.template["x"].values, prepared.template["y"].values
-        half_x = abs(float(xs[1] - xs[0])) / 2 if len(xs) > 1 else np.inf
-        half_y = abs(float(ys[1] - ys[0])) / 2 if len(ys) > 1 else np.inf
-        if not (xs.min() - half_x <= x <= xs.max() + half_x and ys.min() - half_y <= y <= ys.max() + half_y):
-            raise DataError("the click is outside the grid: click a cell of the map")
-        row = int(np.abs(ys - y).argmin())
-        col = int(np.abs(xs - x).argmin())
+        row, col = nearest_cell(prepared.template["x"].values, prepared.template["y"].values, x, y)
         if not prepared.graph.mask[row, col]:
             raise DataError(f"cell row {row}, col {col} has no data: click inside the survey area")
         exp = interpret.explain_cell(fitted, prepared, row=row, col=col, ig_steps=16)
@@ -94,10 +99,18 @@ class ExplanationState(param.Parameterized):
         return exp
 
     def explain(self, x: float, y: float):
-        """Explain the cell nearest to (x, y) and store it in ``cell`` (blocking)."""
+        """Explain the cell nearest to (x, y) and store it in ``cell`` and ``clicked`` (blocking)."""
         exp = self.explain_at(x, y)
         self.cell = exp
+        self.clicked = (exp.attrs["row"], exp.attrs["col"])
         return exp
+
+    def cell_at(self, x: float, y: float) -> tuple[int, int]:
+        """(row, col) of the data's cell nearest to map coordinates (x, y), with a model or without;
+        DataError without data or outside the grid."""
+        if self.data.ds is None:
+            raise DataError("no data yet: load some first")
+        return nearest_cell(self.data.ds["x"].values, self.data.ds["y"].values, x, y)
 
     def explain_sample_at(self, x: float, y: float) -> dict:
         """The scored sample nearest to (x, y), explained (see :meth:`explain_sample`). The sample is found by

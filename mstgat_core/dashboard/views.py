@@ -98,7 +98,7 @@ def create_app():
         DataTab(session, name="Data"),
         TrainingTab(session, name="Training"),
         EvaluationTab(session, jobs, name="Evaluation"),
-        LearnTab(name="Learn"),
+        LearnTab(session, jobs, name="Learn"),
         dynamic=True,  # a tab is built when first opened: a new session renders only the map
         sizing_mode="stretch_width",
     )

@@ -17,8 +17,9 @@ weights) and returns xarray objects on the grid, or plain dicts.
 Modules: ``cell`` (one cell), ``maps`` (attention maps), ``attribution``
 (integrated gradients, occlusion, the enriched part), ``scales`` (scale
 readings through the heads), ``readout`` (the residual readout's weights
-per element), ``summary`` (regions, the text report) and ``common`` (what
-they share).
+per element), ``summary`` (regions, the text report), ``teaching`` (the Learn
+exercise's checks of a student's answers against planted truth) and
+``common`` (what they share).
 
 Definitions
 -----------
