@@ -193,6 +193,7 @@ def test_mstgat_zones_prints_the_thresholds_and_writes_the_zones(tmp_path, capsy
     assert code == 0, printed
     assert "C-A fractal" in printed and "75 % 0.1" in printed and "population break" in printed
     assert "P-A crossing" in printed and "wrote" in printed and "2 target zones" in printed
+    assert "in-sample if the layer's model was fitted on these deposits" in printed
     zones = read_zones(out)
     assert zones["n_deposits"].tolist() == [1, 1] and zones.crs.to_epsg() == 32633
     assert zones["leading_elements"][0].startswith("Cu")  # the other layers, not the score itself

@@ -107,6 +107,10 @@ def cmd_zones(args) -> int:
             f"{100 * pa.prediction_rate:.0f} % of them in {100 * (1 - pa.prediction_rate):.0f} % of the area "
             f"(normalised density {pa.normalised_density:.2f}); success-rate AUC {auc:.3f}"
         )
+        print(
+            "  these are in-sample if the layer's model was fitted on these deposits (as `mstgat fit` and the "
+            "bundled checkpoint were): optimistic; `mstgat evaluate` gives held-out figures"
+        )
     zones = target_zones(
         scores,
         args.top / 100,
