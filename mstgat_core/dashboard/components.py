@@ -22,6 +22,8 @@ from .state import Session
 from .state_data import SOURCES
 from .targets_view import model_curves_panel, thresholds_card
 
+OPAQUE = "var(--background-color, white)"  # the sticky status bar's background: the page scrolls beneath it
+
 
 class Component(Viewer):
     """A part of one session's page, after Lumen's ``View``: the ``session`` and its ``jobs`` are params, a
@@ -291,6 +293,9 @@ class StatusBar(Component):
             css_classes=["mstgat-progress"],
             sizing_mode="stretch_width",
             height=30,  # the same height idle or busy, so that the map below never jumps
+            margin=(0, 10, 8, 10),
+            # its text overflowed the sticky bar's box and was drawn over the map scrolled beneath: opaque too
+            styles={"background": OPAQUE},
         )
         alert = error_alert(session)
         if session.activity.error:
@@ -305,7 +310,7 @@ class StatusBar(Component):
             progress_text,
             sizing_mode="stretch_width",
             css_classes=["mstgat-status-bar"],
-            styles={"position": "sticky", "top": "0", "z-index": "10", "background": "var(--background-color, white)"},
+            styles={"position": "sticky", "top": "0", "z-index": "10", "background": OPAQUE},
         )
 
 

@@ -131,4 +131,7 @@ def test_issue_29_items_12_13_the_page_loads_offline_and_keeps_its_status_in_vie
     assert page.locator(".mstgat-map").first.bounding_box()["y"] < 0  # the map scrolled up out of view
     box = bar.bounding_box()
     assert box is not None and 0 <= box["y"] <= 120, box  # under the page header (64 px)
+    # and the progress line lies inside the bar's opaque box (it overflowed it, drawn over the plots beneath)
+    line = page.locator(".mstgat-progress").first.bounding_box()
+    assert line["y"] + line["height"] <= box["y"] + box["height"] + 1, (line, box)
     TIMINGS["issue_29_offline_sticky_s"] = time.perf_counter() - t0
