@@ -7,7 +7,8 @@ with playwright and the system chromium, and writes PNGs into docs/screenshots/:
 * brushing.png - a box on the map, its cells in the scatter plot and the histogram;
 * training.png - the training curves;
 * evaluation.png - a small spatial cross-validation; fold_on_map.png - its first fold on the map;
-* learn.png - the teaching text.
+* learn.png - the exercise and the teaching text;
+* map_1366.png, explanation_1366.png, brushing_1366.png, learn_1366.png - the same at 1366 x 768 (a laptop).
 
 With the bundled checkpoint (assets/mstgat_south_china.safetensors) the map shows the South China
 demo; without it, a small model trained on the synthetic scenario. The training and evaluation
@@ -135,6 +136,21 @@ def main(argv=None):
 
             show_tab(page, "Learn")
             page.screenshot(path=str(OUT / "learn.png"))
+
+            # a laptop screen: the same views at 1366 x 768
+            page.set_viewport_size({"width": 1366, "height": 768})
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(OUT / "learn_1366.png"))
+            show_tab(page, "Map & explanation")
+            page.evaluate("window.scrollTo(0, 0)")
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(OUT / "map_1366.png"))
+            page.locator(".mstgat-explanation").first.scroll_into_view_if_needed()
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(OUT / "explanation_1366.png"))
+            page.locator(".mstgat-brushing").first.scroll_into_view_if_needed()
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(OUT / "brushing_1366.png"))
             browser.close()
     for p in sorted(OUT.glob("*.png")):
         print(f"{p.relative_to(ROOT)}: {p.stat().st_size / 1024:.0f} KB")
