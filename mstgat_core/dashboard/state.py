@@ -99,7 +99,7 @@ class Session(param.Parameterized):
             self.model.clear_outputs()
             self.explanation.clear()
             self.explanation.sample = None
-            self.selection.clear_brush()
+            self.selection.forget_selections()
             self.evaluation.clear()
         if self.model.fitted is not None:
             try:
