@@ -317,7 +317,10 @@ def test_sample_scores_have_a_colour_bar_a_highlighted_click_a_ranking_and_downl
     assert rings() == [([float(scores["x"][12])], [float(scores["y"][12])])]
     panel_root = bokeh_root(sample_panel(session, Jobs(session)))
     tables = [m for m in panel_root.references() if type(m).__name__ == "DataTabulator"]
-    assert tables and tables[0].source.data["sample"][0] == session.model.ranked_samples()["sample"].iloc[0]
+    ranked = session.model.ranked_samples()
+    row = int(np.flatnonzero(ranked.index == 12)[0])  # the clicked sample's row, shown on its page and selected
+    assert tables and tables[0].source.data["sample"][0] == ranked["sample"].iloc[row // 10 * 10]
+    assert tables[0].source.data["sample"][tables[0].source.selected.indices[0]] == ranked["sample"].iloc[row]
     csv = pd.read_csv(export_sample_scores(session, "csv"))
     assert csv["SAMPLEID"].tolist() == table["SAMPLEID"].tolist()
     assert {"anomaly_score", "anomaly_percentile", "top_elements", "contrib_Au"} <= set(csv.columns)

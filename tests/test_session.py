@@ -274,7 +274,8 @@ def test_linked_brushing_picks_cells_on_the_map_or_the_scatter_and_shows_them_in
     np.testing.assert_array_equal(picked, expected & valid)
     deposits = np.asarray(session.data.deposit_mask.values, dtype=bool)
     assert session.selection.brush_readout() == (
-        f"{int(picked.sum()):,} cells picked by a box on the map; "
+        f"{int(picked.sum()):,} cells picked by a box on the map, "
+        f"{int((picked & session.selection.measured_cells()).sum()):,} on measured ground; "
         f"{int((deposits & picked).sum())} of {int(deposits.sum())} deposit cells among them."
     )
     # a box on the scatter plot: the cells whose log10 values of the two elements lie inside it

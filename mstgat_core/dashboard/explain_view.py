@@ -173,10 +173,28 @@ def sample_markdown(exp: dict | None) -> str:
     return "\n\n".join(lines)
 
 
+class RankedTable(pn.widgets.Tabulator):
+    """A Tabulator whose new Bokeh model selects the selected row on the page it shows: Panel (1.9) gives a new
+    model the selection's rows in the whole table, and with remote pagination row 42 of the table is row 2 of
+    page 5 (an update is sent right, only the first drawing was not)."""
+
+    def _get_properties(self, doc=None) -> dict:
+        properties = super()._get_properties(doc)
+        if self.pagination == "remote" and self.value is not None and self.selection:
+            start = (self.page - 1) * self.page_size
+            view = self.current_view.index
+            labels = set(self.value.index[list(self.selection)])
+            properties["source"].selected.indices = [
+                i - start for i in range(start, min(start + self.page_size, len(view))) if view[i] in labels
+            ]
+        return properties
+
+
 def sample_panel(session: Session, jobs=None):
     """A point survey's scored samples: the clicked sample's explanation (text and contribution bars), the
-    samples ranked by score (a click on a row explains that sample and rings it on the map) and the scores as
-    CSV or GeoPackage. Shown for point surveys only."""
+    samples ranked by score, linked both ways with the map (a row selected explains that sample and rings it on
+    the map; a sample clicked on the map is selected in the table, on its page) and the scores as CSV or
+    GeoPackage. Shown for point surveys only."""
     text = pn.pane.Markdown(
         pn.bind(sample_markdown, session.explanation.param.sample),
         css_classes=["mstgat-sample-explanation"],
@@ -191,7 +209,7 @@ def sample_panel(session: Session, jobs=None):
         return pane(bars.opts(framewise=True))
 
     bars = pn.panel(pn.bind(contributions, session.data.param.samples), defer_load=True)
-    ranked = pn.widgets.Tabulator(
+    ranked = RankedTable(
         session.model.ranked_samples(),
         pagination="remote",
         page_size=10,
@@ -208,21 +226,55 @@ def sample_panel(session: Session, jobs=None):
         css_classes=["mstgat-sample-ranking"],
     )
 
+    syncing = {"now": False}  # a guard: the table's selection set from the map is not a click on a row
+
+    def row_of(sample: dict | None) -> int | None:
+        """The sample's position in the ranked table (None: no sample, or not in the table)."""
+        if not sample:
+            return None
+        hits = np.flatnonzero(ranked.value.index.to_numpy() == int(sample["sample"]))
+        return int(hits[0]) if hits.size else None
+
+    def select_the_row(*events):  # the map's clicked sample selected in the table, on its page
+        row = row_of(session.explanation.sample)
+        wanted = [] if row is None else [row]
+        if list(ranked.selection) == wanted:
+            return
+        syncing["now"] = True
+        try:
+            if row is not None:  # the page first: the selection is sent to the page shown
+                shown = ranked.current_view.index.get_loc(ranked.value.index[row])  # sorted in the page or not
+                ranked.page = int(shown) // ranked.page_size + 1
+            ranked.selection = wanted
+        finally:
+            syncing["now"] = False
+
     def refresh_ranking(*events):
-        ranked.value = session.model.ranked_samples()
+        syncing["now"] = True
+        try:
+            ranked.value = session.model.ranked_samples()
+            ranked.selection = []
+        finally:
+            syncing["now"] = False
+        select_the_row()
 
     session.selection.param.watch(refresh_ranking, "version")  # bumped when the samples are scored
+    session.explanation.param.watch(select_the_row, "sample")  # a sample clicked on the map, or a row picked
 
-    async def pick(event):  # the row's sample explained and ringed on the map
-        if jobs is None or event.row is None:
+    async def pick(*events):  # a row selected: its sample explained and ringed on the map
+        if jobs is None or syncing["now"] or not ranked.selection:
             return
-        index = int(ranked.value.index[event.row])
+        index = int(ranked.value.index[ranked.selection[0]])
+        current = session.explanation.sample
+        if current is not None and int(current["sample"]) == index:
+            return  # already the explained sample: no second explanation
         sample = await jobs.run("explaining the sample", session.explanation.explain_sample, index)
         if sample is not None:
             session.explanation.sample = sample
             session.activity.status = f"explained sample {sample['name']} (percentile {sample['percentile']:.1f})"
 
-    ranked.on_click(pick)
+    ranked.param.watch(pick, "selection")
+    select_the_row()
 
     def download(fmt):
         def callback():
@@ -241,7 +293,10 @@ def sample_panel(session: Session, jobs=None):
         )
 
     scored = pn.Column(
-        pn.pane.Markdown("**Samples ranked by label-free score** (click a row to explain the sample):"),
+        pn.pane.Markdown(
+            "**Samples ranked by label-free score** (click a row to explain the sample and ring it on the map; "
+            "a sample clicked on the map is selected here):"
+        ),
         ranked,
         pn.Row(download("csv"), download("gpkg")),
         sizing_mode="stretch_width",

@@ -1,5 +1,5 @@
 """The session's downloads: its map layers as one GeoTIFF or NetCDF file, the map shown as a PNG, a point
-survey's sample scores as CSV or GeoPackage
+survey's sample scores as CSV or GeoPackage, the kept selections' cells as CSV
 (Panel-free; the evaluation table is :meth:`.EvaluationState.csv`, the model
 :meth:`.ModelState.checkpoint_bytes`)."""
 
@@ -143,3 +143,11 @@ def export_sample_scores(session: Session, fmt: str) -> _io.BytesIO:
     path = session.folder.path / f"mstgat_sample_scores.{fmt}"
     write_point_scores(table, path, session.data.samples)
     return _io.BytesIO(path.read_bytes())
+
+
+def export_kept_selections(session: Session) -> _io.BytesIO:
+    """The kept selections' cells as CSV: row, col, x, y (the grid's CRS), selection (its name), colour."""
+    table = session.selection.kept_table()
+    if table.empty:
+        raise DataError("no kept selection to export: pick cells and keep them under a name first")
+    return _io.BytesIO(table.to_csv(index=False).encode())

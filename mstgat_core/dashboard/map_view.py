@@ -1,5 +1,5 @@
 """The dashboard's map and what is linked to it: the layer image, outlines, deposits, samples, folds,
-the clicked cell's neighbours, box selection, linked brushing and the region summary."""
+the clicked cell's neighbours, box and lasso selection, linked brushing, kept selections and the region summary."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ..errors import DataError
 from . import plots_charts, plots_explain, plots_map
 from .jobs import Jobs
 from .panes import pane
+from .selections_view import kept_selections_panel
 from .server import tile_url
 from .state import Session
 
@@ -39,9 +40,10 @@ def map_panel(session: Session, jobs: Jobs):
 
 
 def map_view(session: Session, jobs: Jobs, basemap: bool = False):
-    """The linked map: chosen layer, anomaly outline, deposits, tap and box-select streams.
+    """The linked map: chosen layer, anomaly outline, deposits, kept selections, tap, box- and lasso-select
+    streams.
 
-    The ``Tap``/``BoundsXY`` streams are attached to the DynamicMap of the *image alone*
+    The ``Tap``/``BoundsXY``/``Lasso`` streams are attached to the DynamicMap of the *image alone*
     (the element Bokeh actually renders and that owns the tap/box-select tools); zones,
     deposits and the selected-cell marker are separate DynamicMaps overlaid on it. A stream
     whose source is a DynamicMap returning a whole overlay never receives the click.
@@ -70,7 +72,9 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
         colours = key.colours if key is not None else "value"
         image = plots_map.image(da, title=layer or "no data", kind=colours, log=log)
         # explicit limits: new data (demo -> synthetic -> upload, another CRS) must not keep the old extent
-        image = image.opts(data_aspect=1, frame_width=420, tools=["hover", "tap", "box_select"], framewise=True)
+        image = image.opts(
+            data_aspect=1, frame_width=420, tools=["hover", "tap", "box_select", "lasso_select"], framewise=True
+        )
         if basemap and crs() is not None:
             return place(image).opts(**plots_map.extent(da, to_web_mercator=crs()))
         return image.opts(**plots_map.extent(da), **plots_map.crs_axes(crs()))
@@ -195,12 +199,18 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
 
     tap = hv.streams.Tap(source=img, x=None, y=None)
     box = hv.streams.BoundsXY(source=img, bounds=None)
+    lasso = hv.streams.Lasso(source=img, geometry=None)
 
     def forget_the_box(*events):  # the old data's box is not drawn over new data
         if box.bounds is not None:
             box.event(bounds=None)
 
+    def forget_a_replaced_box(*events):  # nor a box cleared, or replaced by a lasso or the scatter's pick
+        if session.selection.brush_origin != "a box on the map":
+            forget_the_box()
+
     session.data.param.watch(forget_the_box, ["ds"])
+    session.selection.param.watch(forget_a_replaced_box, ["brush_origin"])
 
     async def on_tap(x, y):
         if x is None or y is None or not np.isfinite([x, y]).all():
@@ -236,18 +246,54 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
             )
         )
 
+    def render_kept(kept):
+        """The kept selections, see-through in their colours, under the current pick."""
+        ds = session.data.ds
+
+        def cell_centres(index):
+            if ds is None:
+                return np.zeros(0), np.zeros(0)
+            rows, cols = np.unravel_index(index, (ds.sizes["y"], ds.sizes["x"]))
+            return ds["x"].values[cols], ds["y"].values[rows]
+
+        return place(plots_charts.kept_points(kept if ds is not None else [], cell_centres, ["x", "y"]))
+
+    async def summarise_the_pick():
+        """The region summary of the cells just picked on the map (a box or a lasso)."""
+        picked = session.selection.brushed
+        if session.model.fitted is None or picked is None:
+            return  # the region summary needs a model; the brushing does not
+        if session.explanation.maps is None:
+            await jobs.run("attention maps", session.compute_maps, heavy=True, progress=True)
+        summary = await jobs.run("summarising the region", session.explanation.summarise_cells, picked)
+        if summary is not None:
+            session.explanation.region = summary
+            session.activity.status = (
+                f"summarised a region of {summary['n_cells']:,} cells on measured ground "
+                f"(of {summary['n_picked']:,} picked)"
+            )
+
     async def on_box(bounds):
         if bounds is None:
             return
         session.selection.brush_map_box(*bounds)
-        if session.model.fitted is None:
-            return  # the region summary needs a model; the brushing does not
-        if session.explanation.maps is None:
-            await jobs.run("attention maps", session.compute_maps, heavy=True, progress=True)
-        summary = await jobs.run("summarising the region", session.explanation.summarise_region, *bounds)
-        if summary is not None:
-            session.explanation.region = summary
-            session.activity.status = f"summarised a region of {summary.get('n_cells', '?')} cells"
+        await summarise_the_pick()
+
+    async def on_lasso(geometry):
+        if geometry is None or len(geometry) == 0:
+            return
+        geometry = np.asarray(geometry, dtype=float)
+        if basemap and crs() is not None:  # GeoViews gives a lasso in the tiles' web-Mercator metres
+            from pyproj import Transformer
+
+            to_grid = Transformer.from_crs("EPSG:3857", crs(), always_xy=True)
+            geometry = np.column_stack(to_grid.transform(geometry[:, 0], geometry[:, 1]))
+        try:
+            session.selection.brush_map_lasso(geometry)
+        except DataError as exc:
+            session.activity.fail(exc)
+            return
+        await summarise_the_pick()
 
     async def tap_watch(*events):  # one call per click, with one event per changed parameter
         await on_tap(tap.x, tap.y)
@@ -255,15 +301,21 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
     async def box_watch(*events):
         await on_box(box.bounds)
 
+    async def lasso_watch(*events):
+        await on_lasso(lasso.geometry)
+
     tap.param.watch(tap_watch, ["x", "y"], onlychanged=False)
     box_outline = hv.DynamicMap(lambda bounds: place(plots_map.selection_box(bounds)), streams=[box])
     box.param.watch(box_watch, ["bounds"])
+    lasso.param.watch(lasso_watch, ["geometry"], onlychanged=False)
+    kept = hv.DynamicMap(pn.bind(render_kept, session.selection.param.kept))
     brushed = hv.DynamicMap(pn.bind(render_brushed, session.selection.param.brushed))
     fold = hv.DynamicMap(pn.bind(render_fold, session.evaluation.param.fold, session.selection.param.version))
     # the picked cells see-through and under every mark (outline, truth, samples, deposits): they hid them
     overlay = (
         img
         * unsupported
+        * kept
         * brushed
         * zones
         * truth
@@ -284,13 +336,14 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
         hv.opts.Overlay(legend_position="top", framewise=True, hooks=[plots_map.legend_of_drawn_layers])
     )
     pane = pn.pane.HoloViews(overlay, name="map", css_classes=["mstgat-map"], linked_axes=False)
-    pane.tap_stream, pane.box_stream = tap, box  # handy for tests / notebooks
+    pane.tap_stream, pane.box_stream, pane.lasso_stream = tap, box, lasso  # handy for tests / notebooks
     return pane
 
 
 def brush_panel(session: Session):
-    """ioGAS-style linked brushing: a box on the map highlights its cells in a scatter plot of two elements
-    and in the histogram of the map's layer; a box on the scatter plot shows its cells on the map."""
+    """ioGAS-style linked brushing: a box or a lasso on the map highlights its cells in a scatter plot of two
+    elements and in the histogram of the map's layer; one on the scatter plot shows its cells on the map. A
+    pick can be kept under a name, in its own colour, on both (:func:`~.selections_view.kept_selections_panel`)."""
 
     def scatter(x_element, y_element, version):
         if session.data.ds is None or x_element not in session.data.ds or y_element not in session.data.ds:
@@ -304,14 +357,32 @@ def brush_panel(session: Session):
                 session.selection.param.brushed,
             )
         )
+        lx, ly = (plots_charts._log10(ds[element].values).ravel() for element in (x_element, y_element))
+        kept = hv.DynamicMap(
+            pn.bind(
+                lambda kept: plots_charts.kept_points(kept, lambda i: (lx[i], ly[i]), layers["cells"].kdims, size=3),
+                session.selection.param.kept,
+            )
+        )
         box = hv.streams.BoundsXY(source=layers["cells"], bounds=None)
+        lasso = hv.streams.Lasso(source=layers["cells"], geometry=None)
 
         def pick(*events):
             if box.bounds is not None:
                 session.selection.brush_scatter_box(*box.bounds)
 
+        def pick_lasso(*events):
+            if lasso.geometry is not None and len(lasso.geometry):
+                try:
+                    session.selection.brush_scatter_lasso(lasso.geometry)
+                except DataError as exc:
+                    session.activity.fail(exc)
+
         box.param.watch(pick, ["bounds"])
-        return pane(layers["cells"] * picked * layers["deposits"], "mstgat-brush-scatter")
+        lasso.param.watch(pick_lasso, ["geometry"], onlychanged=False)
+        scatter_pane = pane(layers["cells"] * kept * picked * layers["deposits"], "mstgat-brush-scatter")
+        scatter_pane.box_stream, scatter_pane.lasso_stream = box, lasso  # handy for tests / notebooks
+        return scatter_pane
 
     def histogram(layer, version):
         da = session.selection.layer_data(layer)
@@ -327,7 +398,7 @@ def brush_panel(session: Session):
         return pane(view, "mstgat-brush-histogram")
 
     clear = pn.widgets.Button(name="Clear the selection", button_type="light", css_classes=["mstgat-brush-clear"])
-    clear.on_click(lambda event: session.selection.clear_brush())
+    clear.on_click(lambda event: session.selection.clear_brush())  # the current pick only: kept ones stay
     return pn.Card(
         pn.pane.Markdown(
             pn.bind(
@@ -344,6 +415,7 @@ def brush_panel(session: Session):
             pn.widgets.Select.from_param(session.selection.param.brush_y, width=160),
             clear,
         ),
+        kept_selections_panel(session),
         pn.Row(
             pn.panel(
                 pn.bind(
@@ -370,11 +442,8 @@ def region_panel(session: Session):
 
     def text(summary):
         if not summary:
-            return "Select a region with the box-select tool to summarise it."
-        lines = [
-            f"**Region:** {summary.get('n_cells', '?')} cells, mean probability "
-            f"{summary.get('mean_probability', float('nan')):.3f}"
-        ]
+            return "Select a region with the box-select or lasso-select tool to summarise it."
+        lines = [region_line(summary)]
         if summary.get("elements_by_attention"):
             lines.append(
                 "Elements with more [CLS] attention inside than outside: "
@@ -405,4 +474,15 @@ def region_panel(session: Session):
             pn.bind(plots_explain.matrix_heatmap, session.explanation.param.region), sizing_mode="stretch_width"
         ),
         sizing_mode="stretch_width",
+    )
+
+
+def region_line(summary: dict) -> str:
+    """The region summary's first line: its cells on measured ground (what it describes) of the cells picked,
+    as the brushing readout counts them, and their mean probability."""
+    picked = summary.get("n_picked")
+    of = f" (of {picked:,} picked)" if picked is not None else ""
+    return (
+        f"**Region:** {summary.get('n_cells', 0):,} cells on measured ground{of}, mean probability "
+        f"{summary.get('mean_probability', float('nan')):.3f}"
     )

@@ -8,6 +8,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import xarray as xr
+from bokeh.models import HoverTool
 
 
 def empty(text: str = "", height: int = 200) -> hv.Text:
@@ -120,7 +121,7 @@ def some_cells(mask: np.ndarray, limit: int) -> np.ndarray:
 
 def brush_scatter(ds: xr.Dataset, x_element: str, y_element: str, brushed=None, deposits=None, limit=50_000):
     """ioGAS-style scatter of two elements (log10) over the grid's cells: ``cells`` grey (a fixed random
-    ``limit`` of them on a large grid; it owns the box-select tool), ``picked`` (the brushed cells) orange,
+    ``limit`` of them on a large grid; it owns the box- and lasso-select tools), ``picked`` (the brushed cells) orange,
     ``deposits`` (the deposit cells) red. Returned as a dict of the three ``Points`` layers, so that the
     dashboard can update the picked cells alone; ``hv.Overlay(list(layers.values()))`` draws them."""
     lx, ly = _log10(ds[x_element].values).ravel(), _log10(ds[y_element].values).ravel()
@@ -145,7 +146,7 @@ def brush_scatter(ds: xr.Dataset, x_element: str, y_element: str, brushed=None, 
             color=CELL_COLOUR,
             size=2,
             alpha=0.5,
-            tools=["box_select", "hover"],
+            tools=["box_select", "lasso_select", "hover"],
             title=title,
             height=320,
             responsive=True,
@@ -190,4 +191,30 @@ def brush_histogram(da: xr.DataArray | None, brushed=None, deposits=None, log: b
         hv.opts.Overlay(
             title="cells (grey), picked (orange); red triangles: deposit cells' values", height=320, responsive=True
         )
+    )
+
+
+def kept_points(kept, place, kdims, limit: int = 20_000, size: int = 4) -> hv.Points:
+    """The kept selections as see-through squares, each in its colour, hover naming it: ``kept`` is a list of
+    :class:`~.state_selection.KeptSelection`, ``place(flat_index)`` gives the (x, y) of its cells in the plot
+    (NaN: not drawn), at most ``limit`` cells in all (a fixed random subset of each). Always one element of one
+    structure, labelled "kept selections" (updated in place, see :data:`~.plots_map.KEEP_SELECTED`)."""
+    frames = [pd.DataFrame({"x": [], "y": [], "selection": [], "colour": []})]
+    share = limit // max(len(kept), 1)
+    for selection in kept:
+        xs, ys = place(some_cells(selection.cells, share))
+        frames.append(pd.DataFrame({"x": xs, "y": ys, "selection": selection.name, "colour": selection.colour}))
+    table = pd.concat(frames, ignore_index=True).astype({"x": float, "y": float, "selection": str, "colour": str})
+    table = table[np.isfinite(table["x"]) & np.isfinite(table["y"])]
+    xdim, ydim = (hv.Dimension(d) if isinstance(d, str) else d for d in kdims)
+    table = table.rename(columns={"x": xdim.name, "y": ydim.name})
+    return hv.Points(table, kdims=[xdim, ydim], vdims=["selection", "colour"], label="kept selections").opts(
+        color="colour",
+        marker="square",
+        size=size,
+        fill_alpha=0.25,
+        line_alpha=0.8,
+        tools=[HoverTool(tooltips=[("kept selection", "@selection")])],
+        selection_alpha=1.0,
+        nonselection_alpha=1.0,
     )

@@ -105,6 +105,7 @@ class Session(param.Parameterized):
             self.explanation.sample = None
             self.explanation.clicked = None
             self.selection.clear_brush()
+            self.selection.forget_selections()
             self.evaluation.clear()
         if self.model.fitted is not None:
             try:

@@ -179,22 +179,34 @@ class ExplanationState(param.Parameterized):
 
     def summarise_region(self, x0, y0, x1, y1) -> dict:
         """Summary of the box (x0, y0)-(x1, y1) (blocking; the caller stores it in ``region``)."""
+        if self.model.prepared is None:
+            raise DataError("no model yet: train or load one to summarise a region")
+        xs = self.model.prepared.template["x"].values
+        ys = self.model.prepared.template["y"].values
+        inx = (xs >= min(x0, x1)) & (xs <= max(x0, x1))
+        iny = (ys >= min(y0, y1)) & (ys <= max(y0, y1))
+        return self.summarise_cells(np.outer(iny, inx))
+
+    def summarise_cells(self, picked: np.ndarray) -> dict:
+        """Summary of the picked cells (bool (y, x): a box, a lasso, a kept selection) that are on measured
+        ground (the model's cells; blocking, the caller stores it in ``region``). ``n_cells`` counts those,
+        ``n_picked`` every picked cell."""
         from .. import interpret
 
         set_threads()
         fitted, prepared = self.model.fitted, self.model.prepared
-        if fitted is None:
+        if fitted is None or prepared is None:
             raise DataError("no model yet: train or load one to summarise a region")
-        xs = prepared.template["x"].values
-        ys = prepared.template["y"].values
-        inx = (xs >= min(x0, x1)) & (xs <= max(x0, x1))
-        iny = (ys >= min(y0, y1)) & (ys <= max(y0, y1))
-        region = np.outer(iny, inx) & prepared.graph.mask
+        picked = np.asarray(picked, dtype=bool)
+        if picked.shape != prepared.graph.mask.shape:
+            raise DataError("the picked cells are not on the model's grid: pick them again")
+        region = picked & prepared.graph.mask
         if not region.any():
-            raise DataError("the selected box holds no valid cell")
+            raise DataError("the selection holds no cell on measured ground")
         summary = interpret.summarise(
             fitted, prepared, region, maps=self.maps, attributions=self.attributions, max_attributed=REGION_SAMPLE
         )
         summary["n_cells"] = int(region.sum())
+        summary["n_picked"] = int(picked.sum())
         summary["mean_probability"] = float(np.nanmean(self.model.probability.values[region]))
         return summary

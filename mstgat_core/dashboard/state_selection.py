@@ -1,5 +1,5 @@
 """The selection part of a dashboard session: which layer the map shows and how, the outlined top share,
-and the cells picked by linked brushing (Panel-free; see :mod:`.state`)."""
+the cells picked by linked brushing and the kept (named) selections (Panel-free; see :mod:`.state`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import param
 import xarray as xr
 
+from ..data.preprocess import valid_mask
 from ..data.support import support_mask
 from ..errors import DataError
 from .activity import Activity
@@ -60,6 +61,44 @@ class MapLayer:
         return "signed" if self.kind == "attribution" else "value"
 
 
+# the kept selections' colours: Category10 without the current pick's orange and the deposits' red, the
+# fold colours (green, pink) last; none of them in the layers' colour maps (viridis, inferno, RdBu)
+KEPT_COLOURS = ("#1f77b4", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#2ca02c", "#e377c2")
+
+
+@dataclass(frozen=True)
+class KeptSelection:
+    """A pick kept under a name: its colour (one of :data:`KEPT_COLOURS`), its cells (bool (y, x)) and where
+    they were picked."""
+
+    name: str
+    colour: str
+    cells: np.ndarray
+    origin: str = ""
+
+    @property
+    def count(self) -> int:
+        """How many cells it holds."""
+        return int(self.cells.sum())
+
+
+def cells_in_polygon(x: np.ndarray, y: np.ndarray, geometry) -> np.ndarray:
+    """Which points (x, y) (flat arrays) fall inside the polygon ``geometry`` ((n, 2) vertices, closed or not):
+    a bool array like ``x``. Only the points inside the polygon's bounding box are tested."""
+    from matplotlib.path import Path
+
+    vertices = np.asarray(geometry, dtype=float)
+    if vertices.ndim != 2 or vertices.shape[1] != 2 or len(vertices) < 3 or not np.isfinite(vertices).all():
+        raise DataError("a lasso needs at least three points: draw it again")
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    (x0, y0), (x1, y1) = vertices.min(axis=0), vertices.max(axis=0)
+    inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    candidates = np.flatnonzero(inside)
+    if candidates.size:
+        inside[candidates] = Path(vertices).contains_points(np.column_stack([x[candidates], y[candidates]]))
+    return inside
+
+
 SUPPORT = MapLayer("interpolation", "distance to the nearest sample")
 SUPPORT_LAYER = SUPPORT.label
 
@@ -67,7 +106,8 @@ SUPPORT_LAYER = SUPPORT.label
 class SelectionState(param.Parameterized):
     """What the map shows and what is picked on it: the layer (among every layer the data, the model and
     its explanations have), the outlined top share, what is drawn over the map, the Data tab's element,
-    and the cells brushed by a box on the map or on the scatter plot of two elements."""
+    the cells brushed by a box or a lasso on the map or on the scatter plot of two elements, and the picks
+    kept under a name (:class:`KeptSelection`)."""
 
     layer = param.Selector(default=None, objects=[], label="Map layer")
     top_share = param.Selector(default="top 5 %", objects=list(TOP_SHARES), label="Outline (share of the area)")
@@ -82,6 +122,7 @@ class SelectionState(param.Parameterized):
     brush_y = param.Selector(default=None, objects=[], label="Scatter y (log10)")
     brushed = param.Parameter(default=None, precedence=-1)  # bool (y, x): cells picked by a box
     brush_origin = param.String(default="", precedence=-1)  # where they were picked: the map or the scatter
+    kept = param.List(default=[], item_type=KeptSelection, precedence=-1)  # the named selections, in order
     version = param.Integer(default=0, precedence=-1)  # bumped when the map's layers change: the views redraw
 
     def __init__(self, activity: Activity, data: DataState, model: ModelState, explanation: ExplanationState, **params):
@@ -215,8 +256,12 @@ class SelectionState(param.Parameterized):
     # ------------------------------------------------------------------ linked brushing
 
     def clear_brush(self) -> None:
-        """Pick no cell."""
+        """Pick no cell (the kept selections stay)."""
         self.param.update(brushed=None, brush_origin="")
+
+    def _pick(self, picked: np.ndarray, origin: str) -> np.ndarray:
+        self.param.update(brushed=picked, brush_origin=origin)  # together: the readout watches both
+        return picked
 
     def brush_map_box(self, x0, y0, x1, y1) -> np.ndarray:
         """Pick the cells inside a box drawn on the map (blocking; changes ``brushed``)."""
@@ -225,34 +270,121 @@ class SelectionState(param.Parameterized):
             raise DataError("no data loaded")
         inx = (ds["x"].values >= min(x0, x1)) & (ds["x"].values <= max(x0, x1))
         iny = (ds["y"].values >= min(y0, y1)) & (ds["y"].values <= max(y0, y1))
-        picked = np.outer(iny, inx) & self.data.valid_cells()
-        self.param.update(brushed=picked, brush_origin="a box on the map")  # together: the readout watches both
-        return picked
+        return self._pick(np.outer(iny, inx) & self.data.valid_cells(), "a box on the map")
 
-    def brush_scatter_box(self, x0, y0, x1, y1) -> np.ndarray:
-        """Pick the cells whose log10 values of ``brush_x`` and ``brush_y`` fall inside a box drawn on the
-        scatter plot, to show them on the map (changes ``brushed``)."""
+    def brush_map_lasso(self, geometry) -> np.ndarray:
+        """Pick the cells with data whose centres fall inside a lasso drawn on the map (``geometry``: its (n, 2)
+        vertices in the grid's CRS; changes ``brushed``)."""
+        ds = self.data.ds
+        if ds is None:
+            raise DataError("no data loaded")
+        x, y = np.meshgrid(ds["x"].values, ds["y"].values)
+        inside = cells_in_polygon(x.ravel(), y.ravel(), geometry).reshape(x.shape)
+        return self._pick(inside & self.data.valid_cells(), "a lasso on the map")
+
+    def _scatter_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The log10 values of ``brush_x`` and ``brush_y`` (y, x), NaN where not positive."""
         ds = self.data.ds
         if ds is None or self.brush_x is None:
             raise DataError("no data loaded")
         with np.errstate(divide="ignore", invalid="ignore"):
             lx = np.log10(np.asarray(ds[self.brush_x].values, dtype=float))
             ly = np.log10(np.asarray(ds[self.brush_y].values, dtype=float))
+        return lx, ly
+
+    def brush_scatter_box(self, x0, y0, x1, y1) -> np.ndarray:
+        """Pick the cells whose log10 values of ``brush_x`` and ``brush_y`` fall inside a box drawn on the
+        scatter plot, to show them on the map (changes ``brushed``)."""
+        lx, ly = self._scatter_values()
         picked = (lx >= min(x0, x1)) & (lx <= max(x0, x1)) & (ly >= min(y0, y1)) & (ly <= max(y0, y1))
-        self.param.update(
-            brushed=picked, brush_origin="a box on the scatter plot"
-        )  # together: the readout watches both
-        return picked
+        return self._pick(picked, "a box on the scatter plot")
+
+    def brush_scatter_lasso(self, geometry) -> np.ndarray:
+        """Pick the cells whose log10 values of ``brush_x`` and ``brush_y`` fall inside a lasso drawn on the
+        scatter plot (changes ``brushed``)."""
+        lx, ly = self._scatter_values()
+        finite = np.isfinite(lx) & np.isfinite(ly)
+        inside = cells_in_polygon(np.where(finite, lx, np.inf).ravel(), np.where(finite, ly, np.inf).ravel(), geometry)
+        return self._pick(inside.reshape(lx.shape) & finite, "a lasso on the scatter plot")
+
+    def measured_cells(self) -> np.ndarray:
+        """The cells on measured ground (y, x): the model's cells (every element it reads measured, on the
+        grid's support) once there is a model, else those with every element the model would read. The region
+        summary describes these; a pick may hold more (cells with some elements only, or interpolated far
+        from any sample)."""
+        ds = self.data.ds
+        prepared = self.model.prepared
+        shape = (ds.sizes["y"], ds.sizes["x"])
+        if prepared is not None and getattr(prepared.graph, "mask", np.zeros(0)).shape == shape:
+            return np.asarray(prepared.graph.mask, dtype=bool)
+        elements = [e for e in self.data.elements if e in ds.data_vars] or None
+        return valid_mask(ds, elements)
 
     def brush_readout(self) -> str:
-        """One line: how many cells are brushed, where they were picked, and the deposit cells among them."""
+        """One line: how many cells are brushed, where they were picked, how many of them are on measured
+        ground (what the region summary counts), and the deposit cells among them."""
         if self.brushed is None:
             return (
-                "Draw a box on the map (box-select tool) to highlight its cells in the scatter plot and the "
-                "histogram, or on the scatter plot to show its cells on the map."
+                "Draw a box or a lasso on the map (box-select or lasso-select tool) to highlight its cells in the "
+                "scatter plot and the histogram, or on the scatter plot to show its cells on the map."
             )
-        line = f"{int(self.brushed.sum()):,} cells picked by {self.brush_origin}"
+        measured = int((self.brushed & self.measured_cells()).sum())
+        line = f"{int(self.brushed.sum()):,} cells picked by {self.brush_origin}, {measured:,} on measured ground"
         if self.data.deposit_mask is not None:
             deposits = np.asarray(self.data.deposit_mask.values, dtype=bool)
             line += f"; {int((deposits & self.brushed).sum())} of {int(deposits.sum())} deposit cells among them"
         return line + "."
+
+    # ------------------------------------------------------------------ kept (named) selections
+
+    def keep_selection(self, name: str) -> KeptSelection:
+        """Keep the current pick under ``name``, in the first colour no kept selection has (changes ``kept``;
+        the current pick stays)."""
+        name = (name or "").strip()
+        if self.brushed is None or not self.brushed.any():
+            raise DataError("nothing picked to keep: draw a box or a lasso on the map or the scatter plot first")
+        if not name:
+            raise DataError("name the selection to keep it")
+        if any(kept.name == name for kept in self.kept):
+            raise DataError(f"a selection named '{name}' is kept already: choose another name or remove it")
+        used = {kept.colour for kept in self.kept}
+        free = [colour for colour in KEPT_COLOURS if colour not in used]
+        if not free:
+            raise DataError(f"at most {len(KEPT_COLOURS)} kept selections: remove one first")
+        kept = KeptSelection(name, free[0], np.array(self.brushed, dtype=bool), self.brush_origin)
+        self.kept = [*self.kept, kept]
+        return kept
+
+    def remove_kept(self, name: str) -> None:
+        """Forget the kept selection named ``name`` (changes ``kept``)."""
+        if not any(kept.name == name for kept in self.kept):
+            raise DataError(f"no kept selection named '{name}'")
+        self.kept = [kept for kept in self.kept if kept.name != name]
+
+    def forget_selections(self) -> None:
+        """Pick no cell and keep no selection (new data: the old cells mean nothing on them)."""
+        self.param.update(brushed=None, brush_origin="", kept=[])
+
+    def kept_table(self):
+        """The kept selections' cells, one row per cell and selection: row, col, x, y, selection (its name) and
+        colour (a cell in two selections is listed twice)."""
+        import pandas as pd
+
+        ds = self.data.ds
+        frames = []
+        for kept in self.kept if ds is not None else []:
+            rows, cols = np.nonzero(kept.cells)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "row": rows,
+                        "col": cols,
+                        "x": ds["x"].values[cols],
+                        "y": ds["y"].values[rows],
+                        "selection": kept.name,
+                        "colour": kept.colour,
+                    }
+                )
+            )
+        columns = ["row", "col", "x", "y", "selection", "colour"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
