@@ -7,6 +7,7 @@ Measures, on the South China demo with the bundled checkpoint:
   per process, so these should not pay for it);
 * a click on the map to the explanation header, and to every explanation plot
   (attention, composition and IG bars, three neighbour heatmaps) redrawn with that cell's data;
+* a box on the map to its cells picked and to the region summary; a click on the Data tab to its plots;
 * the longest main-thread stall while clicking (a ``requestAnimationFrame``
   loop records the largest gap between frames);
 * a large grid (``--large 2000``: 4 million cells, two elements) uploaded as NetCDF: upload to map, and a
@@ -123,6 +124,30 @@ def large_grid(page, size: int, folder: Path, timeout=600.0) -> dict:
     return out
 
 
+def region_summary(page, timeout=900.0) -> dict:
+    """A box drawn on the map with the box-select tool: seconds to the picked cells' readout and to the
+    region summary (attention maps on first use, then IG on at most 256 of the box's cells)."""
+    page.locator(".mstgat-map .bk-tool-icon-box-select").first.click()
+    box = map_canvas(page).bounding_box()
+    page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.3 * box["height"])
+    page.mouse.down()
+    t0 = time.perf_counter()
+    page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.55 * box["height"], steps=8)
+    page.mouse.up()
+    readout = wait_text(page, ".mstgat-brush-readout", r"cells picked by a box on the map", timeout=timeout * 1000)
+    picked_s = time.perf_counter() - t0
+    region = wait_text(page, ".mstgat-region", r"Region:", timeout=timeout * 1000)
+    return {"picked_s": picked_s, "summary_s": time.perf_counter() - t0, "readout": readout, "region": region[:200]}
+
+
+def open_tab(page, name: str, selector: str, timeout=120.0) -> float:
+    """Seconds from a click on a tab (built when first opened) to its first plot drawn."""
+    t0 = time.perf_counter()
+    page.locator(".bk-tab", has_text=name).first.click()
+    page.locator(selector).first.wait_for(state="visible", timeout=timeout * 1000)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write the figures here")
@@ -149,6 +174,9 @@ def main() -> None:
         first.evaluate(FRAME_GAPS)
         spots = ((0.45, 0.5), (0.55, 0.45), (0.5, 0.6), (0.4, 0.4), (0.6, 0.55))
         out["clicks"] = [click(first, fx, fy) for fx, fy in spots]
+        out["box_to_region_summary"] = region_summary(first)
+        out["open_data_tab_s"] = open_tab(first, "Data", ".mstgat-data-tab canvas")
+        first.locator(".bk-tab", has_text="Map & explanation").first.click()
         if args.large:
             with tempfile.TemporaryDirectory() as folder:
                 out["large_grid"] = large_grid(first, args.large, Path(folder))

@@ -467,6 +467,7 @@ class DataTab(Component):
             ),
             name="Data",
             sizing_mode="stretch_width",
+            css_classes=["mstgat-data-tab"],
         )
 
         return explore_tab
