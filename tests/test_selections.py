@@ -317,14 +317,24 @@ def test_the_readout_and_the_region_summary_count_the_picked_cells_the_same_way(
     session.model.param.update(fitted=object(), prepared=SimpleNamespace(graph=SimpleNamespace(mask=mask), template=ds))
     session.model.probability = xr.DataArray(np.where(mask, 0.5, np.nan), coords=ds[first].coords, dims=("y", "x"))
     session.explanation.maps = xr.Dataset()
-    summarised = []
-    monkeypatch.setattr(interpret, "summarise", lambda fitted, prepared, region, **kw: summarised.append(region) or {})
+    summarised, meanwhile = [], []
+
+    def summarise(fitted, prepared, region, **kw):  # what the region pane says while the summary is computed
+        summarised.append(region)
+        meanwhile.append(markdown_text(panel, "mstgat-region"))
+        return {}
+
+    monkeypatch.setattr(interpret, "summarise", summarise)
     pane = map_view(session, Jobs(session))
     bokeh_root(pane)
     panel = region_panel(session)
     bokeh_root(panel)
     pane.box_stream.event(bounds=box)
     np.testing.assert_array_equal(summarised[0], inside & mask)
+    assert meanwhile == [
+        f"**Summarising the {picked:,} picked cells...** (progress in the status bar; "
+        "the previous region's summary is gone)"
+    ]
     assert (
         session.selection.brush_readout()
         == f"{picked:,} cells picked by a box on the map, {measured:,} on measured ground."

@@ -263,6 +263,8 @@ def map_view(session: Session, jobs: Jobs, basemap: bool = False):
         picked = session.selection.brushed
         if session.model.fitted is None or picked is None:
             return  # the region summary needs a model; the brushing does not
+        # the previous region's summary must not stand for the new pick while this one is computed
+        session.explanation.region = {"pending": True, "n_picked": int(np.asarray(picked).sum())}
         if session.explanation.maps is None:
             await jobs.run("attention maps", session.compute_maps, heavy=True, progress=True)
         summary = await jobs.run("summarising the region", session.explanation.summarise_cells, picked)
@@ -443,6 +445,11 @@ def region_panel(session: Session):
     def text(summary):
         if not summary:
             return "Select a region with the box-select or lasso-select tool to summarise it."
+        if summary.get("pending"):
+            return (
+                f"**Summarising the {summary['n_picked']:,} picked cells...** (progress in the status bar; "
+                "the previous region's summary is gone)"
+            )
         lines = [region_line(summary)]
         if summary.get("elements_by_attention"):
             lines.append(

@@ -246,7 +246,9 @@ def contribution_bars(exp: dict | None, elements=()) -> hv.Bars:
 
 def matrix_heatmap(summary: dict | None) -> hv.Element:
     """A region summary's mean element x element attention (rows are queries)."""
-    if not summary or not summary.get("attention_matrix"):
+    if not summary or summary.get("pending"):
+        return empty("a region's attention matrix")
+    if not summary.get("attention_matrix"):
         return empty("no attention matrix for this variant")
     labels = [str(e) for e in summary.get("matrix_elements", [])]
     m = np.asarray(summary["attention_matrix"], dtype=float)
