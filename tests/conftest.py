@@ -58,3 +58,20 @@ def _threads_restored():
     yield
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
+
+
+@pytest.fixture
+def tiny_point_model(monkeypatch):
+    """Point surveys scored by a tiny model (scales 4 and 8 cells, widths of 8, one pretraining step): the
+    dashboard's scoring path in a second."""
+    from mstgat_core.training import point_model
+    from mstgat_core.training.pretrain import PretrainConfig
+
+    pretrain_points = point_model.pretrain_points
+
+    def tiny(samples, **options):
+        options.update(scales=(4, 8), model_config={"d_model": 8, "heads": 2, "layers": 1, "gat_hidden": 8})
+        options["pretrain_config"] = PretrainConfig(epochs=1, steps_per_epoch=1)
+        return pretrain_points(samples, **options)
+
+    monkeypatch.setattr(point_model, "pretrain_points", tiny)

@@ -243,19 +243,8 @@ def test_a_survey_of_repeated_samples_flags_only_cells_far_from_every_sample(ses
 
 
 @pytest.fixture
-def scored(session, monkeypatch):
+def scored(session, tiny_point_model):
     """A lon/lat survey with SAMPLEID, uploaded and scored by a tiny model (one step)."""
-    from mstgat_core.training import point_model
-    from mstgat_core.training.pretrain import PretrainConfig
-
-    pretrain_points = point_model.pretrain_points
-
-    def tiny(samples, **options):
-        options.update(scales=(4, 8), model_config={"d_model": 8, "heads": 2, "layers": 1, "gat_hidden": 8})
-        options["pretrain_config"] = PretrainConfig(epochs=1, steps_per_epoch=1)
-        return pretrain_points(samples, **options)
-
-    monkeypatch.setattr(point_model, "pretrain_points", tiny)
     table = lonlat_samples(n_sites=80)
     upload(session, table, cell_size=1000.0)
     session.score_samples()

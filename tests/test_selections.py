@@ -60,21 +60,11 @@ def markdown_text(panel_obj, css_class: str) -> str:
 
 
 @pytest.fixture
-def scored(monkeypatch):
+def scored(tiny_point_model):
     """A lon/lat survey with SAMPLEID, uploaded and scored by a tiny model (one step), as in
     tests/test_dashboard_defects.py."""
     from mstgat_core.dashboard.state import Session
-    from mstgat_core.training import point_model
-    from mstgat_core.training.pretrain import PretrainConfig
 
-    pretrain_points = point_model.pretrain_points
-
-    def tiny(samples, **options):
-        options.update(scales=(4, 8), model_config={"d_model": 8, "heads": 2, "layers": 1, "gat_hidden": 8})
-        options["pretrain_config"] = PretrainConfig(epochs=1, steps_per_epoch=1)
-        return pretrain_points(samples, **options)
-
-    monkeypatch.setattr(point_model, "pretrain_points", tiny)
     session = Session()
     table = lonlat_samples(n_sites=80)
     upload(session, table, cell_size=1000.0)

@@ -506,7 +506,7 @@ def test_errors_name_the_control_in_the_page_not_the_cli_flag():
     assert activity.fail(DataError("buffer too wide", setting="buffer")) == "buffer too wide"  # no control for it
 
 
-def test_a_click_on_a_survey_of_30000_samples_is_answered_on_the_samples_subgraph(monkeypatch):
+def test_a_click_on_a_survey_of_30000_samples_is_answered_on_the_samples_subgraph(tiny_point_model):
     """Issue 26: a large point survey scored in the session (a tiny model, one step); the click finds the
     nearest sample and explains it on its receptive subgraph (a few samples, not 30,000) with the values of
     the whole graph; the map rasterises the samples and draws dots with hover once few are in view."""
@@ -518,8 +518,6 @@ def test_a_click_on_a_survey_of_30000_samples_is_answered_on_the_samples_subgrap
     from mstgat_core.dashboard import plots_map
     from mstgat_core.dashboard.state import Session
     from mstgat_core.data.points import PointSamples
-    from mstgat_core.training import point_model
-    from mstgat_core.training.pretrain import PretrainConfig
 
     rng = np.random.default_rng(0)
     n = 30_000
@@ -529,14 +527,6 @@ def test_a_click_on_a_survey_of_30000_samples_is_answered_on_the_samples_subgrap
         geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
         crs="EPSG:32633",
     )
-    pretrain_points = point_model.pretrain_points
-
-    def tiny(samples, **options):  # the session's own call, with a tiny model and one step
-        options.update(scales=(4, 8), model_config={"d_model": 8, "heads": 2, "layers": 1, "gat_hidden": 8})
-        options["pretrain_config"] = PretrainConfig(epochs=1, steps_per_epoch=1)
-        return pretrain_points(samples, **options)
-
-    monkeypatch.setattr(point_model, "pretrain_points", tiny)
     session = Session()
     try:
         session.data.samples = PointSamples(table, list("ABCD"), table.crs, {}, "")
