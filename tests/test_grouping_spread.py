@@ -73,3 +73,29 @@ def test_the_fused_route_keeps_the_heads_spread(label_free, small_scenario):
         torch.testing.assert_close(prediction.members, torch.sigmoid(logits))
     finally:
         model.head.share.copy_(share)
+
+
+def test_a_member_hides_one_group_in_one_pass_and_reads_the_map_elsewhere(label_free, small_scenario, monkeypatch):
+    """Member k re-hides one group of grouping k and keeps grouping 0's errors for the other elements: hiding a
+    group the map already hides gives back the map's score exactly, and a prediction makes 1 + groups +
+    (members - 1) passes (each member scoring a whole grouping made 1 + groups x members: 16 instead of 8)."""
+    model = label_free.model
+    prepared = label_free.prepare(small_scenario.grid)
+    x, stencil = prepared.x, prepared.graph.stencil
+    passes = []
+
+    def embed(hidden):
+        passes.append(hidden)
+        return model._embed_grid(x, stencil, hidden)[0]
+
+    with torch.no_grad():
+        predicted = model.masked_predictions(embed, x)
+        assert len(passes) == 3  # mask_groups: one pass per group
+        scores = model.grouping_scores(embed, x, predicted, 5)
+        assert len(passes) == 3 + 4  # one pass per further member
+        assert all(bool((hidden == model.draw_mask(len(x), k)).all()) for k, hidden in enumerate(passes[3:], 1))
+        torch.testing.assert_close(scores[:, 0], model.score_of(predicted, x))
+        assert float((scores[:, 1:] - scores[:, :1]).abs().max()) > 0  # other partners, other scores
+        monkeypatch.setattr(MSTGAT, "draw_mask", lambda self, n, k: self.mask_groups(n, 0)[0])
+        same = model.grouping_scores(embed, x, predicted, 5)
+    torch.testing.assert_close(same, scores[:, :1].expand(-1, 5), rtol=0, atol=1e-6)

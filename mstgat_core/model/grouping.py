@@ -12,13 +12,19 @@ members differ only through their heads (a bootstrap of the training deposit
 clusters), so when the heads have no share (share 0, the label-free route)
 every member's logit is the same standardised score and their spread is
 identically 0. On that route member ``k`` is instead the standardised score
-under grouping ``k`` (:meth:`~mstgat_core.model.FusedHead.grouping_members`;
-member 0 is the map's), so the spread is how much a cell's score depends on
-which elements are hidden together: large where an element is reconstructed
-well only when a correlated partner stays visible. The map and the
-``label_free`` layer keep grouping 0 (they are not the members' mean), so the
-extra groupings change only ``uncertainty`` and ``top_agreement``; they cost
-``(members - 1) * mask_groups`` more passes of prediction.
+with one group of grouping ``k`` hidden together (group ``(k - 1)`` modulo the
+group count, :meth:`~mstgat_core.model.MSTGAT.draw_mask`) and every other
+element's reconstruction error taken from grouping 0
+(:meth:`~mstgat_core.model.MSTGAT.grouping_scores`,
+:meth:`~mstgat_core.model.FusedHead.grouping_members`; member 0 is the map's),
+so the spread is how much a cell's score depends on which elements are hidden
+together: large where an element is reconstructed well only when a correlated
+partner stays visible. The map and the ``label_free`` layer keep grouping 0
+(they are not the members' mean), so the extra members change only
+``uncertainty`` and ``top_agreement``; they cost ``members - 1`` more passes of
+prediction (one each). Until 2026-12-07 each member scored a whole grouping
+(``mask_groups`` passes each: 16 passes for 5 members instead of 8, and 3,790
+against 14,643 cells/s on a 1000 x 1000 grid; docs/performance.md).
 
 **The fused route keeps the bootstrap spread alone.** There the members
 already differ everywhere, and that spread is the one measured on test folds

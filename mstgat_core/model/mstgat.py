@@ -165,10 +165,24 @@ class MSTGAT(nn.Module):
         (:mod:`~mstgat_core.model.grouping` says why)."""
         return self.config.members if self.fused and float(self.head.share) == 0 else 1
 
-    def grouping_scores(self, embed, x: torch.Tensor, score: torch.Tensor, draws: int) -> torch.Tensor:
-        """(cells, draws) label-free scores under groupings 0..draws-1; ``score`` is grouping 0's
-        (already computed); ``embed`` as in :meth:`masked_predictions`."""
-        return torch.stack([score] + [self.label_free_score(embed, x, k) for k in range(1, draws)], dim=1)
+    def grouping_scores(self, embed, x: torch.Tensor, predicted: torch.Tensor, draws: int) -> torch.Tensor:
+        """(cells, draws) label-free scores: column 0 the map's (``predicted``, :meth:`masked_predictions`
+        under grouping 0, already computed), column ``k`` the same score with the elements of one group of
+        grouping ``k`` (:meth:`draw_mask`) hidden together instead, in one pass, and every other element
+        read from ``predicted``. ``embed`` as in :meth:`masked_predictions`."""
+        errors = (predicted - x).square()
+        scores = [self.score_of(predicted, x)]
+        for k in range(1, draws):
+            hidden = self.draw_mask(x.shape[0], k)
+            redrawn = torch.where(hidden, (self.reconstruction(embed(hidden)) - x).square(), errors)
+            scores.append(torch.log(redrawn.mean(dim=1) + 1e-6))
+        return torch.stack(scores, dim=1)
+
+    def draw_mask(self, n_cells: int, draw: int) -> torch.Tensor:
+        """Bool (cells, E): the group of grouping ``draw`` that member ``draw`` hides (group ``(draw - 1)``
+        modulo the group count, so that successive draws hide groups of every size)."""
+        groups = self.mask_groups(n_cells, draw)
+        return groups[(draw - 1) % len(groups)]
 
     @staticmethod
     def score_of(predicted: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -298,7 +312,7 @@ class MSTGAT(nn.Module):
         progress : callable, optional
             ``progress(done, total)`` after each spectral batch and after the
             spatial branch of every pass (the fused readout makes one pass plus
-            one per mask group, times the members on the label-free route); it may raise (e.g.
+            one per mask group, and one per further member on the label-free route); it may raise (e.g.
             :class:`~mstgat_core.errors.Cancelled`) to stop.
 
         Returns
@@ -319,7 +333,7 @@ class MSTGAT(nn.Module):
             raise ValueError("the spatial branch needs the grid's stencil")
         batch = spectral_batch or self.spectral_batch()
         draws = self.grouping_draws()
-        passes = 1 + (draws * len(self.mask_groups(1)) if self.fused else 0)
+        passes = 1 + (len(self.mask_groups(1)) + draws - 1 if self.fused else 0)
         per_pass = (-(-x.shape[0] // batch) if c.uses_spectral else 0) + int(c.uses_spatial)
         done = [0]
 
@@ -341,7 +355,7 @@ class MSTGAT(nn.Module):
         mean = logits.mean(dim=1)
         members = torch.sigmoid(logits)
         if draws > 1:  # the label-free route: the members are the score under other element groupings
-            members = self.head.grouping_members(self.grouping_scores(embed, x, score, draws))
+            members = self.head.grouping_members(self.grouping_scores(embed, x, predicted, draws))
         return GridPrediction(
             torch.sigmoid(mean),
             **out,

@@ -150,7 +150,7 @@ class Backbone:
             def embed(hidden):
                 return model._embed_grid(self.x, self.stencil, hidden)[0]
 
-            scores = model.grouping_scores(embed, self.x, self.features[1], draws)
+            scores = model.grouping_scores(embed, self.x, self.x - self.features[2], draws)
             self._spreads[draws] = model.head.grouping_members(scores).double().numpy().std(axis=1)
         return self._spreads[draws]
 
