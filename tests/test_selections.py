@@ -332,3 +332,17 @@ def test_the_readout_and_the_region_summary_count_the_picked_cells_the_same_way(
     assert markdown_text(panel, "mstgat-region").startswith(
         f"**Region:** {measured:,} cells on measured ground (of {picked:,} picked), mean probability 0.500"
     )
+
+
+def test_the_kept_selections_take_no_legend_entry():
+    """The scatter plot's legend showed an empty 'kept selections' entry before anything was kept; the colours
+    are keyed by the list of kept selections beside the plots."""
+    import holoviews as hv
+
+    from mstgat_core.dashboard import plots_charts, views  # noqa: F401  (views loads the Bokeh backend)
+
+    cells = hv.Points([(0.0, 0.0), (1.0, 1.0)], label="cells")
+    overlay = cells * plots_charts.kept_points([], lambda index: (np.zeros(0), np.zeros(0)), ["x", "y"])
+    figure = hv.render(overlay)
+    labels = [item.label["value"] for legend in figure.legend for item in legend.items]
+    assert "cells" in labels and "kept selections" not in labels

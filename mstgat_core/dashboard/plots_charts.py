@@ -217,4 +217,5 @@ def kept_points(kept, place, kdims, limit: int = 20_000, size: int = 4) -> hv.Po
         tools=[HoverTool(tooltips=[("kept selection", "@selection")])],
         selection_alpha=1.0,
         nonselection_alpha=1.0,
+        show_legend=False,  # one legend entry cannot show a colour per selection; the list beside the plots does
     )
