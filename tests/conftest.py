@@ -75,3 +75,18 @@ def tiny_point_model(monkeypatch):
         return pretrain_points(samples, **options)
 
     monkeypatch.setattr(point_model, "pretrain_points", tiny)
+
+
+@pytest.fixture
+def synchronous_callbacks(monkeypatch):
+    """Async watchers (the dashboard's stream and widget callbacks) run to their end before the event returns.
+
+    param and Panel hand a coroutine to ``param.parameterized.async_executor``, which schedules it on the
+    running event loop if there is one. A test worker that ran a browser test has playwright's loop running
+    in its main thread, so there the callbacks were only scheduled, never run, and the session-level tests
+    that fire them failed or passed depending on which worker xdist gave them."""
+    import param
+
+    from mstgat_core.testing import run_in_a_fresh_loop
+
+    monkeypatch.setattr(param.parameterized, "async_executor", lambda func: run_in_a_fresh_loop(func()))

@@ -1,7 +1,6 @@
 """The Learn exercise: its checks against planted truth (interpret.teaching) and the exercise card of a session
 (start, click, answer, read the feedback), without a browser and without training (a stub explanation)."""
 
-import asyncio
 import json
 
 import numpy as np
@@ -10,6 +9,9 @@ import xarray as xr
 
 from mstgat_core.errors import DataError
 from mstgat_core.interpret import teaching
+from mstgat_core.testing import run_in_a_fresh_loop
+
+pytestmark = pytest.mark.usefixtures("synchronous_callbacks")  # widget callbacks run before the event returns
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +164,9 @@ def test_the_exercise_loads_its_survey_checks_a_click_and_answers_and_says_why()
         assert session.exercise.check_cell() == {"verdict": None, "why": START_FIRST}
         assert alerts(card) == {"cell": ("info", START_FIRST)}
 
-        asyncio.run(card.start())
+        run_in_a_fresh_loop(card.start())
         assert session.data.truth is None and "press Start the exercise again" in session.activity.notice
-        asyncio.run(card.start())
+        run_in_a_fresh_loop(card.start())
         truth = session.data.truth
         assert truth is not None and session.data.label.startswith("synthetic scenario 48x48, seed 1")
         assert session.selection.show_truth is False and alerts(card) == {}  # the answers are hidden

@@ -13,6 +13,8 @@ from test_dashboard_defects import lonlat_samples, upload
 
 from mstgat_core.errors import DataError
 
+pytestmark = pytest.mark.usefixtures("synchronous_callbacks")  # stream callbacks run before the event returns
+
 
 def inside_polygon(px: float, py: float, polygon) -> bool:
     """Brute-force reference: even-odd ray casting for one point."""
