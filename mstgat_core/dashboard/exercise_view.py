@@ -69,6 +69,18 @@ def exercise_card(session: Session, jobs: Jobs) -> pn.Card:
         button.on_click(lambda event: action())
         return button
 
+    def step(name: str, question: str, choices, action) -> tuple:
+        """A step answered by choosing: the question, the buttons of ``exercise.<name>``, Check, its feedback."""
+        buttons = choices.from_param(
+            exercise.param[name],
+            name="",
+            button_type="primary",
+            button_style="outline",
+            css_classes=[f"mstgat-exercise-{name}"],
+        )
+        feedback = feedback_alert(session, name, f"mstgat-exercise-feedback-{name}")
+        return pn.pane.Markdown(question), buttons, check_button(name, action), feedback
+
     card = pn.Card(
         pn.pane.Markdown(
             "A synthetic survey with **planted truth**: ore anomalies (enriched in some elements, hosting the "
@@ -88,32 +100,20 @@ def exercise_card(session: Session, jobs: Jobs) -> pn.Card:
         ),
         check_button("cell", exercise.check_cell),
         feedback_alert(session, "cell", "mstgat-exercise-feedback-cell"),
-        pn.pane.Markdown(
+        *step(
+            "elements",
             "**2. Which elements did the model use at your cell?** Train a model (Model card) and click the "
-            "cell: the model's indicator elements are the red attribution bars pointing right."
+            "cell: the model's indicator elements are the red attribution bars pointing right.",
+            pn.widgets.CheckButtonGroup,
+            exercise.check_elements,
         ),
-        pn.widgets.CheckButtonGroup.from_param(
-            exercise.param.elements,
-            name="",
-            button_type="primary",
-            button_style="outline",
-            css_classes=["mstgat-exercise-elements"],
-        ),
-        check_button("elements", exercise.check_elements),
-        feedback_alert(session, "elements", "mstgat-exercise-feedback-elements"),
-        pn.pane.Markdown(
+        *step(
+            "scale",
             "**3. At which scale is the anomaly at your cell?** Pick the neighbourhood radius (in cells) "
-            "closest to its size; then compare with the scale weights the model gave the cell."
+            "closest to its size; then compare with the scale weights the model gave the cell.",
+            pn.widgets.RadioButtonGroup,
+            exercise.check_scale,
         ),
-        pn.widgets.RadioButtonGroup.from_param(
-            exercise.param.scale,
-            name="",
-            button_type="primary",
-            button_style="outline",
-            css_classes=["mstgat-exercise-scale"],
-        ),
-        check_button("scale", exercise.check_scale),
-        feedback_alert(session, "scale", "mstgat-exercise-feedback-scale"),
         title="Exercise: find the ore, then read the model",
         sizing_mode="stretch_width",
         css_classes=["mstgat-exercise"],
