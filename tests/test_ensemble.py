@@ -170,6 +170,34 @@ def test_fine_tuning_a_saved_backbone_keeps_its_weights(trained, tmp_path):
     np.testing.assert_allclose(tuned.predict_layers(grid)["label_free"].values, label_free["label_free"].values)
 
 
+def test_the_scale_readout_is_a_head_over_the_default_backbone(trained):
+    """Pretraining does not depend on ``scale_readout`` (the reconstruction reads the branch embeddings only):
+    a backbone pretrained with it has the default's weights and label-free map, and fine-tuning the default's
+    backbone with ``{"scale_readout": True}`` gives the model that pretraining with it from the start gives."""
+    grid, cells, _ = trained
+    default = pretrain_backbone(grid, SMALL, QUICK)
+    wide = pretrain_backbone(grid, {**SMALL, "scale_readout": True}, QUICK)
+    assert wide.model.width == default.model.width + len(SMALL["scales"]) * SMALL["gat_hidden"]
+    narrow_state, wide_state = default.model.state_dict(), wide.model.state_dict()
+    for key, value in narrow_state.items():
+        if not key.startswith("head."):
+            assert torch.equal(value, wide_state[key]), key
+    np.testing.assert_array_equal(
+        default.predict_layers(grid)["label_free"].values, wide.predict_layers(grid)["label_free"].values
+    )
+    from_default = fit(grid, cells, {"scale_readout": True}, members=2, backbone=default)
+    from_start = fit(grid, cells, members=2, backbone=wide)
+    assert from_default.config.scale_readout and from_default.model.width == wide.model.width
+    for key, value in from_start.model.state_dict().items():
+        torch.testing.assert_close(from_default.model.state_dict()[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    # and back: a scale-readout backbone fine-tuned without it is the default's fit
+    narrowed = fit(grid, cells, {"scale_readout": False}, members=2, backbone=wide)
+    plain = fit(grid, cells, members=2, backbone=default)
+    np.testing.assert_allclose(
+        narrowed.predict(grid).values, plain.predict(grid).values, rtol=1e-5, atol=1e-6, equal_nan=True
+    )
+
+
 def test_cli_pretrains_fine_tunes_and_predicts_the_spread(small_scenario, tmp_path, capsys):
     from mstgat_core import cli
     from mstgat_core.data.io import save_grid

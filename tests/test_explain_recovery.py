@@ -12,16 +12,21 @@ own path: ``summarise`` over the deposit cells, as ``mstgat explain
   0.01. Measured when written: 5 of 6 (24 scenarios: 88 %). By chance
   (P(top 3 = ore) = 1/120 per scenario) the test passes with probability
   about 15 / 120^4 = 7e-8.
-* ``scale_readout`` (scenarios 0-3: small, large, small, large): each
+* ``scale_readout`` (the same 6 scenarios: small, large, small, ...): each
   scale's contribution to the score ranks the planted scale first in at
-  least 3 of 4. Measured when written: 4 of 4 (24 scenarios: 71 %). By
-  chance (1/3 per scenario) 11 %; a model that always names the same scale
-  gets 2 of 4 and fails (at least one small and one large must be right).
-  The default
+  least 4 of 6. Measured when written: 5 of 6 (scenario 1, large, missed).
+  By chance (1/3 per scenario) 73 / 729 = 10 %; a model that always names
+  the same scale gets 3 of 6 and fails. The default
   model's scale weights cannot do this (learned without labels, they put
   r=1 first everywhere; docs/results.md), so the scale claim rests on this
   option.
+
+The scale readout is a head over the default's backbone (pretraining does not
+depend on it): each scenario is pretrained once, for both tests, which
+therefore share one xdist group and one cache.
 """
+
+from functools import cache
 
 import numpy as np
 import pytest
@@ -34,20 +39,28 @@ from mstgat_core.training.pipeline import fit
 SEEDS = range(6)
 
 
-def read(spec, model_config=None):
-    scenario, truth = eb.make(spec)
+@cache
+def default_fit(index: int):
+    """Scenario ``index`` of the explanation benchmark, its deposit cells and the default model fitted on it."""
+    scenario, truth = eb.make(eb.specs(len(SEEDS))[index])
     cells = deposit_cells(scenario.grid, scenario.deposits)
-    fitted = fit(scenario.grid, cells, model_config)
+    return scenario, truth, cells, fit(scenario.grid, cells)
+
+
+def read(index: int, scale_readout: bool = False):
+    scenario, truth, cells, fitted = default_fit(index)
+    if scale_readout:
+        fitted = fit(scenario.grid, cells, {"scale_readout": True}, backbone=fitted)
     summary = summarise(fitted, fitted.prepare(scenario.grid), cells)
     return summary, truth, list(fitted.elements)
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("explain_recovery_elements")  # the two tests fit 10 models: one worker each
+@pytest.mark.xdist_group("explain_recovery")  # six pretrainings shared by the two tests
 def test_indicator_ranking_recovers_the_ore_elements():
     records = []
-    for spec in eb.specs(len(SEEDS)):
-        summary, truth, elements = read(spec)
+    for index, spec in enumerate(eb.specs(len(SEEDS))):
+        summary, truth, elements = read(index)
         scores = [summary["enrichment_inside"][e] for e in elements]
         records.append(
             {
@@ -65,12 +78,12 @@ def test_indicator_ranking_recovers_the_ore_elements():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("explain_recovery_scales")
+@pytest.mark.xdist_group("explain_recovery")
 def test_scale_contributions_rank_the_planted_scale_first():
     first = []
-    for spec in eb.specs(4):
-        summary, truth, _ = read(spec, {"scale_readout": True})
+    for index in SEEDS:
+        summary, truth, _ = read(index, scale_readout=True)
         contributions = summary["scale_contributions"]
         best = max(contributions, key=contributions.get)
         first.append(float(best) == truth["ore_scale"])
-    assert np.sum(first) >= 3, first
+    assert np.sum(first) >= 4, first

@@ -83,10 +83,13 @@ class MSTGAT(nn.Module):
                 c.attention_dropout,
                 c.scale_readout,
             )
-            fused += c.gat_hidden * (1 + len(c.scales) if c.scale_readout else 1)
+            fused += c.gat_hidden
+        branches = fused  # what the reconstruction reads
+        if c.uses_spatial and c.scale_readout:
+            fused += c.gat_hidden * len(c.scales)
         self.width = fused
         if c.readout == "fused":
-            self.reconstruction = Reconstruction(fused, c.n_elements, c.d_model if c.uses_spectral else None)
+            self.reconstruction = Reconstruction(branches, c.n_elements, c.d_model if c.uses_spectral else None)
             self.head = HEADS[c.head](fused, c.members, c.n_elements)
         else:
             self.head = nn.Sequential(nn.Linear(fused, fused), nn.GELU(), nn.Dropout(c.dropout), nn.Linear(fused, 1))

@@ -19,16 +19,22 @@ from torch import nn
 
 
 class Reconstruction(nn.Module):
-    """Predicts every element of a cell from its branch embeddings (masked pretraining, label-free score)."""
+    """Predicts every element of a cell from its branch embeddings (masked pretraining, label-free score).
+
+    It reads the first ``width`` columns of the embedding: the branch embeddings, without the per-scale
+    blocks a ``scale_readout`` model appends for its heads. So pretraining, and the label-free score, do
+    not depend on ``scale_readout``: the scale readout is a head over the same backbone.
+    """
 
     def __init__(self, width: int, n_elements: int, d_model: int | None):
         super().__init__()
+        self.width = width
         self.mask_token = nn.Parameter(torch.zeros(d_model)) if d_model else None
         self.mlp = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, n_elements))
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        """(cells, width) embeddings -> (cells, E) predicted normalised element values."""
-        return self.mlp(embedding)
+        """(cells, width or wider) embeddings -> (cells, E) predicted normalised element values."""
+        return self.mlp(embedding[:, : self.width])
 
 
 class FusedHead(nn.Module):

@@ -28,7 +28,7 @@ from ..model import MSTGAT, GridPrediction, ModelConfig
 from .finetune import FineTuneConfig, FineTuneResult
 from .folds import FoldSettings
 from .pretrain import PretrainConfig
-from .procedure import Backbone, FitSettings, fit_network, pretrain_network
+from .procedure import Backbone, FitSettings, fit_network, pretrain_network, with_scale_readout
 from .train import TrainConfig, TrainResult
 
 PROBABILITY_ATTRS = {
@@ -408,8 +408,11 @@ def fit(
     pretrained : bool
         Pretrain and fine-tune (default) or train from scratch.
     backbone : FittedModel, optional
-        A pretrained model (``mstgat pretrain``) to fine-tune instead of
-        pretraining anew; its normaliser, elements and architecture are kept.
+        A pretrained model (``mstgat pretrain``, or any fitted model with the
+        fused readout) to fine-tune instead of pretraining anew; its
+        normaliser, elements and architecture are kept, except
+        ``scale_readout`` when ``model_config`` gives it: the scale readout is
+        a head over the same backbone (pretraining does not depend on it).
     fold_settings : FoldSettings, optional
         Link distance, buffer and minimum negative distance of fine-tuning's
         inner cross-validation (default: from the model's receptive field).
@@ -440,7 +443,14 @@ def fit(
         )
     prepared = prepare_grid(ds, normaliser, config)
     positives = _positives(deposits, prepared.graph.mask)
-    given = None if backbone is None else Backbone.of(backbone.model, prepared.x, prepared.graph.mask)
+    given = None
+    if backbone is not None:
+        network = backbone.model
+        wanted = (model_config or {}).get("scale_readout")
+        if wanted is not None and bool(wanted) != config.scale_readout:
+            network = with_scale_readout(network, prepared.x, prepared.graph.mask, bool(wanted))
+            config = network.config
+        given = Backbone.of(network, prepared.x, prepared.graph.mask)
     outcome = fit_network(
         config,
         prepared.x,

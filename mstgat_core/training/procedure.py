@@ -33,7 +33,7 @@ from ..graphs.graph import GridGraph, GridStencil
 from ..model import MSTGAT, ModelConfig
 from .finetune import FineTuneConfig, FineTuneResult, finetune
 from .folds import FoldSettings
-from .pretrain import PretrainConfig, PretrainResult, pretrain
+from .pretrain import PretrainConfig, PretrainResult, fit_statistics, pretrain
 from .train import TrainConfig, TrainResult, train_model
 
 
@@ -184,6 +184,25 @@ def backbone_config(config: ModelConfig) -> ModelConfig:
     """``config`` as pretraining builds it: the fused readout with one member and the embedding head (the
     head's kind is fine-tuning's choice; every kind shares the statistics pretraining sets)."""
     return ModelConfig.from_dict(config.to_dict(), readout="fused", members=1, head="embedding")
+
+
+@torch.no_grad()
+def with_scale_readout(model: MSTGAT, x: torch.Tensor, mask, scale_readout: bool = True) -> MSTGAT:
+    """The pretrained backbone of ``model`` with heads that read each scale's message (or, with
+    ``scale_readout=False``, do not): a new network, ready for fine-tuning.
+
+    Pretraining does not depend on ``scale_readout`` (the reconstruction reads the branch embeddings
+    only), so the backbone's weights are kept as they are; the head statistics (standardisation,
+    novelty) are recomputed over the valid cells of ``mask`` (``x``: their normalised features) for the
+    new embedding width, and any fine-tuned heads are dropped.
+    """
+    if not model.fused:
+        raise DataError("the backbone is not a pretrained model (it has no label-free readout)", setting="backbone")
+    config = backbone_config(ModelConfig.from_dict(model.config.to_dict(), scale_readout=bool(scale_readout)))
+    wider = MSTGAT(config)
+    wider.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("head.")}, strict=False)
+    fit_statistics(wider, x, mask)
+    return wider.eval()
 
 
 def pretrain_network(
