@@ -188,3 +188,49 @@ def test_bad_cells_raise_one_line_data_errors(fused):
         fa.faithfulness(fitted, prepared, [])
     with pytest.raises(DataError, match="do not match"):
         fa.perturbation_curves(fitted, prepared, [0, 1], np.arange(prepared.x.shape[1])[None])
+
+
+def _report(attention_aopc, p, faithful):
+    def entry(drop3, aopc_value, p_value=None, is_faithful=None):
+        out = {"deletion_drop": [0.0, 0.1, 0.2, drop3, 0.5], "deletion_aopc": aopc_value}
+        if p_value is not None:
+            out.update(p_vs_random=p_value, faithful=is_faithful)
+        return out
+
+    methods = {
+        "attention": entry(0.25, attention_aopc, p, faithful),
+        "integrated_gradients": entry(1.5, 2.0, 1e-9, True),
+        "occlusion": entry(1.25, 1.8, 1e-9, True),
+        "random": entry(0.5, 0.75),
+    }
+    return {"alpha": 0.01, "deleted": 3, "datasets": {"south_china": {"n_cells": 86, "methods": methods}}}
+
+
+def test_learn_tab_states_what_the_json_says(tmp_path):
+    import json
+
+    from mstgat_core.dashboard.learn import faithfulness_section
+
+    assert "Not computed yet" in faithfulness_section(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{")
+    assert "Not computed yet" in faithfulness_section(tmp_path / "bad.json")
+
+    path = tmp_path / "faithfulness.json"
+    path.write_text(json.dumps(_report(0.5, 0.97, False)))
+    text = faithfulness_section(path)
+    assert (
+        "deleting the 3 elements with the highest attention lowers the score by 0.25 on average, "
+        "against 0.50 for 3 random elements (area over the curve 0.50 against 0.75, p = 0.97)"
+    ) in text
+    assert "Attention is **not faithful** here" in text and "integrated gradients 1.50" in text
+    assert "it does not point at the elements the score depends on" in text  # 0.25 < 0.50 at k = 3
+    assert "synthetic benchmark scenarios" not in text  # only the dataset the JSON holds
+
+    report = _report(0.5, 0.97, False)
+    report["datasets"]["south_china"]["methods"]["attention"]["deletion_drop"][3] = 0.75  # above random at k = 3
+    path.write_text(json.dumps(report))
+    assert "its top 3 lower the score more than random ones, but over the whole ranking" in faithfulness_section(path)
+
+    path.write_text(json.dumps(_report(1.25, 1e-4, True)))
+    text = faithfulness_section(path)
+    assert "Attention is **faithful** here" in text and "not faithful" not in text
