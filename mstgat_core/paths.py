@@ -52,6 +52,7 @@ DEMO_CHECKPOINT = ASSETS / "mstgat_south_china.safetensors"
 DEMO_LAYERS = ASSETS / "mstgat_south_china_layers.nc"  # its prediction on the demo grid (a cache)
 DEMO_REPORT = RESULTS / "south_china_li.json"  # the demo's cross-validated figures (the model card)
 EXPLAIN_REPORT = RESULTS / "explain.json"  # the interpretation benchmark (the dashboard's Learn tab)
+FAITHFULNESS_REPORT = RESULTS / "faithfulness.json"  # deletion curves of the explanations (Learn tab)
 
 
 def _shared_data() -> Path:

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from ..paths import EXPLAIN_REPORT
+from ..paths import EXPLAIN_REPORT, FAITHFULNESS_REPORT
 
 LEARN_TEXT = r"""
 ## Reading the MSTGAT explanations
@@ -163,7 +163,82 @@ def benchmark_section(path: Path = EXPLAIN_REPORT) -> str:
     return "\n".join(lines)
 
 
+FAITHFULNESS_DATASETS = {
+    "south_china": "South China (the bundled model, its deposit cells and top 1 % scored cells)",
+    "scenarios": "the synthetic benchmark scenarios (deposit cells and top 1 % scored cells)",
+}
+NOT_COMPUTED = (
+    "Not computed yet (run `python -m mstgat_core.experiments.faithfulness --out docs/results/faithfulness.json`)."
+)
+FAITHFULNESS_METHODS = {"integrated_gradients": "integrated gradients", "occlusion": "occlusion"}
+
+
+def faithfulness_section(path: Path = FAITHFULNESS_REPORT) -> str:
+    """Whether [CLS] attention is faithful, read from the deletion-curve report (says so when it is missing)."""
+    title = "### Is attention faithful? Deleting the elements it points at"
+    try:
+        report = json.loads(Path(path).read_text())
+        datasets = report["datasets"]
+        k = int(report.get("deleted", 3))
+        alpha = float(report["alpha"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{title}\n{NOT_COMPUTED}"
+    lines = [
+        title,
+        "A faithful explanation ranks first the elements the score depends on: setting them to the median "
+        "composition (the attribution baseline) should lower the cell's score (logit) more than setting random "
+        "elements there. Area over the curve = the mean drop over every number of deleted elements.",
+        "",
+    ]
+    intro = len(lines)
+    for key, name in FAITHFULNESS_DATASETS.items():
+        result = datasets.get(key)
+        if not result or "random" not in result.get("methods", {}):
+            continue
+        methods = result["methods"]
+        rand = methods["random"]
+        kk = min(k, len(rand["deletion_drop"]) - 1)
+        line = f"* **{name}**, {result['n_cells']} cells: "
+        att = methods.get("attention")
+        if att is None:
+            line += "this model has no attention to test. "
+        else:
+            line += (
+                f"deleting the {kk} elements with the highest attention lowers the score by "
+                f"{att['deletion_drop'][kk]:.2f} on average, against {rand['deletion_drop'][kk]:.2f} for {kk} "
+                f"random elements (area over the curve {att['deletion_aopc']:.2f} against "
+                f"{rand['deletion_aopc']:.2f}, p = {att['p_vs_random']:.2g}). "
+            )
+            if att["faithful"]:
+                line += "Attention is **faithful** here: it points at elements the score depends on. "
+            else:
+                line += f"Attention is **not faithful** here (not above random at p < {alpha:g}): "
+                line += (
+                    f"its top {kk} lower the score more than random ones, but over the whole ranking it does "
+                    "no better than random. "
+                    if att["deletion_drop"][kk] > rand["deletion_drop"][kk]
+                    else "it does not point at the elements the score depends on. "
+                )
+        others = [
+            f"{label} {methods[m]['deletion_drop'][kk]:.2f}" + ("" if methods[m]["faithful"] else " (not faithful)")
+            for m, label in FAITHFULNESS_METHODS.items()
+            if m in methods
+        ]
+        if others:
+            line += f"Deleting the top {kk} by " + ", by ".join(others) + "."
+        lines.append(line)
+    if len(lines) == intro:
+        return f"{title}\n{NOT_COMPUTED}"
+    lines += [
+        "",
+        "Attention says where the Transformer looked; the attributions (the bars of integrated gradients) "
+        "say what moves this model's score. Curves and tables: docs/results.md, "
+        '"Faithfulness: deletion and insertion curves".',
+    ]
+    return "\n".join(lines)
+
+
 def learn_text() -> str:
-    """The Learn tab: the teaching text, then the benchmark's figures when they exist."""
+    """The Learn tab: the teaching text, then the benchmark's and the deletion curves' figures."""
     section = benchmark_section()
-    return LEARN_TEXT + ("\n" + section if section else "")
+    return LEARN_TEXT + ("\n" + section if section else "") + "\n\n" + faithfulness_section()

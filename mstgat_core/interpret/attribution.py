@@ -92,6 +92,19 @@ class Subgraphs:
 
         return forward
 
+    def forward_of(self, x: torch.Tensor, cells):
+        """A function of a (copies x cells, E) batch of ``cells``' own features -> their logits.
+
+        Each copy of each cell sees its neighbours at their real values ``x``:
+        :meth:`forward_one_hop` with one GAT layer, else :func:`replicated_forward`
+        on the cells' private receptive subgraphs (:meth:`build`). What IG,
+        occlusion and the faithfulness curves all perturb.
+        """
+        if self.spatial and self.hops == 1:
+            return self.forward_one_hop(x, cells)
+        index, edges, positions = self.build(cells)
+        return replicated_forward(self.model, x[index], edges, positions)
+
     @staticmethod
     def replicate(x_sub, edges, positions, copies: int):
         """``copies`` disjoint copies of a (sub)graph: features, edges and node positions."""
@@ -213,18 +226,12 @@ def attribute_nodes(
         cells = nodes[start : start + batch_size]
         internal = max(len(cells), (max_cell_steps // len(cells)) * len(cells))
         inputs = prepared.x[torch.from_numpy(cells)].clone()
-        if builder.spatial and builder.hops == 1:
-            forward = builder.forward_one_hop(prepared.x, cells)
-            x_sub, edges, positions = None, None, torch.arange(len(cells))
-        else:
-            forward = None
-            index, edges, positions = builder.build(cells)
-            x_sub = prepared.x[index]
+        forward = builder.forward_of(prepared.x, cells)
         if method == "ig":
-            attr, delta = own_feature_ig(model, x_sub, edges, positions, inputs, steps, internal, forward=forward)
+            attr, delta = own_feature_ig(model, None, None, None, inputs, steps, internal, forward=forward)
             deltas[start : start + len(cells)] = np.abs(delta.numpy())
         else:
-            attr = own_feature_occlusion(model, x_sub, edges, positions, inputs, forward=forward)
+            attr = own_feature_occlusion(model, None, None, None, inputs, forward=forward)
         out[start : start + len(cells)] = attr.numpy()
         if progress is not None:
             progress(i + 1, len(starts))
