@@ -44,8 +44,9 @@ def add_model_args(p, epochs: str, seed: str):
         "--scale-readout",
         action="store_true",
         help="the heads also read each scale's neighbourhood message, so each scale's share of the score can be "
-        "read (explain prints it); on the explanation benchmark it finds the planted scale more often "
-        "but the ore elements less often (docs/results.md)",
+        "read (explain prints it). A head over the same backbone: pretraining does not depend on it, and "
+        "with --pretrained the flag adds it to (or, left out, removes it from) any backbone. On the "
+        "explanation benchmark it finds the planted scale more often than the scale weights (docs/results.md)",
     )
 
 
