@@ -114,7 +114,7 @@ def main(argv=None):
             explain_a_cell(page)
             page.mouse.move(5, 500)  # no hover tooltip in the picture
             page.wait_for_timeout(3000)
-            page.evaluate("window.scrollTo(0, 0)")
+            page.evaluate("window.scrollTo(0, 0); document.querySelector('#main')?.scrollTo(0, 0)")
             page.screenshot(path=str(OUT / "map_explanation.png"), full_page=False)
 
             draw_box(page, 0.45, 0.3, 0.7, 0.55)
@@ -122,7 +122,7 @@ def main(argv=None):
             page.mouse.move(5, 500)
             page.wait_for_timeout(1000)
             page.screenshot(path=str(OUT / "brushing.png"))
-            page.evaluate("window.scrollTo(0, 0)")
+            page.evaluate("window.scrollTo(0, 0); document.querySelector('#main')?.scrollTo(0, 0)")
 
             if not trained:  # the bundled checkpoint has no curves to show: train a small synthetic model
                 train_synthetic(page, args.epochs)
@@ -136,7 +136,7 @@ def main(argv=None):
             page.wait_for_timeout(3000)
             page.screenshot(path=str(OUT / "evaluation.png"))
             show_tab(page, "Map & explanation")  # the first fold, drawn on the map
-            page.evaluate("window.scrollTo(0, 0)")
+            page.evaluate("window.scrollTo(0, 0); document.querySelector('#main')?.scrollTo(0, 0)")
             page.screenshot(path=str(OUT / "fold_on_map.png"))
 
             show_tab(page, "Learn")
@@ -147,7 +147,7 @@ def main(argv=None):
             page.wait_for_timeout(2000)
             page.screenshot(path=str(OUT / "learn_1366.png"))
             show_tab(page, "Map & explanation")
-            page.evaluate("window.scrollTo(0, 0)")
+            page.evaluate("window.scrollTo(0, 0); document.querySelector('#main')?.scrollTo(0, 0)")
             page.wait_for_timeout(2000)
             page.screenshot(path=str(OUT / "map_1366.png"))
             explain_a_cell(page)  # the cross-validation's model cleared the explained cell

@@ -17,7 +17,7 @@ from .exports import export_layers, export_png
 from .jobs import Jobs
 from .learn import learn_text
 from .map_view import brush_panel, map_panel, region_panel
-from .panes import error_alert, notice_alert, report_upload, upload_alert
+from .panes import error_alert, error_toast, notice_alert, report_upload, upload_alert
 from .state import Session
 from .state_data import SOURCES
 from .targets_view import model_curves_panel, thresholds_card
@@ -303,7 +303,7 @@ class StatusBar(Component):
 
         # sticky: the status and the progress stay in view while the page scrolls to the plots below the map
         return pn.Column(
-            alert,
+            error_toast(alert, session),  # over the bar: the page below does not move when an error shows
             notice_alert(session),
             status,
             pn.Row(progress),

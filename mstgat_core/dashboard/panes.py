@@ -32,6 +32,35 @@ def error_alert(session: Session) -> pn.pane.Alert:
     return alert
 
 
+# over the top of the sticky status bar, out of the page's flow: an error no longer pushes the map (and the
+# spot the user was about to click) down by the alert's height; the bar is sticky, so the error stays in view
+ERROR_TOAST = {
+    "position": "absolute",
+    "top": "4px",
+    "left": "0",
+    "right": "0",
+    "z-index": "30",
+    "max-height": "140px",
+    "overflow-y": "auto",
+    "background": "var(--background-color, white)",
+    "box-shadow": "0 2px 8px rgba(0, 0, 0, 0.25)",
+    "border-radius": "4px",
+}
+
+
+def error_toast(alert: pn.pane.Alert, session: Session) -> pn.Row:
+    """``alert`` (:func:`error_alert`) with a close button that dismisses the error, laid over the status bar
+    (to be placed in it) instead of above the page's content; shown while the alert is."""
+    close = pn.widgets.Button(
+        name="\u2715", button_type="light", width=40, margin=(10, 8), css_classes=["mstgat-error-close"]
+    )
+    close.on_click(lambda event: setattr(session.activity, "error", ""))
+    toast = pn.Row(alert, close, visible=alert.visible, sizing_mode="stretch_width", css_classes=["mstgat-error-toast"])
+    toast.styles = ERROR_TOAST
+    alert.param.watch(lambda event: setattr(toast, "visible", event.new), "visible")
+    return toast
+
+
 def notice_alert(session: Session) -> pn.pane.Alert:
     """The session's notice (what changed without going wrong) as a neutral alert, hidden while there is none."""
     alert = pn.pane.Alert(

@@ -189,7 +189,7 @@ def brush_histogram(da: xr.DataArray | None, brushed=None, deposits=None, log: b
         * rug
     ).opts(
         hv.opts.Overlay(
-            title="cells (grey), picked (orange); red triangles: deposit cells' values", height=320, responsive=True
+            title="cells (grey), picked (orange);\nred triangles: deposit cells' values", height=320, responsive=True
         )
     )
 

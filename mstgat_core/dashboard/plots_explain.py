@@ -13,6 +13,8 @@ import xarray as xr
 from .plots_charts import empty
 
 TOP = 15
+NEIGHBOUR_FRAME = 110  # px: each scale's heatmap, fixed (two per row in the explanation column)
+MIN_TICK_PX = 18  # px between two x ticks: "-3-2-10 1 2 3" ran together at scale 3 (16 px a cell)
 
 
 def bar_height(n_bars: int) -> int:
@@ -48,7 +50,7 @@ def cls_bars(exp: xr.Dataset | None, layer: str, head: str, elements=()):
         return _bars(_blank(elements), title, "attention", key="attention_element")
     if layer == "rollout":
         values = exp["rollout"].to_series()
-        title = "[CLS] attention rollout (dashed: 1/n)"
+        title = "[CLS] attention rollout\n(dashed: 1/n)"
     else:
         att = exp["cls_attention"]
         att = att.mean("layer") if layer == "mean" else att.sel(layer=int(layer))
@@ -70,7 +72,7 @@ def composition_bars(exp: xr.Dataset | None, elements=()):
         title = "click a cell of the map"
     else:
         table = table.sort_values("percentile")
-        title = "composition: percentile in the grid (dashed: median)"
+        title = "composition: percentile in\nthe grid (dashed: median)"
     df = pd.DataFrame(
         {
             "composition_element": table["element"].astype(str).values,
@@ -102,7 +104,7 @@ def attention_heatmap(exp: xr.Dataset | None, layer: str, head: str, elements: l
         att = att.mean("head") if head == "mean" else att.sel(head=int(head))
         table = att.rename("attention").to_dataframe().reset_index()[["key", "query", "attention"]]
         table[["key", "query"]] = table[["key", "query"]].astype(str)
-        title = f"element x element attention (layer {lay}, head {head}); rows = queries"
+        title = f"element x element attention\n(layer {lay}, head {head});\nrows = queries"
         heatmap = hv.HeatMap(table, **dims).opts(title=title)
     return heatmap.opts(
         cmap="magma",
@@ -145,10 +147,12 @@ def neighbour_image(exp: xr.Dataset | None, head: str, radius: int, last: bool =
             vmax = float(np.nanmax(nw.values))
     dx, dy = hv.Dimension(f"dx{radius}", label="dx (cells)"), hv.Dimension(f"dy{radius}", label="dy (cells)")
     yy, xx = np.meshgrid(offsets, offsets, indexing="ij")
+    # every offset while the labels have room, else the centre and the two edges
+    xticks = list(offsets) if NEIGHBOUR_FRAME / len(offsets) >= MIN_TICK_PX else [-radius, 0, radius]
     df = pd.DataFrame({dx.name: xx.ravel(), dy.name: yy.ravel(), "weight": weights.ravel()})
     return hv.HeatMap(df, kdims=[dx, dy], vdims=["weight"]).opts(
         title=f"scale {radius} (cells)",
-        xticks=list(offsets),
+        xticks=xticks,
         yticks=list(offsets),
         toolbar=None,
         cmap="viridis",
@@ -158,8 +162,8 @@ def neighbour_image(exp: xr.Dataset | None, head: str, radius: int, last: bool =
         xlabel="",
         ylabel="",
         tools=["hover"],
-        frame_width=110,
-        frame_height=110,
+        frame_width=NEIGHBOUR_FRAME,
+        frame_height=NEIGHBOUR_FRAME,
         invert_yaxis=True,
         clipping_colors={"NaN": "lightgrey"},
         default_tools=[],
@@ -197,10 +201,10 @@ def attribution_bars(exp: xr.Dataset | None, elements=()):
         series = series.reindex(series.abs().sort_values(ascending=False).index).iloc[:TOP].sort_values()
         enriched = exp["attribution_enriched"].to_series().reindex(series.index) != 0
         spread = np.full(len(series), np.nan)
-        title = f"IG on the logit, top {TOP} (red: enriched)"
+        title = f"IG on the logit, top {TOP}\n(red: enriched)"
         if "attribution_spread" in exp:
             spread = exp["attribution_spread"].to_series().reindex(series.index).values
-            title = f"IG (logit) ± spread, {len(exp['member'])} members; red: enriched"
+            title = f"IG (logit) ± spread,\n{len(exp['member'])} members; red: enriched"
         df = pd.DataFrame(
             {
                 "ig_element": [str(e) for e in series.index],

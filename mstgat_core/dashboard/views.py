@@ -111,7 +111,9 @@ def create_app():
         design=OfflineFast,
         # the card around the main column clipped its overflow: the sticky status bar stuck to it, not to the
         # page that scrolls (#main), and scrolled out of view
-        raw_css=["#main fast-card.pn-wrapper { overflow: visible; }"],
+        # and an element scrolled into view (a link, a test, the screenshots) lands below the sticky status bar,
+        # not under it
+        raw_css=["#main fast-card.pn-wrapper { overflow: visible; }", "#main { scroll-padding-top: 170px; }"],
         font="system-ui, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
     )
     pn.state.on_session_destroyed(lambda ctx: session.cleanup())
