@@ -188,9 +188,7 @@ def brush_histogram(da: xr.DataArray | None, brushed=None, deposits=None, log: b
         * part.opts(color=BRUSH_COLOUR, line_color=None)
         * rug
     ).opts(
-        hv.opts.Overlay(
-            title="cells (grey), picked (orange);\nred triangles: deposit cells' values", height=320, responsive=True
-        )
+        hv.opts.Overlay(title="cells (grey), picked (orange);\nred triangles: deposits", height=320, responsive=True)
     )
 
 

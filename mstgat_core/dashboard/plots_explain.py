@@ -56,7 +56,7 @@ def cls_bars(exp: xr.Dataset | None, layer: str, head: str, elements=()):
         att = att.mean("layer") if layer == "mean" else att.sel(layer=int(layer))
         att = att.mean("head") if head == "mean" else att.sel(head=int(head))
         values = att.to_series()
-        title = "[CLS] attention (dashed: 1/n)"  # the layer and head are in the menus above
+        title = "[CLS] attention\n(dashed: 1/n)"  # the layer and head are in the menus above
     return _bars(values, title, "attention", key="attention_element", uniform=1.0 / len(values))
 
 
@@ -104,7 +104,7 @@ def attention_heatmap(exp: xr.Dataset | None, layer: str, head: str, elements: l
         att = att.mean("head") if head == "mean" else att.sel(head=int(head))
         table = att.rename("attention").to_dataframe().reset_index()[["key", "query", "attention"]]
         table[["key", "query"]] = table[["key", "query"]].astype(str)
-        title = f"element x element attention\n(layer {lay}, head {head});\nrows = queries"
+        title = f"element x element\nattention (layer {lay},\nhead {head}); rows: queries"
         heatmap = hv.HeatMap(table, **dims).opts(title=title)
     return heatmap.opts(
         cmap="magma",

@@ -16,17 +16,21 @@ pytestmark = [pytest.mark.ui, pytest.mark.xdist_group("browser")]
 
 MIN_TICK_PX = 18  # a tick label such as "-3" is about 12 px wide at Bokeh's default axis font
 
-# each title line's width in its own font (measured on a canvas), beside the figure's frame and outer width
+# each title line's width as the figure draws it: measured on the figure's own canvas context, where an "em"
+# font size resolves as Bokeh resolves it (1.15em = 13.8 px there; a detached canvas gave 11.5 px and passed
+# titles that were cut)
 JS_TITLES = """() => {
   const name = m => m.constructor.__name__ || m.constructor.name;
-  const ctx = document.createElement('canvas').getContext('2d');
   const out = [];
   for (const d of Bokeh.documents) for (const m of d.all_models) {
     if (name(m) !== 'Figure' && name(m) !== 'Plot') continue;
-    if (Bokeh.index.find_one(m) == null || !m.title || !m.title.text || !m.outer_width) continue;  // drawn
-    const t = m.title;
+    const view = Bokeh.index.find_one(m);
+    if (view == null || !m.title || !m.title.text || !m.outer_width) continue;  // drawn
+    const t = m.title, ctx = view.canvas_view.primary.ctx;
+    ctx.save();
     ctx.font = `${t.text_font_style} ${t.text_font_size} ${t.text_font}`;
     const widths = t.text.split('\\n').map(line => ctx.measureText(line).width);
+    ctx.restore();
     out.push({title: t.text, text_width: Math.max(...widths), inner_width: m.inner_width});
   }
   return out;
