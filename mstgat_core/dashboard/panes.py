@@ -35,15 +35,15 @@ def after_page_drawn(build: Callable[[], pn.viewable.Viewable], **layout) -> pn.
         return column
     if doc not in _WAITING:
         _WAITING[doc] = []
-        pn.state.onload(lambda: _fill(doc))
+        pn.state.onload(_fill)  # run with this document as ``pn.state.curdoc``
     _WAITING[doc].append((column, build))
     column.loading = True
     return column
 
 
-def _fill(doc) -> None:
+def _fill() -> None:
     with updating_together():
-        for column, build in _WAITING.pop(doc, []):
+        for column, build in _WAITING.pop(pn.state.curdoc, []):
             column.objects = [build()]
             column.loading = False
 
