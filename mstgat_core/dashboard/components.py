@@ -45,6 +45,21 @@ class Component(Viewer):
         return self._layout
 
 
+def built_when_shown(component: type[Component], session: Session, jobs: Jobs, name: str) -> pn.viewable.Viewable:
+    """A hidden tab's component, made when the tab is first rendered, not with the page: in
+    ``pn.Tabs(dynamic=True)`` a new session renders only the open tab, and now builds only its widgets."""
+    built: list[Component] = []  # the one component, once made (``.built`` for tests)
+
+    def build():
+        if not built:
+            built.append(component(session, jobs))
+        return built[0]
+
+    placeholder = pn.param.ParamFunction(build, lazy=True, name=name, sizing_mode="stretch_width")
+    placeholder.built = built
+    return placeholder
+
+
 class DataCard(Component):
     """Where the data come from: the demo, a synthetic scenario, or uploaded grids, points and deposits."""
 

@@ -10,7 +10,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 from . import plots_explain
 from .exports import export_sample_scores
-from .panes import pane
+from .panes import after_page_drawn, pane
 from .state import Session
 
 
@@ -58,11 +58,12 @@ def explanation_panel(session: Session):
     return pn.Column(
         head,
         controls,
-        # deferred: built once the page (and the map) is drawn
-        pn.panel(
-            pn.bind(explanation_plots, session, session.model.param.fitted),
+        # built once the page (and the map) is drawn
+        after_page_drawn(
+            lambda: pn.panel(
+                pn.bind(explanation_plots, session, session.model.param.fitted), sizing_mode="stretch_width"
+            ),
             sizing_mode="stretch_width",
-            defer_load=True,
         ),
         sizing_mode="stretch_width",
         css_classes=["mstgat-explanation"],
@@ -208,7 +209,7 @@ def sample_panel(session: Session, jobs=None):
         )
         return pane(bars.opts(framewise=True))
 
-    bars = pn.panel(pn.bind(contributions, session.data.param.samples), defer_load=True)
+    bars = after_page_drawn(lambda: pn.panel(pn.bind(contributions, session.data.param.samples)))
     ranked = RankedTable(
         session.model.ranked_samples(),
         pagination="remote",

@@ -26,6 +26,7 @@ from .components import (
     ModelCard,
     StatusBar,
     TrainingTab,
+    built_when_shown,
 )
 from .explain_view import explanation_panel, explanation_plots, sample_markdown, sample_panel
 from .jobs import Jobs
@@ -95,11 +96,11 @@ def create_app():
     jobs = Jobs(session)
     tabs = pn.Tabs(
         MapTab(session, jobs, name="Map & explanation"),
-        DataTab(session, name="Data"),
-        TrainingTab(session, name="Training"),
-        EvaluationTab(session, jobs, name="Evaluation"),
-        LearnTab(session, jobs, name="Learn"),
-        dynamic=True,  # a tab is built when first opened: a new session renders only the map
+        built_when_shown(DataTab, session, jobs, name="Data"),
+        built_when_shown(TrainingTab, session, jobs, name="Training"),
+        built_when_shown(EvaluationTab, session, jobs, name="Evaluation"),
+        built_when_shown(LearnTab, session, jobs, name="Learn"),
+        dynamic=True,  # only the open tab is rendered: a new session renders only the map
         sizing_mode="stretch_width",
     )
     template = pn.template.FastListTemplate(
