@@ -234,10 +234,10 @@ scale_table.round(3)
 
 # %% [markdown]
 # Read each row against its planted scale. Over the benchmark's 24 scenarios the scale
-# contributions of `scale_readout` models ranked the planted scale first in 71 % (17 of 24: 11 of
-# 12 small, 6 of 12 large; chance 33 %), the default's scale weights in 50 % (all small, no large).
-# The price: `scale_readout` models recovered the ore *elements* less often (67 % against 88 %), so
-# the default stays without it. Scale readings are evidence to check, not a measurement.
+# contributions of the `scale_readout` head ranked the planted scale first in 71 % (17 of 24: 12 of
+# 12 small, 5 of 12 large; chance 33 %), the default's scale weights in 50 % (all small, no large).
+# The price: with the scale readout the ore *elements* were in the top 3 less often (79 % against
+# 88 %), so the default stays without it. Scale readings are evidence to check, not a measurement.
 
 # %% [markdown]
 # ## Where attention misleads
