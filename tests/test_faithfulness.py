@@ -192,7 +192,8 @@ def test_bad_cells_raise_one_line_data_errors(fused):
 
 def _report(attention_aopc, p, faithful):
     def entry(drop3, aopc_value, p_value=None, is_faithful=None):
-        out = {"deletion_drop": [0.0, 0.1, 0.2, drop3, 0.5], "deletion_aopc": aopc_value}
+        drops = [0.0, 0.1, 0.2, drop3, 0.5]
+        out = {"deletion_drop": drops, "deletion": [2.0 - d for d in drops], "deletion_aopc": aopc_value}
         if p_value is not None:
             out.update(p_vs_random=p_value, faithful=is_faithful)
         return out
@@ -234,3 +235,31 @@ def test_learn_tab_states_what_the_json_says(tmp_path):
     path.write_text(json.dumps(_report(1.25, 1e-4, True)))
     text = faithfulness_section(path)
     assert "Attention is **faithful** here" in text and "not faithful" not in text
+
+
+def test_learn_tab_draws_the_deletion_curves_of_the_json(tmp_path):
+    import json
+
+    import holoviews as hv
+
+    from mstgat_core.dashboard.learn import faithfulness_report
+    from mstgat_core.dashboard.plots_charts import faithfulness_curves
+
+    hv.extension("bokeh")  # as the dashboard loads it
+
+    assert faithfulness_report(tmp_path / "missing.json") is None
+    (tmp_path / "bad.json").write_text("{")
+    assert faithfulness_report(tmp_path / "bad.json") is None
+    assert faithfulness_curves(None) is None and faithfulness_curves({"datasets": {}}) is None
+
+    report = _report(0.5, 0.97, False)
+    path = tmp_path / "faithfulness.json"
+    path.write_text(json.dumps(report))
+    layout = faithfulness_curves(faithfulness_report(path))
+    (panel,) = layout  # one dataset, one panel
+    methods = report["datasets"]["south_china"]["methods"]
+    drawn = {curve.label: curve.dimension_values("mean logit") for curve in panel}
+    assert set(drawn) == {m.replace("_", " ") for m in methods if methods[m].get("deletion")}
+    for method, figures in methods.items():
+        if figures.get("deletion"):
+            np.testing.assert_array_equal(drawn[method.replace("_", " ")], figures["deletion"])

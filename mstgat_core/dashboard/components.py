@@ -15,7 +15,7 @@ from .exercise_view import exercise_card
 from .explain_view import explanation_panel, sample_panel
 from .exports import export_layers, export_png
 from .jobs import Jobs
-from .learn import learn_text
+from .learn import faithfulness_report, learn_text
 from .map_view import brush_panel, map_panel, region_panel
 from .panes import error_alert, error_toast, notice_alert, report_upload, upload_alert
 from .state import Session
@@ -579,9 +579,11 @@ class LearnTab(Component):
     does and how to read its explanations."""
 
     def _build(self):
+        curves = plots_charts.faithfulness_curves(faithfulness_report())
         return pn.Column(
             exercise_card(self.session, self.jobs),
             pn.pane.Markdown(learn_text(), sizing_mode="stretch_width"),
+            *([] if curves is None else [pn.pane.HoloViews(curves, css_classes=["mstgat-faithfulness"])]),
             name="Learn",
             sizing_mode="stretch_width",
             max_width=900,

@@ -173,6 +173,16 @@ NOT_COMPUTED = (
 FAITHFULNESS_METHODS = {"integrated_gradients": "integrated gradients", "occlusion": "occlusion"}
 
 
+def faithfulness_report(path: Path = FAITHFULNESS_REPORT) -> dict | None:
+    """The deletion-curve report (``python -m mstgat_core.experiments.faithfulness``), or None when it is
+    missing or unreadable."""
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
 def faithfulness_section(path: Path = FAITHFULNESS_REPORT) -> str:
     """Whether [CLS] attention is faithful, read from the deletion-curve report (says so when it is missing)."""
     title = "### Is attention faithful? Deleting the elements it points at"
@@ -232,7 +242,8 @@ def faithfulness_section(path: Path = FAITHFULNESS_REPORT) -> str:
     lines += [
         "",
         "Attention says where the Transformer looked; the attributions (the bars of integrated gradients) "
-        "say what moves this model's score. Curves and tables: docs/results.md, "
+        "say what moves this model's score. Below: the cells' mean logit as each method's top elements are "
+        "deleted (random dashed; a faithful method falls faster). Tables: docs/results.md, "
         '"Faithfulness: deletion and insertion curves".',
     ]
     return "\n".join(lines)

@@ -217,3 +217,44 @@ def kept_points(kept, place, kdims, limit: int = 20_000, size: int = 4) -> hv.Po
         nonselection_alpha=1.0,
         show_legend=False,  # one legend entry cannot show a colour per selection; the list beside the plots does
     )
+
+
+FAITHFULNESS_COLOURS = {
+    "attention": "#d95f02",
+    "integrated_gradients": "#1b9e77",
+    "occlusion": "#7570b3",
+    "random": "#666666",
+}
+
+
+FAITHFULNESS_NAMES = {"south_china": "South China", "scenarios": "benchmark scenarios"}
+
+
+def faithfulness_curves(report: dict | None) -> hv.Element | None:
+    """Deletion curves of the faithfulness report (``docs/results/faithfulness.json``): per dataset, the cells'
+    mean logit as each method's top-k elements are set to the baseline (random dashed). None without a report."""
+    datasets = (report or {}).get("datasets") or {}
+    panels = []
+    for name, result in datasets.items():
+        curves = []
+        for method, figures in result.get("methods", {}).items():
+            deletion = figures.get("deletion")
+            if not deletion:
+                continue
+            label = method.replace("_", " ")
+            curves.append(
+                hv.Curve((np.arange(len(deletion)), deletion), "elements deleted", "mean logit", label=label).opts(
+                    color=FAITHFULNESS_COLOURS.get(method, "black"),
+                    line_dash="dashed" if method == "random" else "solid",
+                )
+            )
+        if curves:
+            title = f"{FAITHFULNESS_NAMES.get(name, name)}: {result.get('n_cells', '?')} cells"
+            panels.append(hv.Overlay(curves).opts(title=title, legend_position="right"))
+    if not panels:
+        return None
+    return (
+        hv.Layout(panels)
+        .opts(hv.opts.Curve(height=260, width=640, tools=["hover"], show_grid=True), hv.opts.Layout(shared_axes=False))
+        .cols(1)
+    )
