@@ -54,6 +54,7 @@ from ..errors import DataError
 from ..files import write_text_atomically
 from ..interpret.attribution import Subgraphs, attribute_nodes
 from ..interpret.common import model_of
+from ..model.spectral import cls_attention as spectral_cls_attention
 
 METHODS = ("attention", "integrated_gradients", "occlusion", "random")
 RANDOM_DRAWS = 8
@@ -84,7 +85,7 @@ def cls_attention(fitted, prepared, cells) -> np.ndarray:
     with torch.no_grad():
         for chunk in torch.split(torch.from_numpy(cells), 1024):
             _, att = model.spectral(prepared.x[chunk], need_weights=True)
-            rows.append(att[:, -1, :, 0, 1:].mean(dim=1))
+            rows.append(spectral_cls_attention(att))
     return torch.cat(rows).numpy()
 
 

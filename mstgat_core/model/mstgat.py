@@ -14,7 +14,7 @@ from .config import ATTENTION_FLOATS, ModelConfig
 from .grouping import element_groups
 from .readouts import HEADS, FusedHead, Reconstruction
 from .spatial import MSGAT
-from .spectral import SpectralTransformer, attention_rollout
+from .spectral import SpectralTransformer, attention_rollout, cls_attention
 
 
 @dataclass
@@ -257,7 +257,7 @@ class MSTGAT(nn.Module):
                 emb, att = self._spectral(x[chunk], None if hidden is None else hidden[chunk], details)
                 embeddings.append(emb)
                 if details:
-                    cls_rows.append(att[:, -1, :, 0, 1:].mean(dim=1))
+                    cls_rows.append(cls_attention(att))
                     rollouts.append(attention_rollout(att))
                 if step is not None:
                     step()

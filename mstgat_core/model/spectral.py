@@ -94,6 +94,12 @@ class SpectralTransformer(nn.Module):
         return self.norm(h[:, 0]), (torch.stack(attention, dim=1) if need_weights else None)
 
 
+def cls_attention(attention: torch.Tensor) -> torch.Tensor:
+    """(cells, layers, heads, T, T) -> (cells, E): the last layer's [CLS] -> element attention, head mean
+    (what the maps, the summaries and the faithfulness curves read as "attention")."""
+    return attention[:, -1, :, 0, 1:].mean(dim=1)
+
+
 def attention_rollout(attention: torch.Tensor) -> torch.Tensor:
     """(cells, layers, heads, T, T) -> (cells, E): rollout [CLS] -> element, rows sum to 1.
 
